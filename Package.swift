@@ -1,0 +1,35 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "forkhazard",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "forkhazard", targets: ["forkhazard"]),
+        .library(name: "ForkHazardKit", targets: ["ForkHazardKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Fixed-argument shims over ptrace (variadic in glibc) and the demo's victim program.
+        .target(name: "CForkHazard"),
+        // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
+        .target(name: "ProcFS"),
+        // Snapshot model, wait decoding, analysis and rendering.
+        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "CForkHazard"]),
+        .executableTarget(
+            name: "forkhazard",
+            dependencies: [
+                "ForkHazardKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(
+            name: "ProcFSTests", dependencies: ["ProcFS"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS"],
+            resources: [.copy("Victims")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

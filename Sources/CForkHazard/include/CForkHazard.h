@@ -1,0 +1,24 @@
+#ifndef CFORKHAZARD_H
+#define CFORKHAZARD_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// The errno of the last failed call, read right after it (Swift's `errno` may be clobbered).
+static inline int fh_errno(void) { return errno; }
+
+/// The demo's victim: names a few threads, lets one hold a pthread mutex, forks while it does, and
+/// has the child lock that mutex (which it can never get). The parent waits for the child. Writes
+/// the child's PID, as a decimal line, to `ready_fd` once the child is about to lock. Never returns.
+void fh_demo_victim(int ready_fd) __attribute__((noreturn));
+
+
+
+/// `process_vm_readv` of one range: reads `len` bytes at `remote_address` in process `pid` into
+/// `buffer` without stopping it. Returns the bytes read, or -1 with errno set.
+ssize_t fh_read_memory(pid_t pid, uint64_t remote_address, void *buffer, size_t len);
+
+/// `pipe2(fds, O_CLOEXEC)`.
+int fh_pipe_cloexec(int fds[2]);
+#endif

@@ -1,0 +1,96 @@
+import ProcFS
+
+/// Finds, host-wide, the processes that hold the other end of each pipe and unix socket a thread
+/// waits on: the only processes that can wake it.
+struct PeerResolver {
+    let proc: ProcRoot
+    let shared: SharedContext
+
+    func resolve(_ processes: inout [ProcessSnapshot], notes: inout [String]) {
+        var wanted = Set<UInt64>()
+        forEachFd(&processes) { fd, _ in
+            if let inode = fd.peerLookupInode { wanted.insert(inode) }
+        }
+        guard !wanted.isEmpty else { return }
+        let holders = scan(for: wanted, notes: &notes)
+        forEachFd(&processes) { fd, pid in
+            guard let inode = fd.peerLookupInode else { return }
+            let all = holders[inode] ?? []
+            switch fd.kind {
+            case .pipe:
+                let needWrite = fd.waitsForWriters
+                fd.peers = all.filter { holder in
+                    !(holder.pid == pid && holder.fd == fd.fd)
+                        && (holder.access.map { needWrite ? $0.canWrite : $0.canRead } ?? true)
+                }
+            default:
+                fd.peers = all
+            }
+        }
+        // Keep the one-line summaries in step with the peers just found.
+        for p in processes.indices {
+            for t in processes[p].threads.indices {
+                if let wait = processes[p].threads[t].wait, wait.fds != nil {
+                    processes[p].threads[t].wait?.summary = fdWaitSummary(wait)
+                }
+            }
+        }
+    }
+
+    /// Which inode's holders wake this fd: a pipe's own inode, a connected unix socket's peer.
+    private func forEachFd(_ processes: inout [ProcessSnapshot], _ body: (inout FdDescription, Int32) -> Void) {
+        for p in processes.indices {
+            let pid = processes[p].pid
+            for t in processes[p].threads.indices {
+                guard var fds = processes[p].threads[t].wait?.fds else { continue }
+                for f in fds.indices {
+                    body(&fds[f], pid)
+                    if var watched = fds[f].watched {
+                        for w in watched.indices { body(&watched[w], pid) }
+                        fds[f].watched = watched
+                    }
+                }
+                processes[p].threads[t].wait?.fds = fds
+            }
+        }
+    }
+
+    /// One pass over every process's fd table: holders of the wanted pipe and socket inodes.
+    private func scan(for wanted: Set<UInt64>, notes: inout [String]) -> [UInt64: [FdHolder]] {
+        var holders: [UInt64: [FdHolder]] = [:]
+        var deniedCount = 0
+        for pid in shared.table.allPids {
+            let fds: [Int32]
+            do { fds = try proc.numericEntries("\(pid)/fd") } catch {
+                if error == .denied { deniedCount += 1 }
+                continue
+            }
+            for fd in fds {
+                guard let link = try? proc.link("\(pid)/fd/\(fd)") else { continue }
+                let inode: UInt64
+                switch FdTarget(link: link) {
+                case .pipe(let ino), .socket(let ino): inode = ino
+                default: continue
+                }
+                guard wanted.contains(inode) else { continue }
+                let access = (try? proc.text("\(pid)/fdinfo/\(fd)")).map(FdInfo.init(parsing:))?.accessMode
+                holders[inode, default: []].append(
+                    FdHolder(pid: pid, name: shared.table.entries[pid]?.name ?? "?", fd: fd, access: access))
+            }
+        }
+        if deniedCount > 0 {
+            notes.append("the fds of \(deniedCount) processes could not be read (permission denied): pipe and socket peers may be incomplete")
+        }
+        return holders
+    }
+}
+
+extension FdDescription {
+    var peerLookupInode: UInt64? {
+        switch kind {
+        case .pipe: return inode
+        case .unixSocket: return socket?.peerInode
+        default: return nil
+        }
+    }
+}

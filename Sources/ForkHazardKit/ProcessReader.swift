@@ -1,0 +1,157 @@
+import Foundation
+import ProcFS
+
+/// Reads one process and its threads, and answers the wait decoder's questions about it.
+final class ProcessReader: WaitContext {
+    let pid: Int32
+    let shared: SharedContext
+    private var proc: ProcRoot { shared.proc }
+    private lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "")
+    private var fdCache: [Int32: FdDescription] = [:]
+    private let remote: RemoteMemory
+
+    init(pid: Int32, shared: SharedContext) {
+        self.pid = pid
+        self.shared = shared
+        self.remote = RemoteMemory(pid: pid)
+    }
+
+    /// The process with all its threads; nil when it vanished.
+    func read(decoder: WaitDecoder, bootTime: UInt64, ticksPerSecond: Double,
+              notes: inout [String]) -> ProcessSnapshot? {
+        guard let statText = try? proc.text("\(pid)/stat"), let stat = ProcStat(parsing: statText) else { return nil }
+        func startTime(_ ticks: UInt64) -> String {
+            isoTime(Date(timeIntervalSince1970: Double(bootTime) + Double(ticks) / ticksPerSecond))
+        }
+        let argv = ((try? proc.bytes("\(pid)/cmdline")).map(parseCmdline)) ?? []
+        var exe: String?
+        do { exe = try proc.link("\(pid)/exe") } catch {
+            if error == .denied { notes.append("\(pid): exe: permission denied") }
+        }
+        let status = (try? proc.text("\(pid)/status")).map(ProcStatus.init(parsing:))
+
+        var threads: [ThreadSnapshot] = []
+        var denied: Set<String> = []
+        for tid in (try? proc.numericEntries("\(pid)/task")) ?? [] {
+            let dir = "\(pid)/task/\(tid)"
+            // The wait state first: syscall, then wchan, then stat.
+            let syscall: Result<String, ProcError> = Result { () throws(ProcError) in try proc.text("\(dir)/syscall") }
+            let wchan = try? proc.text("\(dir)/wchan")
+            guard let threadStatText = try? proc.text("\(dir)/stat"),
+                  let threadStat = ProcStat(parsing: threadStatText) else { continue }  // exited meanwhile
+            let threadStatus = (try? proc.text("\(dir)/status")).map(ProcStatus.init(parsing:))
+            let state = String(threadStat.state)
+
+            var wait: ThreadWait?
+            if state == "Z" || state == "X" {
+                wait = ThreadWait(kind: .zombie, summary: "exited (zombie, not yet reaped by its parent)", forever: false)
+            } else {
+                switch syscall {
+                case .success(let text):
+                    if let parsed = SyscallState(parsing: text) {
+                        wait = decoder.decode(parsed, threadState: state, in: self)
+                    } else if !threadStat.isKernelThread {
+                        notes.append("\(pid)/\(tid): unreadable syscall state \(text.debugDescription)")
+                    }
+                case .failure(.denied): denied.insert("syscall")
+                case .failure: break
+                }
+            }
+            threads.append(ThreadSnapshot(
+                tid: tid, name: threadStat.comm, state: state,
+                startTime: startTime(threadStat.startTicks), startTicks: threadStat.startTicks,
+                cpuSeconds: Double(threadStat.utimeTicks + threadStat.stimeTicks) / ticksPerSecond,
+                voluntaryContextSwitches: threadStatus?.voluntaryContextSwitches,
+                involuntaryContextSwitches: threadStatus?.nonvoluntaryContextSwitches,
+                wchan: wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 },
+                wait: wait, stack: nil))
+        }
+        if !denied.isEmpty {
+            notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (run as the process owner or as root)")
+        }
+        return ProcessSnapshot(
+            pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,
+            state: String(stat.state), threadCount: stat.numThreads,
+            startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
+            isKernelThread: stat.isKernelThread, threads: threads)
+    }
+
+    // MARK: WaitContext
+
+    var children: [(pid: Int32, pgrp: Int32)] {
+        shared.table.children(of: pid).map { ($0, shared.table.entries[$0]?.pgrp ?? 0) }
+    }
+
+    var processGroup: Int32 { shared.table.entries[pid]?.pgrp ?? 0 }
+
+    func mapping(containing address: UInt64) -> MemoryMapping? {
+        maps.first { $0.contains(address) }
+    }
+
+    func memory(at address: UInt64, count: Int) -> [UInt8]? {
+        guard proc.path == "/proc" else { return nil }
+        return remote.bytes(at: address, count: count)
+    }
+
+    func now(clock: Int32) -> Double {
+        var ts = Glibc.timespec()
+        clock_gettime(clockid_t(clock), &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func fileLockHolders(inode: UInt64) -> [Int32] {
+        Array(Set(shared.fileLocks().filter { $0.inode == inode && !$0.isWaiter && $0.pid > 0 }.map(\.pid))).sorted()
+    }
+
+    func describeFd(_ n: Int32) -> FdDescription {
+        if let cached = fdCache[n] { return cached }
+        let description = readFd(n, followEpoll: true)
+        fdCache[n] = description
+        return description
+    }
+
+    private func readFd(_ n: Int32, followEpoll: Bool) -> FdDescription {
+        var description = FdDescription(fd: n, kind: .unknown)
+        guard let link = try? proc.link("\(pid)/fd/\(n)") else { return description }
+        description.target = link
+        let info = (try? proc.text("\(pid)/fdinfo/\(n)")).map(FdInfo.init(parsing:))
+        description.access = info?.accessMode
+        description.inode = info?.inode
+        switch FdTarget(link: link) {
+        case .pipe(let inode):
+            description.kind = .pipe
+            description.inode = inode
+        case .socket(let inode):
+            description.inode = inode
+            if let unix = shared.unixSocket(inode, pid: pid) {
+                description.kind = .unixSocket
+                description.socket = SocketDescription(proto: "unix", type: unix.type, state: unix.state,
+                                                       path: unix.path, peerInode: shared.unixPeer(inode, pid: pid))
+            } else if let inet = shared.inetSocket(inode, pid: pid) {
+                description.kind = inet.proto.hasPrefix("tcp") ? .tcpSocket : .udpSocket
+                description.socket = SocketDescription(proto: inet.proto, state: inet.state, local: inet.local, remote: inet.remote)
+            } else {
+                description.kind = .socket
+            }
+        case .anonInode(let name):
+            switch name {
+            case "eventpoll":
+                description.kind = .epoll
+                if followEpoll, let targets = info?.epollTargets {
+                    description.watched = targets.map { target in
+                        var watched = target.fd == n ? FdDescription(fd: n, kind: .epoll) : readFd(target.fd, followEpoll: false)
+                        watched.events = pollEvents(target.events)
+                        return watched
+                    }
+                }
+            case "eventfd": description.kind = .eventfd
+            case "signalfd": description.kind = .signalfd
+            case "timerfd": description.kind = .timerfd
+            default: description.kind = .anonInode
+            }
+        case .path(let path):
+            description.kind = path.hasPrefix("/dev/pts/") || path.hasPrefix("/dev/tty") || path == "/dev/console" ? .tty : .file
+        }
+        return description
+    }
+}

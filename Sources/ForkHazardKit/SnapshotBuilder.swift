@@ -1,0 +1,173 @@
+import Foundation
+import ProcFS
+
+/// Why a diagnosis could not start.
+public enum InspectError: Error, Equatable, LocalizedError {
+    case noSuchProcess(Int32)
+    case notPermitted(Int32)
+    case procUnavailable(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .noSuchProcess(let pid): return "no process with PID \(pid)"
+        case .notPermitted(let pid): return "not permitted to inspect PID \(pid) (run as its owner or as root)"
+        case .procUnavailable(let path): return "cannot read \(path): is /proc mounted?"
+        }
+    }
+}
+
+/// Reads a process tree from /proc into a `Snapshot`. Never stops or signals a target: everything
+/// comes from /proc files and `process_vm_readv`.
+public struct SnapshotBuilder: Sendable {
+    public var proc: ProcRoot
+    public var architecture: Architecture
+
+    public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host) {
+        self.proc = proc
+        self.architecture = architecture
+    }
+
+    public func take(roots requested: [Int32]) throws(InspectError) -> Snapshot {
+        var notes: [String] = []
+        let statText: String
+        do { statText = try proc.text("stat") } catch { throw .procUnavailable(proc.url("stat")) }
+        let host = HostInfo(architecture: architecture,
+                            kernel: ((try? proc.text("sys/kernel/osrelease")) ?? "unknown").trimmingCharacters(in: .whitespacesAndNewlines),
+                            clockTicksPerSecond: max(1, sysconf(Int32(_SC_CLK_TCK))),
+                            bootTime: parseBootTime(statText) ?? 0)
+
+        // Every process on the host, by parent: /proc has no reliable children list on every kernel.
+        let table = ProcessTable(proc: proc)
+        var roots: [Int32] = []
+        for pid in requested {
+            let stat: ProcStat
+            do throws(ProcError) {
+                guard let parsed = ProcStat(parsing: try proc.text("\(pid)/stat")) else { throw ProcError.gone }
+                stat = parsed
+            } catch .denied {
+                throw .notPermitted(pid)
+            } catch {
+                throw .noSuchProcess(pid)
+            }
+            // A TID names its thread group's directory too; show the whole process.
+            let tgid = (try? proc.text("\(pid)/status")).map(ProcStatus.init(parsing:))?.tgid ?? stat.pid
+            if tgid != pid { notes.append("\(pid) is a thread of process \(tgid); showing process \(tgid)") }
+            if !roots.contains(tgid) { roots.append(tgid) }
+        }
+
+        // Tree order: each root, then its descendants depth first, by PID. A root that is a
+        // descendant of another root is shown once, under its ancestor.
+        var order: [Int32] = []
+        var seen = Set<Int32>()
+        func visit(_ pid: Int32) {
+            guard seen.insert(pid).inserted else { return }
+            order.append(pid)
+            for child in table.children(of: pid) { visit(child) }
+        }
+        let nested = Set(roots.flatMap { table.descendants(of: $0) })
+        for root in roots where !nested.contains(root) { visit(root) }
+
+        let clock = Double(host.clockTicksPerSecond)
+        let decoder = WaitDecoder(architecture: architecture)
+        let context = SharedContext(proc: proc, table: table)
+        var processes: [ProcessSnapshot] = []
+        var readers: [ProcessReader] = []
+        for pid in order {
+            let reader = ProcessReader(pid: pid, shared: context)
+            guard let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes) else { continue }
+            processes.append(process)
+            readers.append(reader)
+        }
+        if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
+
+        // Fill in who holds the other end of every pipe and unix socket waited on.
+        PeerResolver(proc: proc, shared: context).resolve(&processes, notes: &notes)
+        notes.append(contentsOf: context.notes)
+
+        return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
+    }
+}
+
+/// PPID and process group of every process on the host, from one pass over `/proc/*/stat`.
+final class ProcessTable {
+    struct Entry { var ppid: Int32; var pgrp: Int32; var name: String }
+    private(set) var entries: [Int32: Entry] = [:]
+    private var childrenByParent: [Int32: [Int32]] = [:]
+
+    init(proc: ProcRoot) {
+        for pid in (try? proc.numericEntries("")) ?? [] {
+            guard let text = try? proc.text("\(pid)/stat"), let stat = ProcStat(parsing: text) else { continue }
+            entries[pid] = Entry(ppid: stat.ppid, pgrp: stat.pgrp, name: stat.comm)
+            childrenByParent[stat.ppid, default: []].append(pid)
+        }
+    }
+
+    func children(of pid: Int32) -> [Int32] { (childrenByParent[pid] ?? []).sorted() }
+
+    func descendants(of pid: Int32) -> [Int32] {
+        children(of: pid).flatMap { [$0] + descendants(of: $0) }
+    }
+
+    var allPids: [Int32] { entries.keys.sorted() }
+}
+
+/// Caches shared by every process of one snapshot: socket tables per network namespace, unix
+/// socket peers and /proc/locks.
+final class SharedContext {
+    let proc: ProcRoot
+    let table: ProcessTable
+    var notes: [String] = []
+    private var unixTables: [String: [UInt64: UnixSocketEntry]] = [:]
+    private var inetTables: [String: [UInt64: InetSocketEntry]] = [:]
+    private var unixPeers: [UInt64: UInt64]?
+    private var ownNetNamespace: String?
+    private var locks: [FileLockEntry]?
+
+    init(proc: ProcRoot, table: ProcessTable) {
+        self.proc = proc
+        self.table = table
+    }
+
+    func unixSocket(_ inode: UInt64, pid: Int32) -> UnixSocketEntry? {
+        let ns = (try? proc.link("\(pid)/ns/net")) ?? "?"
+        if unixTables[ns] == nil {
+            unixTables[ns] = UnixSocketEntry.parseTable((try? proc.text("\(pid)/net/unix")) ?? "")
+        }
+        return unixTables[ns]?[inode]
+    }
+
+    func inetSocket(_ inode: UInt64, pid: Int32) -> InetSocketEntry? {
+        let ns = (try? proc.link("\(pid)/ns/net")) ?? "?"
+        if inetTables[ns] == nil {
+            var merged: [UInt64: InetSocketEntry] = [:]
+            for name in ["tcp", "tcp6", "udp", "udp6"] {
+                let text = (try? proc.text("\(pid)/net/\(name)")) ?? ""
+                merged.merge(InetSocketEntry.parseTable(text, proto: name)) { a, _ in a }
+            }
+            inetTables[ns] = merged
+        }
+        return inetTables[ns]?[inode]
+    }
+
+    /// The peer of a unix socket, via sock_diag; only for sockets in this tool's network namespace.
+    func unixPeer(_ inode: UInt64, pid: Int32) -> UInt64? {
+        if ownNetNamespace == nil { ownNetNamespace = (try? proc.link("self/ns/net")) ?? "" }
+        guard let ns = try? proc.link("\(pid)/ns/net"), ns == ownNetNamespace, proc.path == "/proc" else { return nil }
+        if unixPeers == nil {
+            unixPeers = UnixDiag.peers() ?? [:]
+            if unixPeers!.isEmpty { notes.append("unix socket peers unavailable: the sock_diag netlink query failed") }
+        }
+        return unixPeers?[inode]
+    }
+
+    func fileLocks() -> [FileLockEntry] {
+        if locks == nil { locks = FileLockEntry.parseAll((try? proc.text("locks")) ?? "") }
+        return locks!
+    }
+}
+
+func isoTime(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
+}
