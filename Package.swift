@@ -16,6 +16,8 @@ let package = Package(
         .target(name: "CForkHazard"),
         // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
         .target(name: "ProcFS"),
+        // ELF symbol tables and debug files: addresses to function names.
+        .target(name: "Symbols"),
         // Snapshot model, wait decoding, analysis and rendering.
         .target(name: "ForkHazardKit", dependencies: ["ProcFS", "CForkHazard"]),
         .executableTarget(
@@ -29,7 +31,8 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS"],
-            resources: [.copy("Victims")]),
+            resources: [.copy("Victims"), .copy("Fixtures")]),
+        .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
     ],
     swiftLanguageModes: [.v6]
 )

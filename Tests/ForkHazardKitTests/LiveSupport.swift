@@ -1,0 +1,136 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// Builds the C victims once per test run.
+enum VictimBuild {
+    /// Path of the compiled `waits` victim.
+    static let waits: String = compile("waits.c", output: "waits")
+
+    static func compile(_ source: String, output: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-victims-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let sourcePath = Bundle.module.path(forResource: "Victims/\(source)", ofType: nil)
+            ?? Bundle.module.bundlePath + "/Victims/\(source)"
+        let binary = dir.appendingPathComponent(output).path
+        let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread", "-o", binary, sourcePath])
+        precondition(status == 0, "could not compile \(sourcePath)")
+        return binary
+    }
+}
+
+@discardableResult
+func runTool(_ path: String, _ arguments: [String]) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    do { try process.run() } catch { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// A victim process this test started: killed by PID, with its helper, when the test ends.
+final class Victim {
+    let process: Process
+    let pid: Int32
+    /// The forked helper holding the other end, or 0.
+    let helper: Int32
+
+    /// Starts `binary scenario` and waits for its `ready PID HELPER` line.
+    init(_ binary: String, _ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard words.count >= 3, words[0] == "ready", let pid = Int32(words[1]), let helper = Int32(words[2]) else {
+            process.terminate()
+            throw VictimError.notReady(arguments.joined(separator: " "))
+        }
+        self.pid = pid
+        self.helper = helper
+    }
+
+    convenience init(scenario: String) throws {
+        try self.init(VictimBuild.waits, [scenario])
+    }
+
+    deinit {
+        if helper > 0 { kill(helper, SIGKILL) }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Waits until thread `tid` (default: the main thread) sleeps in system call `name`.
+    func waitUntilBlocked(in name: String, tid: Int32? = nil, timeout: TimeInterval = 10) throws {
+        try waitForBlocked(pid: pid, tid: tid ?? pid, in: name, timeout: timeout)
+    }
+}
+
+enum VictimError: Error {
+    case notReady(String)
+    case notBlocked(String)
+}
+
+func waitForBlocked(pid: Int32, tid: Int32, in name: String, timeout: TimeInterval = 10) throws {
+    let proc = ProcRoot()
+    let number = SyscallNames.number(name, on: .host)
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let text = try? proc.text("\(pid)/task/\(tid)/syscall"),
+           case .inSyscall(let n, _, _, _)? = SyscallState(parsing: text), n == number,
+           let stat = try? proc.text("\(pid)/task/\(tid)/stat"), ProcStat(parsing: stat)?.state == "S" {
+            return
+        }
+        usleep(2000)
+    }
+    throw VictimError.notBlocked("\(pid)/\(tid) not blocked in \(name)")
+}
+
+extension Report {
+    func thread(_ tid: Int32) -> ThreadSnapshot? {
+        processes.lazy.flatMap(\.threads).first { $0.tid == tid }
+    }
+}
+
+/// The built `forkhazard` executable, next to the test bundle.
+func forkhazardBinary() -> String {
+    var dir = URL(fileURLWithPath: Bundle.module.bundlePath).deletingLastPathComponent()
+    if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("forkhazard").path) {
+        dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("forkhazard").path
+}
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the forkhazard executable with `arguments` and collects its output.
+func runForkhazard(_ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: forkhazardBinary())
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}

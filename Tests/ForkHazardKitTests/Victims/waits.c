@@ -1,0 +1,141 @@
+/* Test victims: each scenario puts a real process (and, where a peer is needed, a forked helper)
+ * into one kind of wait, prints "ready <pid> <helper-pid>" on stdout and blocks for good.
+ * Every process dies with its parent (PR_SET_PDEATHSIG), and the tests kill them by PID. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void ready(pid_t helper) {
+    printf("ready %d %d\n", (int)getpid(), (int)helper);
+    fflush(stdout);
+}
+
+/* A forked helper that keeps its inherited fds open and sleeps until killed. */
+static pid_t helper(int close_fd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (close_fd >= 0) close(close_fd);
+        for (;;) pause();
+    }
+    return pid;
+}
+
+static uint32_t private_word;
+
+int main(int argc, char **argv) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const char *s = argc > 1 ? argv[1] : "";
+    if (!strcmp(s, "futex-private")) {
+        ready(0);
+        for (;;) syscall(SYS_futex, &private_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    } else if (!strcmp(s, "futex-timed")) {
+        struct timespec ts = {3600, 0};
+        ready(0);
+        for (;;) syscall(SYS_futex, &private_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    } else if (!strcmp(s, "futex-shared")) {
+        char name[64];
+        snprintf(name, sizeof name, "/fh-test-%d", (int)getpid());
+        int fd = shm_open(name, O_CREAT | O_RDWR, 0600);
+        if (fd < 0 || ftruncate(fd, 8192) < 0) return 2;
+        uint32_t *page = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        shm_unlink(name); /* the mapping stays, as "/dev/shm/... (deleted)" */
+        uint32_t *word = page + 1024 + 3; /* offset 0x100c */
+        ready(0);
+        for (;;) syscall(SYS_futex, word, FUTEX_WAIT, 0, NULL, NULL, 0);
+    } else if (!strcmp(s, "pipe-read")) {
+        int p[2];
+        if (pipe(p)) return 2;
+        pid_t h = helper(p[0]);           /* helper keeps the write end */
+        close(p[1]);
+        ready(h);
+        char c;
+        for (;;) (void)read(p[0], &c, 1);
+    } else if (!strcmp(s, "pipe-write")) {
+        int p[2];
+        if (pipe(p)) return 2;
+        pid_t h = helper(p[1]);           /* helper keeps the read end, never reads */
+        close(p[0]);
+        fcntl(p[1], F_SETFL, O_NONBLOCK);
+        char buf[4096] = {0};
+        while (write(p[1], buf, sizeof buf) > 0) {}
+        fcntl(p[1], F_SETFL, 0);
+        ready(h);
+        for (;;) (void)write(p[1], buf, sizeof buf);
+    } else if (!strcmp(s, "wait4")) {
+        pid_t h = helper(-1);
+        ready(h);
+        for (;;) waitpid(h, NULL, 0);
+    } else if (!strcmp(s, "sleep")) {
+        ready(0);
+        for (;;) sleep(3600);
+    } else if (!strcmp(s, "epoll")) {
+        int p[2];
+        if (pipe(p)) return 2;
+        pid_t h = helper(p[0]);
+        close(p[1]);
+        int ep = epoll_create1(0);
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = p[0]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+        ready(h);
+        for (;;) epoll_wait(ep, &ev, 1, -1);
+    } else if (!strcmp(s, "poll")) {
+        int p[2];
+        if (pipe(p)) return 2;
+        pid_t h = helper(p[0]);
+        close(p[1]);
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        ready(h);
+        for (;;) poll(&pfd, 1, -1);
+    } else if (!strcmp(s, "select")) {
+        int p[2];
+        if (pipe(p)) return 2;
+        pid_t h = helper(p[0]);
+        close(p[1]);
+        ready(h);
+        for (;;) {
+            fd_set set;
+            FD_ZERO(&set);
+            FD_SET(p[0], &set);
+            select(p[0] + 1, &set, NULL, NULL, NULL);
+        }
+    } else if (!strcmp(s, "unix-recv")) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 2;
+        pid_t h = helper(sv[0]);          /* helper keeps sv[1] */
+        close(sv[1]);
+        ready(h);
+        char c;
+        for (;;) (void)recv(sv[0], &c, 1, 0);
+    } else if (!strcmp(s, "flock")) {
+        char path[] = "/tmp/fh-flock-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0 || flock(fd, LOCK_EX)) return 2;
+        pid_t h = helper(-1);             /* helper inherits the lock holder's open file: it holds it too */
+        int mine = open(path, O_RDWR);    /* a second open file: its flock conflicts */
+        unlink(path);
+        ready(h);
+        for (;;) flock(mine, LOCK_EX);
+    } else {
+        fprintf(stderr, "usage: waits SCENARIO\n");
+        return 64;
+    }
+}
