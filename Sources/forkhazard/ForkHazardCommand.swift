@@ -33,6 +33,10 @@ struct ForkHazardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forkhazard",
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
+        usage: """
+            forkhazard [--json] [--color <when>] <pid> [<pid> ...]
+              forkhazard demo [--json] [--color <when>]
+            """,
         discussion: """
             Give the PID of a hung job: forkhazard shows every process and thread under it, what \
             each thread is blocked in and what it waits for (futex, pipe and its writers, socket and \
@@ -40,9 +44,9 @@ struct ForkHazardCommand: ParsableCommand {
             never stops or signals the processes it inspects.
 
             EXAMPLES:
-              forkhazard 8210               diagnose the tree under PID 8210
-              forkhazard --json 8210 8300   the same for two trees, as JSON for scripts
-              forkhazard demo               set up a real fork-after-threads deadlock and diagnose it
+              forkhazard 8210              diagnose the tree under PID 8210
+              forkhazard --json 8210 8300  two trees, as JSON for scripts
+              forkhazard demo              diagnose a real fork-after-threads deadlock
 
             EXIT STATUS:
               0   healthy: no finding

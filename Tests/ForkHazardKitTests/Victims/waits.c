@@ -40,6 +40,16 @@ static pid_t helper(int close_fd) {
 }
 
 static uint32_t private_word;
+static pid_t first_worker;
+
+static void *worker(void *arg) {
+    char name[16];
+    snprintf(name, sizeof name, "worker-%d", (int)(intptr_t)arg);
+    pthread_setname_np(pthread_self(), name);
+    if ((intptr_t)arg == 1) __atomic_store_n(&first_worker, gettid(), __ATOMIC_SEQ_CST);
+    for (;;) sleep(3600);
+    return NULL;
+}
 
 int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -134,6 +144,13 @@ int main(int argc, char **argv) {
         unlink(path);
         ready(h);
         for (;;) flock(mine, LOCK_EX);
+    } else if (!strcmp(s, "threads")) {
+        /* Three sleeping workers; the "helper" printed is the first worker's TID. */
+        pthread_t t;
+        for (intptr_t i = 1; i <= 3; i++) pthread_create(&t, NULL, worker, (void *)i);
+        while (!__atomic_load_n(&first_worker, __ATOMIC_SEQ_CST)) usleep(1000);
+        ready(first_worker);
+        for (;;) pause();
     } else {
         fprintf(stderr, "usage: waits SCENARIO\n");
         return 64;

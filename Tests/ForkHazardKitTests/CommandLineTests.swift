@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+@testable import ForkHazardKit
+
+/// The built executable, run as a user would.
+@Suite("Command line") struct CommandLineTests {
+    @Test(arguments: [[], ["0"], ["-5"], ["abc"], ["12x"], ["--bogus"], ["1", "--color", "blue"], ["demo", "extra"]])
+    func badInputIsOneLineOnStderrAndUsageStatus(arguments: [String]) throws {
+        let result = try runForkhazard(arguments)
+        #expect(result.status == 64)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("forkhazard: "))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func aProcessThatIsGoneCannotBeInspected() throws {
+        // A PID that existed a moment ago and was reaped.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        let result = try runForkhazard([String(process.processIdentifier)])
+        #expect(result.status == 3)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr == "forkhazard: no process with PID \(process.processIdentifier)\n")
+    }
+
+    @Test func oneGonePidAmongLiveOnesFailsWholly() throws {
+        let victim = try Victim(scenario: "sleep")
+        let result = try runForkhazard([String(victim.pid), "2147483647"])
+        #expect(result.status == 3)
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func healthyTreeExitsZeroWithATextReport() throws {
+        let victim = try Victim(scenario: "pipe-read")
+        try victim.waitUntilBlocked(in: "read")
+        let result = try runForkhazard([String(victim.pid)])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("waits,\(victim.pid) pipe-read"))
+        #expect(result.stdout.contains("`-waits,\(victim.helper) pipe-read"))
+        #expect(result.stdout.contains("<- writers: \(victim.helper) fd"))
+        #expect(result.stdout.contains("Verdict: healthy"))
+        #expect(!result.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
+        let colored = try runForkhazard(["--color", "always", String(victim.pid)])
+        #expect(colored.stdout.contains("\u{1B}["))
+    }
+
+    @Test func jsonHoldsTheMinimalContract() throws {
+        let victim = try Victim(scenario: "wait4")
+        try victim.waitUntilBlocked(in: "wait4")
+        let result = try runForkhazard(["--json", String(victim.pid)])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["schemaVersion"] as? Int == 1)
+        #expect(object["verdict"] as? String == "healthy")
+        #expect(object["findings"] is [Any])
+        let processes = try #require(object["processes"] as? [[String: Any]])
+        #expect(processes.map { $0["pid"] as? Int } == [Int(victim.pid), Int(victim.helper)])
+        for process in processes {
+            #expect(process["ppid"] is Int)
+            #expect(process["name"] is String)
+            #expect(process["argv"] is [String])
+            let threads = try #require(process["threads"] as? [[String: Any]])
+            for thread in threads {
+                #expect(thread["tid"] is Int)
+                #expect(thread["name"] is String)
+                #expect(thread["state"] is String)
+                #expect(thread.keys.contains("wait") && thread.keys.contains("stack"))
+                #expect(thread["stack"] is NSNull)
+            }
+        }
+        let wait = try #require((processes[0]["threads"] as? [[String: Any]])?.first?["wait"] as? [String: Any])
+        #expect(wait["syscall"] as? String == "wait4")
+        #expect(wait["children"] as? [Int] == [Int(victim.helper)])
+        // The whole report decodes back into the model.
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.processes.count == 2)
+    }
+
+    @Test func aThreadIdShowsItsWholeProcess() throws {
+        let victim = try Victim(scenario: "threads")
+        let workerTid = victim.helper
+        let result = try runForkhazard(["--json", String(workerTid)])
+        #expect(result.status == 0)
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.roots == [victim.pid])
+        let process = try #require(report.process(victim.pid))
+        #expect(process.threadCount == 4)
+        #expect(process.threads.map(\.name).sorted() == ["waits", "worker-1", "worker-2", "worker-3"])
+        #expect(report.notes.contains("\(workerTid) is a thread of process \(victim.pid); showing process \(victim.pid)"))
+    }
+
+    @Test func demoDiagnosesARealForkDeadlockAndCleansUp() throws {
+        let result = try runForkhazard(["demo", "--json"])
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(result.status == report.verdict.exitCode)
+        #expect(report.processes.count == 2)
+        let parent = try #require(report.processes.first)
+        let child = try #require(report.processes.last)
+        #expect(child.ppid == parent.pid)
+        #expect(parent.threads.map(\.name).contains("registry-flush"))
+        let childWait = try #require(child.threads.first?.wait)
+        #expect(childWait.kind == .futex && childWait.forever && childWait.futex?.private == true)
+        #expect(parent.threads.first?.wait?.children == [child.pid])
+        // The demo killed its victims.
+        for pid in [parent.pid, child.pid] {
+            #expect(kill(pid, 0) != 0, "victim \(pid) outlived the demo")
+        }
+        #expect(result.stderr.contains("forkhazard demo: started victim \(parent.pid)"))
+    }
+}
