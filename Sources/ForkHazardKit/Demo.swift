@@ -25,6 +25,21 @@ public enum Demo {
         fh_demo_victim(readyFd)
     }
 
+    /// Kills only what the demo started, by PID. The victim reaps its child and exits; if it
+    /// does not within a second, it is killed too.
+    private static func stop(victim: pid_t, child: pid_t) {
+        var status: Int32 = 0
+        if child > 0 {
+            kill(child, SIGKILL)
+            for _ in 0..<500 {
+                if waitpid(victim, &status, WNOHANG) == victim { return }
+                usleep(2000)
+            }
+        }
+        kill(victim, SIGKILL)
+        while waitpid(victim, &status, 0) < 0 && errno == EINTR {}
+    }
+
     /// Starts the victim from `executable`, waits until its forked child blocks, diagnoses the
     /// victim's tree and kills both victims by PID. `progress` gets a line for stderr at each step.
     public static func run(executable: String, diagnosis: Diagnosis = Diagnosis(),
@@ -47,13 +62,7 @@ public enum Demo {
             throw Failure.spawn(spawned)
         }
         var child: pid_t = 0
-        defer {
-            // Only what this function started, by PID.
-            if child > 0 { kill(child, SIGKILL) }
-            kill(victim, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(victim, &status, 0) < 0 && errno == EINTR {}
-        }
+        defer { stop(victim: victim, child: child) }
         progress("started victim \(victim) (\(argv.dropFirst().joined(separator: " ")))")
 
         var pollFd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
