@@ -65,9 +65,11 @@ public struct TextRenderer: Sendable {
     public func verdictLine(_ report: Report) -> String {
         let errors = report.findings.filter { $0.severity == .error }.count
         let warnings = report.findings.filter { $0.severity == .warning }.count
+        let unknown = report.processes.flatMap(\.threads).filter { $0.wait == nil && $0.state != "Z" }.count
+        let caveat = unknown == 0 ? "" : "; the waits of \(plural(unknown, "thread", "threads")) could not be read"
         switch report.verdict {
         case .healthy:
-            return style("Verdict: healthy", .green) + " — no deadlock or fork hazard found (exit 0)"
+            return style("Verdict: healthy", .green) + " — no deadlock or fork hazard found (exit 0)" + caveat
         case .hazard:
             return style("Verdict: hazard", .yellow) + " — \(plural(warnings, "warning", "warnings")), no proven deadlock (exit 1)"
         case .deadlock:
@@ -89,7 +91,7 @@ public struct TextRenderer: Sendable {
     func threadLine(_ thread: ThreadSnapshot, tidWidth: Int, nameWidth: Int) -> String {
         let tid = String(repeating: " ", count: max(0, tidWidth - String(thread.tid).count)) + String(thread.tid)
         let name = thread.name.padding(nameWidth)
-        let what = thread.wait?.summary ?? (thread.wchan.map { "in \($0) (system call unreadable)" } ?? "wait unknown")
+        let what = thread.wait?.summary ?? (thread.wchan.map { "in \($0) (system call unreadable)" } ?? "wait unknown (see Notes)")
         let emphasis: Style? = thread.wait?.forever == true ? .cyan : nil
         return "\(tid) \(name) \(thread.state)  " + (emphasis.map { style(what, $0) } ?? what)
     }

@@ -111,3 +111,28 @@ import Testing
         #expect(result.stderr.contains("forkhazard demo: started victim \(parent.pid)"))
     }
 }
+
+@Suite("Permissions") struct PermissionTests {
+    /// Runs forkhazard as user nobody against a root-owned victim: the wait state is unreadable.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.fileExists(atPath: "/usr/bin/setpriv")))
+    func unreadableWaitsAreNullWithANoteAndTheRunGoesOn() throws {
+        let victim = try Victim(scenario: "sleep")
+        try victim.waitUntilBlocked(in: "clock_nanosleep")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", forkhazardBinary(), "--json", String(victim.pid)]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        let thread = try #require(report.thread(victim.pid))
+        #expect(thread.wait == nil)
+        #expect(thread.name == "waits" && thread.state == "S")
+        #expect(report.notes.contains { $0.contains("\(victim.pid): syscall: permission denied") })
+        let text = try #require(String(data: try JSONEncoder().encode(thread), encoding: .utf8))
+        #expect(text.contains("\"wait\":null"))
+    }
+}
