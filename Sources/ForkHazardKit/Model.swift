@@ -93,6 +93,8 @@ public struct ThreadWait: Codable, Sendable {
         case restarted
         /// An exited thread not yet reaped.
         case zombie
+        /// A kernel thread: never in a user system call.
+        case kernel
         case other
     }
 

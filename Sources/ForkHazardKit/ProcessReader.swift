@@ -45,6 +45,10 @@ final class ProcessReader: WaitContext {
             var wait: ThreadWait?
             if state == "Z" || state == "X" {
                 wait = ThreadWait(kind: .zombie, summary: "exited (zombie, not yet reaped by its parent)", forever: false)
+            } else if threadStat.isKernelThread {
+                let sleeping = wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }
+                wait = ThreadWait(kind: .kernel, summary: "kernel thread" + (sleeping.map { ", in \($0)" } ?? (state == "I" ? ", idle" : "")),
+                                  forever: false)
             } else {
                 switch syscall {
                 case .success(let text):
