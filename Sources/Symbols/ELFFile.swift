@@ -1,0 +1,422 @@
+/// Why an ELF file could not be read.
+public enum ELFError: Error, Equatable, Sendable {
+    /// `open` or `fstat` failed.
+    case cannotOpen(path: String, errno: Int32)
+    /// The path names a directory, device or other non-regular file.
+    case notRegularFile(path: String)
+    /// The file does not start with the ELF magic.
+    case notELF
+    /// Only 64-bit little-endian ELF files are supported.
+    case unsupportedFormat(elfClass: UInt8, dataEncoding: UInt8)
+    /// A header or table points past the end of the file.
+    case truncated
+    /// A header field is inconsistent.
+    case malformed(String)
+}
+
+/// A section header, with its name resolved through `.shstrtab`.
+public struct ELFSection: Sendable, Hashable {
+    /// Index in the section header table.
+    public var index: Int
+    /// Section name, e.g. `.symtab`; empty when unnamed.
+    public var name: String
+    /// `sh_type` (e.g. 2 = SHT_SYMTAB, 11 = SHT_DYNSYM, 7 = SHT_NOTE, 8 = SHT_NOBITS).
+    public var type: UInt32
+    /// `sh_flags`.
+    public var flags: UInt64
+    /// `sh_addr`, the virtual address when loaded.
+    public var address: UInt64
+    /// `sh_offset`, the position in the file.
+    public var offset: UInt64
+    /// `sh_size` in bytes.
+    public var size: UInt64
+    /// `sh_link` (for symbol tables: the string table's section index).
+    public var link: UInt32
+    /// `sh_info`.
+    public var info: UInt32
+    /// `sh_addralign`.
+    public var addressAlignment: UInt64
+    /// `sh_entsize`.
+    public var entrySize: UInt64
+
+    /// Whether the section occupies bytes in the file (not SHT_NOBITS, not SHT_NULL).
+    public var hasFileData: Bool { type != ELFConstants.SHT_NOBITS && type != ELFConstants.SHT_NULL }
+}
+
+/// A `PT_LOAD` program header: a file range mapped at a virtual address.
+public struct ELFLoadSegment: Sendable, Hashable {
+    /// `p_vaddr`.
+    public var virtualAddress: UInt64
+    /// `p_offset`.
+    public var offset: UInt64
+    /// `p_filesz`, bytes taken from the file.
+    public var fileSize: UInt64
+    /// `p_memsz`, bytes in memory (larger than `fileSize` for .bss).
+    public var memorySize: UInt64
+    /// `p_flags` (PF_X = 1, PF_W = 2, PF_R = 4).
+    public var flags: UInt32
+    /// `p_align`.
+    public var alignment: UInt64
+
+    /// Whether the segment is executable (PF_X).
+    public var isExecutable: Bool { flags & 1 != 0 }
+
+    /// Whether `fileOffset` lies in the bytes this segment takes from the file.
+    public func contains(fileOffset: UInt64) -> Bool {
+        fileOffset >= offset && fileOffset - offset < fileSize
+    }
+
+    /// Whether `address` lies in the segment's memory image.
+    public func contains(virtualAddress address: UInt64) -> Bool {
+        address >= virtualAddress && address - virtualAddress < memorySize
+    }
+}
+
+/// The contents of a `.gnu_debuglink` section.
+public struct ELFDebugLink: Sendable, Hashable {
+    /// File name of the separate debug file (no directory).
+    public var fileName: String
+    /// CRC-32 of the whole debug file.
+    public var crc: UInt32
+}
+
+/// A function symbol from `.symtab` or `.dynsym`.
+public struct ELFSymbol: Sendable, Hashable {
+    /// Symbol name from the linked string table.
+    public var name: String
+    /// `st_value`, the symbol's virtual address.
+    public var value: UInt64
+    /// `st_size` in bytes (0 when unknown).
+    public var size: UInt64
+    /// `ELF64_ST_TYPE(st_info)`: 2 = STT_FUNC, 10 = STT_GNU_IFUNC.
+    public var type: UInt8
+    /// `ELF64_ST_BIND(st_info)`: 0 = LOCAL, 1 = GLOBAL, 2 = WEAK, 10 = GNU_UNIQUE.
+    public var binding: UInt8
+    /// `st_shndx`.
+    public var sectionIndex: UInt16
+
+    /// Whether the symbol is global (GLOBAL or GNU_UNIQUE binding).
+    public var isGlobal: Bool { binding == ELFConstants.STB_GLOBAL || binding == ELFConstants.STB_GNU_UNIQUE }
+    /// Whether the symbol is weak.
+    public var isWeak: Bool { binding == ELFConstants.STB_WEAK }
+    /// Whether the symbol is local.
+    public var isLocal: Bool { binding == ELFConstants.STB_LOCAL }
+}
+
+/// Numeric constants from the ELF specification used by this module.
+public enum ELFConstants {
+    /// Unused section header.
+    public static let SHT_NULL: UInt32 = 0
+    /// Full symbol table (`.symtab`).
+    public static let SHT_SYMTAB: UInt32 = 2
+    /// String table.
+    public static let SHT_STRTAB: UInt32 = 3
+    /// Note section.
+    public static let SHT_NOTE: UInt32 = 7
+    /// Section without file bytes (.bss; stripped sections in debug files).
+    public static let SHT_NOBITS: UInt32 = 8
+    /// Dynamic symbol table (`.dynsym`).
+    public static let SHT_DYNSYM: UInt32 = 11
+    /// Section contents are compressed.
+    public static let SHF_COMPRESSED: UInt64 = 0x800
+    /// Loadable segment.
+    public static let PT_LOAD: UInt32 = 1
+    /// Note segment.
+    public static let PT_NOTE: UInt32 = 4
+    /// Symbol without a type (not a function).
+    public static let STT_NOTYPE: UInt8 = 0
+    /// Data object (not a function).
+    public static let STT_OBJECT: UInt8 = 1
+    /// Function.
+    public static let STT_FUNC: UInt8 = 2
+    /// GNU indirect function (resolver); treated as a function.
+    public static let STT_GNU_IFUNC: UInt8 = 10
+    /// Local binding.
+    public static let STB_LOCAL: UInt8 = 0
+    /// Global binding.
+    public static let STB_GLOBAL: UInt8 = 1
+    /// Weak binding.
+    public static let STB_WEAK: UInt8 = 2
+    /// GNU unique global binding.
+    public static let STB_GNU_UNIQUE: UInt8 = 10
+    /// Undefined section index (undefined symbol).
+    public static let SHN_UNDEF: UInt16 = 0
+    /// Escape value: real index stored elsewhere.
+    public static let SHN_XINDEX: UInt16 = 0xffff
+    /// Note type of the GNU build-id.
+    public static let NT_GNU_BUILD_ID: UInt32 = 3
+}
+
+/// A parsed 64-bit little-endian ELF file: sections, load segments, build-id,
+/// debug link and function symbols.
+///
+/// Everything is read eagerly in `init` with `pread`; the value keeps no file
+/// descriptor open.
+public struct ELFFile: Sendable {
+    /// The path the file was opened with.
+    public let path: String
+    /// Identity (device, inode, size, mtime) of the file when it was read.
+    public let identity: FileIdentity
+    /// `e_type` (2 = ET_EXEC, 3 = ET_DYN).
+    public let fileType: UInt16
+    /// `e_machine` (62 = x86-64).
+    public let machine: UInt16
+    /// All section headers in table order.
+    public let sections: [ELFSection]
+    /// The `PT_LOAD` program headers in table order.
+    public let loadSegments: [ELFLoadSegment]
+    /// The GNU build-id (`NT_GNU_BUILD_ID` note), if present.
+    public let buildID: [UInt8]?
+    /// The `.gnu_debuglink` contents, if present.
+    public let debugLink: ELFDebugLink?
+    /// Function symbols (STT_FUNC, STT_GNU_IFUNC; defined only) from `.symtab`.
+    /// Empty when not loaded or when the file is stripped.
+    public let symtabFunctions: [ELFSymbol]
+    /// Function symbols (STT_FUNC, STT_GNU_IFUNC; defined only) from `.dynsym`.
+    public let dynsymFunctions: [ELFSymbol]
+
+    /// Whether a `.symtab` with contents is present.
+    public var hasSymtab: Bool {
+        sections.contains { $0.type == ELFConstants.SHT_SYMTAB }
+    }
+
+    /// Whether the file is stripped, i.e. has no `.symtab`.
+    public var isStripped: Bool { !hasSymtab }
+
+    /// The build-id as lowercase hex, if present.
+    public var buildIDHex: String? { buildID.map(hexString) }
+
+    /// Reads and parses the ELF file at `path`.
+    ///
+    /// - Parameter loadSymbols: when false, `.symtab` and `.dynsym` are not read
+    ///   (cheaper when only the build-id or debug link is needed).
+    public init(path: String, loadSymbols: Bool = true) throws(ELFError) {
+        let reader = try FileReader(path: path)
+        self.path = path
+        self.identity = reader.identity
+
+        guard reader.size >= 64 else { throw ELFError.notELF }
+        let header = ByteView(bytes: try reader.read(offset: 0, count: 64))
+        guard header.bytes[0] == 0x7f, header.bytes[1] == 0x45, header.bytes[2] == 0x4c, header.bytes[3] == 0x46 else {
+            throw ELFError.notELF
+        }
+        guard header.bytes[4] == 2, header.bytes[5] == 1 else {
+            throw ELFError.unsupportedFormat(elfClass: header.bytes[4], dataEncoding: header.bytes[5])
+        }
+        fileType = header.u16(16)!
+        machine = header.u16(18)!
+        let phoff = header.u64(32)!
+        let shoff = header.u64(40)!
+        let phentsize = UInt64(header.u16(54)!)
+        var phnum = UInt64(header.u16(56)!)
+        let shentsize = UInt64(header.u16(58)!)
+        var shnum = UInt64(header.u16(60)!)
+        var shstrndx = UInt64(header.u16(62)!)
+
+        // Section headers, with extended numbering (count and string table index
+        // stored in section 0 when they overflow 16 bits).
+        var rawSections: [ELFSection] = []
+        var nameOffsets: [UInt32] = []
+        if shoff != 0 {
+            guard shentsize >= 64 else { throw ELFError.malformed("e_shentsize \(shentsize)") }
+            let first = ByteView(bytes: try reader.read(offset: shoff, count: 64))
+            if shnum == 0 { shnum = first.u64(32)! }
+            if shstrndx == UInt64(ELFConstants.SHN_XINDEX) { shstrndx = UInt64(first.u32(40)!) }
+            if phnum == 0xffff { phnum = UInt64(first.u32(44)!) }
+            guard shnum <= reader.size / shentsize else { throw ELFError.truncated }
+            let table = ByteView(bytes: try reader.read(offset: shoff, count: shnum * shentsize))
+            rawSections.reserveCapacity(Int(shnum))
+            for i in 0..<Int(shnum) {
+                let b = i * Int(shentsize)
+                rawSections.append(ELFSection(
+                    index: i, name: "", type: table.u32(b + 4)!, flags: table.u64(b + 8)!,
+                    address: table.u64(b + 16)!, offset: table.u64(b + 24)!, size: table.u64(b + 32)!,
+                    link: table.u32(b + 40)!, info: table.u32(b + 44)!,
+                    addressAlignment: table.u64(b + 48)!, entrySize: table.u64(b + 56)!))
+                nameOffsets.append(table.u32(b)!)
+            }
+        }
+        // Names from the section header string table.
+        if shstrndx < UInt64(rawSections.count), rawSections[Int(shstrndx)].hasFileData {
+            let strtab = rawSections[Int(shstrndx)]
+            if let names = try? reader.read(offset: strtab.offset, count: strtab.size) {
+                let view = ByteView(bytes: names)
+                for i in rawSections.indices {
+                    rawSections[i].name = view.cString(Int(nameOffsets[i])) ?? ""
+                }
+            }
+        }
+        sections = rawSections
+
+        // Program headers: keep PT_LOAD, remember PT_NOTE for the build-id fallback.
+        var segments: [ELFLoadSegment] = []
+        var noteSegments: [(offset: UInt64, size: UInt64, align: UInt64)] = []
+        if phoff != 0, phnum > 0 {
+            guard phentsize >= 56 else { throw ELFError.malformed("e_phentsize \(phentsize)") }
+            guard phnum <= reader.size / phentsize else { throw ELFError.truncated }
+            let table = ByteView(bytes: try reader.read(offset: phoff, count: phnum * phentsize))
+            for i in 0..<Int(phnum) {
+                let b = i * Int(phentsize)
+                let type = table.u32(b)!
+                if type == ELFConstants.PT_LOAD {
+                    segments.append(ELFLoadSegment(
+                        virtualAddress: table.u64(b + 16)!, offset: table.u64(b + 8)!,
+                        fileSize: table.u64(b + 32)!, memorySize: table.u64(b + 40)!,
+                        flags: table.u32(b + 4)!, alignment: table.u64(b + 48)!))
+                } else if type == ELFConstants.PT_NOTE {
+                    noteSegments.append((table.u64(b + 8)!, table.u64(b + 32)!, table.u64(b + 48)!))
+                }
+            }
+        }
+        loadSegments = segments
+
+        // Build-id: the named section first, then any note section, then PT_NOTE.
+        var foundBuildID: [UInt8]?
+        let noteSections = rawSections.filter { $0.type == ELFConstants.SHT_NOTE && $0.flags & ELFConstants.SHF_COMPRESSED == 0 }
+        let orderedNotes = noteSections.filter { $0.name == ".note.gnu.build-id" }
+            + noteSections.filter { $0.name != ".note.gnu.build-id" }
+        for section in orderedNotes where foundBuildID == nil {
+            if let bytes = try? reader.read(offset: section.offset, count: section.size) {
+                foundBuildID = ELFFile.findBuildID(inNotes: bytes, alignment: section.addressAlignment)
+            }
+        }
+        if foundBuildID == nil {
+            for note in noteSegments where foundBuildID == nil {
+                if let bytes = try? reader.read(offset: note.offset, count: note.size) {
+                    foundBuildID = ELFFile.findBuildID(inNotes: bytes, alignment: note.align)
+                }
+            }
+        }
+        buildID = foundBuildID
+
+        // .gnu_debuglink: NUL-terminated name, padding to 4, CRC-32.
+        var link: ELFDebugLink?
+        if let section = rawSections.first(where: { $0.name == ".gnu_debuglink" && $0.hasFileData }),
+           let bytes = try? reader.read(offset: section.offset, count: section.size),
+           let nul = bytes.firstIndex(of: 0), nul > 0 {
+            let crcOffset = (nul + 1 + 3) & ~3
+            if let crc = ByteView(bytes: bytes).u32(crcOffset) {
+                link = ELFDebugLink(fileName: String(decoding: bytes[0..<nul], as: UTF8.self), crc: crc)
+            }
+        }
+        debugLink = link
+
+        if loadSymbols {
+            symtabFunctions = ELFFile.readFunctions(type: ELFConstants.SHT_SYMTAB, sections: rawSections, reader: reader)
+            dynsymFunctions = ELFFile.readFunctions(type: ELFConstants.SHT_DYNSYM, sections: rawSections, reader: reader)
+        } else {
+            symtabFunctions = []
+            dynsymFunctions = []
+        }
+    }
+
+    /// The first section called `name`, if any.
+    public func section(named name: String) -> ELFSection? {
+        sections.first { $0.name == name }
+    }
+
+    /// The `PT_LOAD` segment whose file bytes contain `fileOffset`.
+    ///
+    /// When no segment's file range contains the offset (e.g. the page-alignment
+    /// slack before a segment that does not start on a page boundary), the
+    /// segment whose page-aligned range does is returned instead.
+    public func loadSegment(containingFileOffset fileOffset: UInt64) -> ELFLoadSegment? {
+        if let exact = loadSegments.first(where: { $0.contains(fileOffset: fileOffset) }) {
+            return exact
+        }
+        return loadSegments.first { segment in
+            let page = max(segment.alignment, 4096)
+            let start = segment.offset & ~(page &- 1)
+            return fileOffset >= start && fileOffset < segment.offset &+ segment.fileSize
+        }
+    }
+
+    /// Converts a file offset (as in `/proc/PID/maps`: address - start + offset)
+    /// into the virtual address used by symbol values, via the containing `PT_LOAD`.
+    public func virtualAddress(forFileOffset fileOffset: UInt64) -> UInt64? {
+        guard let segment = loadSegment(containingFileOffset: fileOffset) else { return nil }
+        return fileOffset &- segment.offset &+ segment.virtualAddress
+    }
+
+    /// Converts a virtual address inside a `PT_LOAD` segment's file bytes into a file offset.
+    public func fileOffset(forVirtualAddress address: UInt64) -> UInt64? {
+        guard let segment = loadSegments.first(where: {
+            address >= $0.virtualAddress && address - $0.virtualAddress < $0.fileSize
+        }) else { return nil }
+        return address - segment.virtualAddress + segment.offset
+    }
+
+    // MARK: - Parsing helpers
+
+    static func findBuildID(inNotes bytes: [UInt8], alignment: UInt64) -> [UInt8]? {
+        let view = ByteView(bytes: bytes)
+        let align = alignment == 8 ? 8 : 4
+        func pad(_ n: Int) -> Int { (n + align - 1) & ~(align - 1) }
+        var at = 0
+        while at + 12 <= bytes.count {
+            guard let namesz = view.u32(at), let descsz = view.u32(at + 4), let type = view.u32(at + 8) else { return nil }
+            let nameStart = at + 12
+            guard Int(namesz) <= bytes.count, Int(descsz) <= bytes.count else { return nil }
+            let descStart = nameStart + pad(Int(namesz))
+            let next = descStart + pad(Int(descsz))
+            guard descStart + Int(descsz) <= bytes.count else { return nil }
+            if type == ELFConstants.NT_GNU_BUILD_ID, namesz == 4,
+               bytes[nameStart..<nameStart + 4].elementsEqual([0x47, 0x4e, 0x55, 0]), descsz > 0 {
+                return Array(bytes[descStart..<descStart + Int(descsz)])
+            }
+            guard next > at else { return nil }
+            at = next
+        }
+        return nil
+    }
+
+    static func readFunctions(type: UInt32, sections: [ELFSection], reader: FileReader) -> [ELFSymbol] {
+        guard let table = sections.first(where: { $0.type == type }),
+              table.hasFileData, table.flags & ELFConstants.SHF_COMPRESSED == 0,
+              Int(table.link) < sections.count else { return [] }
+        let strtab = sections[Int(table.link)]
+        guard strtab.hasFileData, strtab.flags & ELFConstants.SHF_COMPRESSED == 0 else { return [] }
+        let entrySize = table.entrySize == 0 ? 24 : Int(table.entrySize)
+        guard entrySize >= 24,
+              let symbolBytes = try? reader.read(offset: table.offset, count: table.size),
+              let stringBytes = try? reader.read(offset: strtab.offset, count: strtab.size) else { return [] }
+        let count = symbolBytes.count / entrySize
+        var result: [ELFSymbol] = []
+        symbolBytes.withUnsafeBytes { symbols in
+            stringBytes.withUnsafeBytes { strings in
+                for i in 0..<count {
+                    let b = i * entrySize
+                    let info = symbols[b + 4]
+                    let symbolType = info & 0xf
+                    guard symbolType == ELFConstants.STT_FUNC || symbolType == ELFConstants.STT_GNU_IFUNC else { continue }
+                    let shndx = UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 6, as: UInt16.self))
+                    guard shndx != ELFConstants.SHN_UNDEF else { continue }
+                    let nameOffset = Int(UInt32(littleEndian: symbols.loadUnaligned(fromByteOffset: b, as: UInt32.self)))
+                    guard nameOffset < strings.count else { continue }
+                    var end = nameOffset
+                    while end < strings.count, strings[end] != 0 { end += 1 }
+                    let name = String(decoding: UnsafeRawBufferPointer(rebasing: strings[nameOffset..<end]), as: UTF8.self)
+                    guard !name.isEmpty else { continue }
+                    result.append(ELFSymbol(
+                        name: name,
+                        value: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 8, as: UInt64.self)),
+                        size: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 16, as: UInt64.self)),
+                        type: symbolType, binding: info >> 4, sectionIndex: shndx))
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// Lowercase hex of `bytes`.
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0xf)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Identity of a file on disk, used to tell whether a cached module is still current.
+public struct FileIdentity: Hashable, Sendable {
+    /// Device number holding the file.
+    public var device: UInt64
+    /// Inode number.
+    public var inode: UInt64
+    /// Size in bytes.
+    public var size: Int64
+    /// Modification time, seconds part.
+    public var mtimeSeconds: Int64
+    /// Modification time, nanoseconds part.
+    public var mtimeNanoseconds: Int64
+
+    /// Stats `path` (following symlinks); nil when it cannot be stat'ed.
+    public init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        self.init(st)
+    }
+
+    init(_ st: stat) {
+        device = UInt64(truncatingIfNeeded: st.st_dev)
+        inode = UInt64(truncatingIfNeeded: st.st_ino)
+        size = Int64(st.st_size)
+        #if canImport(Darwin)
+        mtimeSeconds = Int64(st.st_mtimespec.tv_sec)
+        mtimeNanoseconds = Int64(st.st_mtimespec.tv_nsec)
+        #else
+        mtimeSeconds = Int64(st.st_mtim.tv_sec)
+        mtimeNanoseconds = Int64(st.st_mtim.tv_nsec)
+        #endif
+    }
+}
+
+/// A read-only file descriptor with bounds-checked positional reads.
+///
+/// Reads go through `pread`, so a file truncated while being parsed yields an
+/// error instead of a `SIGBUS` as a memory mapping would.
+final class FileReader {
+    let fd: Int32
+    let size: UInt64
+    let identity: FileIdentity
+
+    init(path: String) throws(ELFError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ELFError.cannotOpen(path: path, errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw ELFError.cannotOpen(path: path, errno: e)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ELFError.notRegularFile(path: path)
+        }
+        self.fd = fd
+        self.size = UInt64(max(0, st.st_size))
+        self.identity = FileIdentity(st)
+    }
+
+    deinit { close(fd) }
+
+    /// Reads exactly `count` bytes at `offset`, or throws `.truncated`.
+    func read(offset: UInt64, count: UInt64) throws(ELFError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        guard offset <= size, count <= size - offset, count <= UInt64(Int.max) else {
+            throw ELFError.truncated
+        }
+        let n = Int(count)
+        var buffer = [UInt8](repeating: 0, count: n)
+        var done = 0
+        var failed = false
+        buffer.withUnsafeMutableBytes { raw in
+            while done < n {
+                let r = pread(fd, raw.baseAddress! + done, n - done, off_t(offset) + off_t(done))
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    return
+                }
+                if r == 0 { failed = true; return }
+                done += r
+            }
+        }
+        if failed { throw ELFError.truncated }
+        return buffer
+    }
+
+    /// Calls `body` with consecutive chunks of the whole file; false if a read fails.
+    func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        let chunk = 1 << 16
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var offset: off_t = 0
+        while true {
+            let r = buffer.withUnsafeMutableBytes { raw in
+                pread(fd, raw.baseAddress!, chunk, offset)
+            }
+            if r < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if r == 0 { return true }
+            buffer.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[0..<r])) }
+            offset += off_t(r)
+        }
+    }
+}
+
+/// Little-endian field access into a byte array, with bounds checks.
+struct ByteView {
+    let bytes: [UInt8]
+
+    func u8(_ at: Int) -> UInt8? {
+        at >= 0 && at < bytes.count ? bytes[at] : nil
+    }
+
+    func u16(_ at: Int) -> UInt16? {
+        guard at >= 0, at <= bytes.count - 2 else { return nil }
+        return UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
+    }
+
+    func u32(_ at: Int) -> UInt32? {
+        guard at >= 0, at <= bytes.count - 4 else { return nil }
+        var v: UInt32 = 0
+        for i in (0..<4).reversed() { v = v << 8 | UInt32(bytes[at + i]) }
+        return v
+    }
+
+    func u64(_ at: Int) -> UInt64? {
+        guard at >= 0, at <= bytes.count - 8 else { return nil }
+        var v: UInt64 = 0
+        for i in (0..<8).reversed() { v = v << 8 | UInt64(bytes[at + i]) }
+        return v
+    }
+
+    /// The NUL-terminated string starting at `at` (to the end if unterminated).
+    func cString(_ at: Int) -> String? {
+        guard at >= 0, at < bytes.count else { return nil }
+        var end = at
+        while end < bytes.count, bytes[end] != 0 { end += 1 }
+        return String(decoding: bytes[at..<end], as: UTF8.self)
+    }
+}
