@@ -12,14 +12,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Fixed-argument shims over ptrace (variadic in glibc) and the demo's victim program.
-        .target(name: "CForkHazard"),
+        // Fixed-argument shims over ptrace (variadic in glibc) and libunwind (macros), the
+        // unwinder's memory accessors, and the demo's victim program.
+        .target(
+            name: "CForkHazard",
+            linkerSettings: [
+                .linkedLibrary("unwind-ptrace"),
+                .linkedLibrary("unwind-generic"),
+                .linkedLibrary("unwind"),
+                // libunwind-ptrace uses liblzma without declaring it.
+                .linkedLibrary("lzma"),
+            ]),
         // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
         .target(name: "ProcFS"),
         // ELF symbol tables and debug files: addresses to function names.
         .target(name: "Symbols"),
         // Snapshot model, wait decoding, analysis and rendering.
-        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "CForkHazard"]),
+        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "CForkHazard"]),
         .executableTarget(
             name: "forkhazard",
             dependencies: [

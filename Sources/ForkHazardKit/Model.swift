@@ -61,6 +61,8 @@ public struct ThreadSnapshot: Codable, Sendable {
     public var wait: ThreadWait?
     /// Native stack, innermost first; nil when not taken.
     public var stack: [StackFrame]?
+    /// How long the thread was stopped to copy its registers and stack, in microseconds.
+    public var pauseMicros: Double?
 }
 
 public struct StackFrame: Codable, Sendable, Equatable {
@@ -260,7 +262,7 @@ public struct Report: Codable, Sendable {
 extension ThreadSnapshot {
     enum CodingKeys: String, CodingKey {
         case tid, name, state, startTime, startTicks, cpuSeconds, voluntaryContextSwitches,
-             involuntaryContextSwitches, wchan, wait, stack
+             involuntaryContextSwitches, wchan, wait, stack, pauseMicros
     }
 
     /// Like the synthesized encoder, except that `wait` and `stack` are written as null when unknown.
@@ -277,5 +279,6 @@ extension ThreadSnapshot {
         try c.encodeIfPresent(wchan, forKey: .wchan)
         try c.encode(wait, forKey: .wait)
         try c.encode(stack, forKey: .stack)
+        try c.encodeIfPresent(pauseMicros, forKey: .pauseMicros)
     }
 }

@@ -6,7 +6,7 @@ final class ProcessReader: WaitContext {
     let pid: Int32
     let shared: SharedContext
     private var proc: ProcRoot { shared.proc }
-    private lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "")
+    lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "")
     private var fdCache: [Int32: FdDescription] = [:]
     private let remote: RemoteMemory
 

@@ -1,5 +1,6 @@
 import Foundation
 import ProcFS
+import Symbols
 
 /// Why a diagnosis could not start.
 public enum InspectError: Error, Equatable, LocalizedError {
@@ -21,10 +22,13 @@ public enum InspectError: Error, Equatable, LocalizedError {
 public struct SnapshotBuilder: Sendable {
     public var proc: ProcRoot
     public var architecture: Architecture
+    /// How to take native stacks; nil skips ptrace entirely.
+    public var stacks: StackOptions?
 
-    public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host) {
+    public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host, stacks: StackOptions? = StackOptions()) {
         self.proc = proc
         self.architecture = architecture
+        self.stacks = stacks
     }
 
     public func take(roots requested: [Int32]) throws(InspectError) -> Snapshot {
@@ -84,7 +88,46 @@ public struct SnapshotBuilder: Sendable {
         PeerResolver(proc: proc, shared: context).resolve(&processes, notes: &notes)
         notes.append(contentsOf: context.notes)
 
+        // Only now, with every wait read, stop threads one at a time for their stacks.
+        if let stacks, proc.path == "/proc", architecture == .host {
+            let symbolizer = Symbolizer()
+            for index in processes.indices {
+                takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
+                           symbolizer: symbolizer, notes: &notes)
+            }
+        }
+
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
+    }
+}
+
+extension SnapshotBuilder {
+    /// Captures every live thread of `process` (one stopped at a time, released at once), then
+    /// unwinds the copies.
+    func takeStacks(of process: inout ProcessSnapshot, maps: [MemoryMapping], options: StackOptions,
+                    symbolizer: Symbolizer, notes: inout [String]) {
+        guard !process.isKernelThread, process.pid != getpid() else { return }
+        var captures: [Int: StackCapture] = [:]
+        var failure: StackError?
+        for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
+            do {
+                captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, bytes: options.stackBytes) { sp in
+                    maps.first { $0.contains(sp) }
+                }
+            } catch {
+                if error != .exited { failure = failure ?? error }
+                if case .notPermitted = error { break }
+            }
+        }
+        if let failure {
+            notes.append("\(process.pid): stacks not taken for \(process.threads.count - captures.count) of \(plural(process.threads.count, "thread", "threads")): \(failure.reason)")
+        }
+        guard !captures.isEmpty else { return }
+        let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames)
+        for (index, capture) in captures {
+            process.threads[index].stack = unwinder.frames(for: capture)
+            process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "CForkHazardStacks.h"
+
 /// The errno of the last failed call, read right after it (Swift's `errno` may be clobbered).
 static inline int fh_errno(void) { return errno; }
 

@@ -1,0 +1,45 @@
+#ifndef CFORKHAZARD_STACKS_H
+#define CFORKHAZARD_STACKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ptrace, fixed-argument (glibc's ptrace is variadic). Each returns 0 or -errno. Only
+ * PTRACE_SEIZE + PTRACE_INTERRUPT are used: never PTRACE_ATTACH, never SIGSTOP. */
+int fh_ptrace_seize(pid_t tid);
+int fh_ptrace_interrupt(pid_t tid);
+int fh_ptrace_detach(pid_t tid);
+
+/* Waits for `tid` to enter its ptrace stop. Returns 0 when stopped, -ESRCH when it exited
+ * instead, another -errno on failure. EINTR is retried. */
+int fh_wait_stop(pid_t tid);
+
+/* The general registers, as libunwind numbers them, and the stack and instruction pointers. */
+#define FH_MAX_REGS 34
+typedef struct {
+    uint64_t regs[FH_MAX_REGS];
+    uint64_t sp;
+    uint64_t pc;
+} fh_registers;
+
+/* PTRACE_GETREGSET(NT_PRSTATUS) of a stopped thread. 0 or -errno. */
+int fh_get_registers(pid_t tid, fh_registers *out);
+
+/* Threads this process has seized and not yet released; a SIGINT, SIGTERM or SIGHUP to the tool
+ * releases them before the tool dies. `fh_install_release_handlers` is idempotent. */
+void fh_install_release_handlers(void);
+void fh_stopped_add(pid_t tid);
+void fh_stopped_remove(pid_t tid);
+
+/* Unwinds a thread from a copy of its registers and of its stack [stack_base, stack_base +
+ * stack_len), after the thread was released: libunwind with accessors that read the copy, and
+ * the process's memory (code, unwind tables) with process_vm_readv. Writes up to `max_frames`
+ * instruction pointers, innermost first, and returns how many (at least 1), or -errno. */
+typedef struct fh_unwinder fh_unwinder;
+fh_unwinder *fh_unwinder_create(pid_t pid);
+void fh_unwinder_destroy(fh_unwinder *unwinder);
+int fh_unwind(fh_unwinder *unwinder, const fh_registers *registers, const uint8_t *stack,
+              uint64_t stack_base, size_t stack_len, uint64_t *ips, int max_frames);
+
+#endif

@@ -1,0 +1,275 @@
+#define _GNU_SOURCE
+#include "CForkHazardStacks.h"
+#include "CForkHazard.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <libunwind-ptrace.h>
+
+#ifndef PTRACE_SEIZE
+#define PTRACE_SEIZE 0x4206
+#define PTRACE_INTERRUPT 0x4207
+#endif
+
+/* ---- ptrace ---------------------------------------------------------------------------- */
+
+static int ret_errno(long r) { return r < 0 ? -errno : 0; }
+
+int fh_ptrace_seize(pid_t tid) { return ret_errno(ptrace(PTRACE_SEIZE, tid, NULL, NULL)); }
+int fh_ptrace_interrupt(pid_t tid) { return ret_errno(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)); }
+int fh_ptrace_detach(pid_t tid) { return ret_errno(ptrace(PTRACE_DETACH, tid, NULL, NULL)); }
+
+int fh_wait_stop(pid_t tid) {
+    for (;;) {
+        int status = 0;
+        pid_t r = waitpid(tid, &status, __WALL);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status)) return -ESRCH;
+        if (WIFSTOPPED(status)) {
+            /* The interrupt's stop is PTRACE_EVENT_STOP. A signal-delivery stop comes first if a
+             * signal was pending: let the signal through with PTRACE_LISTEN-free restart and keep
+             * waiting for the event stop. */
+            if ((status >> 16) == PTRACE_EVENT_STOP) return 0;
+            int sig = WSTOPSIG(status);
+            if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) < 0) return -errno;
+            if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) return -errno;
+        }
+    }
+}
+
+int fh_get_registers(pid_t tid, fh_registers *out) {
+    memset(out, 0, sizeof *out);
+#if defined(__x86_64__)
+    struct user_regs_struct r;
+    struct iovec iov = {&r, sizeof r};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0) return -errno;
+    /* libunwind's x86_64 numbering (DWARF order). */
+    uint64_t v[] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp,
+                    r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
+    memcpy(out->regs, v, sizeof v);
+    out->sp = r.rsp;
+    out->pc = r.rip;
+#elif defined(__aarch64__)
+    struct user_pt_regs r;
+    struct iovec iov = {&r, sizeof r};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0) return -errno;
+    for (int i = 0; i < 31; i++) out->regs[i] = r.regs[i];
+    out->regs[31] = r.sp;
+    out->regs[32] = r.pc;
+    out->sp = r.sp;
+    out->pc = r.pc;
+#else
+#error "unsupported architecture"
+#endif
+    return 0;
+}
+
+/* ---- release on signals ---------------------------------------------------------------- */
+
+#define FH_MAX_STOPPED 64
+static volatile pid_t stopped[FH_MAX_STOPPED];
+static volatile pid_t tracer_tid;
+
+void fh_stopped_add(pid_t tid) {
+    tracer_tid = gettid();
+    for (int i = 0; i < FH_MAX_STOPPED; i++)
+        if (__sync_bool_compare_and_swap(&stopped[i], 0, tid)) return;
+}
+
+void fh_stopped_remove(pid_t tid) {
+    for (int i = 0; i < FH_MAX_STOPPED; i++)
+        if (__sync_bool_compare_and_swap(&stopped[i], tid, 0)) return;
+}
+
+static void release_and_die(int sig) {
+    /* Only the tracing thread may detach: send the signal there if it landed elsewhere. */
+    if (tracer_tid && gettid() != tracer_tid) {
+        syscall(SYS_tgkill, getpid(), tracer_tid, sig);
+        return;
+    }
+    for (int i = 0; i < FH_MAX_STOPPED; i++) {
+        pid_t tid = stopped[i];
+        if (tid) {
+            /* A seized thread that has not reached its stop yet cannot be detached: wait for it. */
+            if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0 && errno == ESRCH) {
+                int status;
+                if (waitpid(tid, &status, __WALL) == tid && WIFSTOPPED(status))
+                    ptrace(PTRACE_DETACH, tid, NULL, NULL);
+            }
+            stopped[i] = 0;
+        }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void fh_install_release_handlers(void) {
+    static int installed;
+    if (__sync_lock_test_and_set(&installed, 1)) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = release_and_die;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old;
+        /* Leave a signal alone that the user chose to ignore. */
+        if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(signals[i], &sa, NULL);
+    }
+}
+
+/* ---- unwinding from a copy -------------------------------------------------------------- */
+
+#define PAGE_CACHE 64
+struct page { uint64_t base; int valid; uint8_t bytes[4096]; };
+
+struct fh_unwinder {
+    pid_t pid;
+    unw_addr_space_t space;
+    void *upt;
+    /* the current unwind's inputs */
+    const fh_registers *registers;
+    const uint8_t *stack;
+    uint64_t stack_base;
+    size_t stack_len;
+    struct page pages[PAGE_CACHE];
+};
+
+/* libunwind passes the UPT handle, not ours, to the accessors _UPT_find_proc_info drives. */
+static __thread fh_unwinder *current;
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
+    (void)as; (void)arg;
+    fh_unwinder *u = current;
+    if (write || !u) return -UNW_EINVAL;
+    if (addr >= u->stack_base && addr + sizeof *val <= u->stack_base + u->stack_len) {
+        memcpy(val, u->stack + (addr - u->stack_base), sizeof *val);
+        return 0;
+    }
+    uint64_t base = addr & ~(uint64_t)4095;
+    if ((addr & 4095) + sizeof *val > 4096) {
+        /* Straddles two pages: read directly. */
+        return fh_read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
+    }
+    struct page *p = &u->pages[(base >> 12) % PAGE_CACHE];
+    if (!p->valid || p->base != base) {
+        if (fh_read_memory(u->pid, base, p->bytes, sizeof p->bytes) != (ssize_t)sizeof p->bytes) {
+            p->valid = 0;
+            return fh_read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
+        }
+        p->base = base;
+        p->valid = 1;
+    }
+    memcpy(val, p->bytes + (addr - base), sizeof *val);
+    return 0;
+}
+
+static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg) {
+    (void)as; (void)arg;
+    fh_unwinder *u = current;
+    if (write || !u || reg < 0 || reg >= FH_MAX_REGS) return -UNW_EBADREG;
+#if defined(__x86_64__)
+    if (reg > UNW_X86_64_RIP) return -UNW_EBADREG;
+#endif
+    *val = u->registers->regs[reg];
+    return 0;
+}
+
+static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
+    (void)as; (void)reg; (void)val; (void)write; (void)arg;
+    return -UNW_EBADREG;
+}
+
+static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg) {
+    (void)as; (void)c; (void)arg;
+    return -UNW_EINVAL;
+}
+
+static int get_proc_name(unw_addr_space_t as, unw_word_t addr, char *buf, size_t len, unw_word_t *off, void *arg) {
+    (void)as; (void)addr; (void)buf; (void)len; (void)off; (void)arg;
+    return -UNW_ENOINFO; /* symbols come from the ELF files, with their sizes */
+}
+
+static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *arg) {
+    (void)as; (void)addr; (void)arg;
+    return -UNW_ENOINFO;
+}
+
+static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg) {
+    return _UPT_find_proc_info(as, ip, pi, need, arg);
+}
+
+static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg) {
+    _UPT_put_unwind_info(as, pi, arg);
+}
+
+fh_unwinder *fh_unwinder_create(pid_t pid) {
+    fh_unwinder *u = calloc(1, sizeof *u);
+    if (!u) return NULL;
+    static unw_accessors_t accessors = {
+        .find_proc_info = find_proc_info,
+        .put_unwind_info = put_unwind_info,
+        .get_dyn_info_list_addr = get_dyn_info_list_addr,
+        .access_mem = access_mem,
+        .access_reg = access_reg,
+        .access_fpreg = access_fpreg,
+        .resume = resume,
+        .get_proc_name = get_proc_name,
+    };
+    u->pid = pid;
+    u->space = unw_create_addr_space(&accessors, 0);
+    u->upt = _UPT_create(pid);  /* only for its ELF image cache: no ptrace calls are made */
+    if (!u->space || !u->upt) {
+        fh_unwinder_destroy(u);
+        return NULL;
+    }
+    unw_set_caching_policy(u->space, UNW_CACHE_GLOBAL);
+    return u;
+}
+
+void fh_unwinder_destroy(fh_unwinder *u) {
+    if (!u) return;
+    if (u->upt) _UPT_destroy(u->upt);
+    if (u->space) unw_destroy_addr_space(u->space);
+    free(u);
+}
+
+int fh_unwind(fh_unwinder *u, const fh_registers *registers, const uint8_t *stack,
+              uint64_t stack_base, size_t stack_len, uint64_t *ips, int max_frames) {
+    if (!u || max_frames < 1) return -EINVAL;
+    u->registers = registers;
+    u->stack = stack;
+    u->stack_base = stack_base;
+    u->stack_len = stack_len;
+    for (int i = 0; i < PAGE_CACHE; i++) u->pages[i].valid = 0;  /* writable memory may have changed */
+    current = u;
+    unw_cursor_t cursor;
+    int n = 0;
+    ips[n++] = registers->pc;
+    if (unw_init_remote(&cursor, u->space, u->upt) == 0) {
+        while (n < max_frames && unw_step(&cursor) > 0) {
+            unw_word_t ip = 0;
+            if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+            if (ip == ips[n - 1] && n > 1) break;  /* no progress */
+            ips[n++] = ip;
+        }
+    }
+    current = NULL;
+    return n;
+}

@@ -1,0 +1,147 @@
+import CForkHazard
+import Foundation
+import ProcFS
+import Symbols
+
+/// How native stacks are taken.
+public struct StackOptions: Sendable {
+    /// Bytes of each thread's stack copied while it is stopped (from its stack pointer up).
+    public var stackBytes: Int
+    public var maxFrames: Int
+
+    public init(stackBytes: Int = 256 * 1024, maxFrames: Int = 128) {
+        self.stackBytes = stackBytes
+        self.maxFrames = maxFrames
+    }
+}
+
+/// Why a thread's stack could not be taken.
+enum StackError: Error, Equatable {
+    /// ptrace refused: another user's process, Yama, a container, or another tracer already.
+    case notPermitted(errno: Int32)
+    /// The thread exited while being captured.
+    case exited
+    case failed(step: String, errno: Int32)
+
+    var reason: String {
+        switch self {
+        case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))))"
+        case .exited: return "the thread exited"
+        case .failed(let step, let code): return "\(step) failed (\(String(cString: strerror(code))))"
+        }
+    }
+}
+
+/// A thread's registers and the top of its stack, copied while it was stopped.
+struct StackCapture {
+    var registers: fh_registers
+    var stack: [UInt8]
+    var stackBase: UInt64
+    var pauseMicros: Double
+}
+
+enum Ptrace {
+    /// Stops thread `tid` with PTRACE_SEIZE + PTRACE_INTERRUPT, runs `body`, and releases it on
+    /// every path. A signal to the tool (INT, TERM, HUP) releases it too; if the tool dies, the
+    /// kernel detaches. Never PTRACE_ATTACH, never SIGSTOP.
+    static func withStopped<T>(_ tid: Int32, _ body: () throws(StackError) -> T) throws(StackError) -> T {
+        fh_install_release_handlers()
+        let seized = fh_ptrace_seize(tid)
+        if seized != 0 {
+            throw seized == -ESRCH ? .exited : .notPermitted(errno: -seized)
+        }
+        fh_stopped_add(tid)
+        defer {
+            fh_ptrace_detach(tid)
+            fh_stopped_remove(tid)
+        }
+        let interrupted = fh_ptrace_interrupt(tid)
+        if interrupted != 0 { throw interrupted == -ESRCH ? .exited : .failed(step: "PTRACE_INTERRUPT", errno: -interrupted) }
+        let waited = fh_wait_stop(tid)
+        if waited != 0 { throw waited == -ESRCH ? .exited : .failed(step: "waitpid", errno: -waited) }
+        return try body()
+    }
+
+    /// Registers and up to `bytes` of stack above the stack pointer, with the time the thread was stopped.
+    static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?) throws(StackError) -> StackCapture {
+        let start = monotonicMicros()
+        var capture = try withStopped(tid) { () throws(StackError) -> StackCapture in
+            var registers = fh_registers()
+            let got = fh_get_registers(tid, &registers)
+            if got != 0 { throw .failed(step: "PTRACE_GETREGSET", errno: -got) }
+            let limit = stackMapping(registers.sp).map { Int(min(UInt64(bytes), $0.end - registers.sp)) } ?? bytes
+            var stack = [UInt8](repeating: 0, count: max(0, limit))
+            let n = stack.withUnsafeMutableBytes { fh_read_memory(pid, registers.sp, $0.baseAddress, limit) }
+            stack.removeLast(stack.count - max(0, n))
+            return StackCapture(registers: registers, stack: stack, stackBase: registers.sp, pauseMicros: 0)
+        }
+        capture.pauseMicros = monotonicMicros() - start
+        return capture
+    }
+}
+
+func monotonicMicros() -> Double {
+    var ts = Glibc.timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1e6 + Double(ts.tv_nsec) / 1e3
+}
+
+/// Unwinds captured stacks of one process and names their frames.
+final class StackUnwinder {
+    let pid: Int32
+    private let unwinder: OpaquePointer?
+    private let symbolizer: Symbolizer
+    private let maps: [MemoryMapping]
+    private let maxFrames: Int
+
+    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int) {
+        self.pid = pid
+        self.maps = maps
+        self.symbolizer = symbolizer
+        self.maxFrames = maxFrames
+        unwinder = fh_unwinder_create(pid)
+    }
+
+    deinit { fh_unwinder_destroy(unwinder) }
+
+    func frames(for capture: StackCapture) -> [StackFrame] {
+        var ips = [UInt64](repeating: 0, count: maxFrames)
+        var registers = capture.registers
+        let count = capture.stack.withUnsafeBufferPointer { stack in
+            fh_unwind(unwinder, &registers, stack.baseAddress, capture.stackBase, stack.count, &ips, Int32(maxFrames))
+        }
+        let addresses = count > 0 ? Array(ips[0..<Int(count)]) : [capture.registers.pc]
+        return addresses.enumerated().map { index, ip in frame(ip, isReturnAddress: index > 0) }
+    }
+
+    /// Names `ip` from the module that maps it; a return address is looked up one byte back,
+    /// inside the call.
+    func frame(_ ip: UInt64, isReturnAddress: Bool) -> StackFrame {
+        var frame = StackFrame(address: "0x" + hex(ip))
+        guard let map = maps.first(where: { $0.contains(ip) }) else { return frame }
+        let lookup = isReturnAddress && ip > map.start ? ip - 1 : ip
+        let offset = lookup - map.start + map.offset
+        frame.moduleOffset = "0x" + hex(ip - map.start + map.offset)
+        guard map.path.hasPrefix("/") else {
+            frame.module = map.path.isEmpty ? nil : map.path
+            return frame
+        }
+        let path = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
+        frame.module = path
+        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset)?.name
+        return frame
+    }
+}
+
+extension StackFrame {
+    init(address: String) {
+        self.init(address: address, symbol: nil, module: nil, moduleOffset: nil, file: nil, line: nil)
+    }
+
+    /// `name` or `module+0xoffset`.
+    var display: String {
+        if let symbol { return symbol }
+        if let module, let moduleOffset { return "\((module as NSString).lastPathComponent)+\(moduleOffset)" }
+        return address
+    }
+}
