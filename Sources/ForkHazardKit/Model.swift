@@ -120,6 +120,8 @@ public struct ThreadWait: Codable, Sendable {
     /// wait4/waitid: the children it may reap.
     public var children: [Int32]?
     public var fileLock: FileLockWait?
+    /// For a futex wait: the kind of lock, told from the stack.
+    public var lock: LockInfo?
 }
 
 public struct FutexWait: Codable, Sendable, Equatable {

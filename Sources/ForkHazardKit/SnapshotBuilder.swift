@@ -128,6 +128,12 @@ extension SnapshotBuilder {
             process.threads[index].stack = unwinder.frames(for: capture)
             process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
         }
+        for index in process.threads.indices {
+            guard let wait = process.threads[index].wait,
+                  let lock = LockClassifier.classify(wait, stack: process.threads[index].stack) else { continue }
+            process.threads[index].wait?.lock = lock
+            if lock.kind != .unknown { process.threads[index].wait?.summary += " — \(lock.kind.label)" }
+        }
     }
 }
 

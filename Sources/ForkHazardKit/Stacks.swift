@@ -128,7 +128,7 @@ final class StackUnwinder {
         }
         let path = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
         frame.module = path
-        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset)?.name
+        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset).map { LockClassifier.baseName($0.name) }
         return frame
     }
 }
@@ -138,10 +138,28 @@ extension StackFrame {
         self.init(address: address, symbol: nil, module: nil, moduleOffset: nil, file: nil, line: nil)
     }
 
-    /// `name` or `module+0xoffset`.
+    /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
     var display: String {
-        if let symbol { return symbol }
+        if let symbol { return shortDemangled(symbol) }
         if let module, let moduleOffset { return "\((module as NSString).lastPathComponent)+\(moduleOffset)" }
         return address
     }
+}
+
+@_silgen_name("swift_demangle")
+private func swiftDemangle(_ mangled: UnsafePointer<CChar>?, _ length: UInt, _ output: UnsafeMutablePointer<CChar>?,
+                           _ outputSize: UnsafeMutablePointer<UInt>?, _ flags: UInt32) -> UnsafeMutablePointer<CChar>?
+
+/// `$s13ForkHazardKit4DemoO9runVictim…` → `ForkHazardKit.Demo.runVictim`; other names unchanged.
+func shortDemangled(_ symbol: String) -> String {
+    guard symbol.hasPrefix("$s") || symbol.hasPrefix("_$s") else { return symbol }
+    guard let raw = symbol.withCString({ swiftDemangle($0, UInt(strlen($0)), nil, nil, 0) }) else { return symbol }
+    defer { free(raw) }
+    var text = String(cString: raw)
+    for prefix in ["protocol witness for ", "merged ", "static ", "closure #1 in "] where text.hasPrefix(prefix) {
+        text.removeFirst(prefix.count)
+    }
+    if let paren = text.firstIndex(of: "(") { text = String(text[..<paren]) }
+    if let space = text.lastIndex(of: " ") { text = String(text[text.index(after: space)...]) }
+    return text
 }

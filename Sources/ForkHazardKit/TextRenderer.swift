@@ -4,6 +4,8 @@ public struct TextRenderer: Sendable {
     public var color: Bool
     /// Longest argv shown on a process line, in characters.
     public var argvWidth = 160
+    /// Innermost frames shown per thread; JSON has them all.
+    public var stackFramesShown = 8
 
     public init(color: Bool) {
         self.color = color
@@ -29,7 +31,11 @@ public struct TextRenderer: Sendable {
             let inner = prefix + continuation
             let kids = children[process.pid] ?? []
             for thread in process.threads {
-                out.append(inner + (kids.isEmpty ? "   " : "|  ") + threadLine(thread, tidWidth: tidWidth, nameWidth: nameWidth))
+                let bar = inner + (kids.isEmpty ? "   " : "|  ")
+                out.append(bar + threadLine(thread, tidWidth: tidWidth, nameWidth: nameWidth))
+                if let stack = thread.stack, !stack.isEmpty {
+                    out.append(bar + String(repeating: " ", count: tidWidth + 1) + style(stackLine(stack), .dim))
+                }
             }
             for (index, child) in kids.enumerated() {
                 let last = index == kids.count - 1
@@ -96,8 +102,15 @@ public struct TextRenderer: Sendable {
         return "\(tid) \(name) \(thread.state)  " + (emphasis.map { style(what, $0) } ?? what)
     }
 
+    /// `at __lll_lock_wait <- pthread_mutex_lock <- main <- … (+3)`.
+    func stackLine(_ stack: [StackFrame]) -> String {
+        let shown = stack.prefix(stackFramesShown).map(\.display)
+        let more = stack.count > stackFramesShown ? " <- … (+\(stack.count - stackFramesShown))" : ""
+        return "at " + shown.joined(separator: " <- ") + more
+    }
+
     enum Style: String {
-        case bold = "1", red = "31", green = "32", yellow = "33", cyan = "36"
+        case dim = "2", bold = "1", red = "31", green = "32", yellow = "33", cyan = "36"
     }
 
     func style(_ text: String, _ style: Style) -> String {

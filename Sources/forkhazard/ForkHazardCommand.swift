@@ -34,14 +34,16 @@ struct ForkHazardCommand: ParsableCommand {
         commandName: "forkhazard",
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
         usage: """
-            forkhazard [--json] [--color <when>] <pid> [<pid> ...]
-              forkhazard demo [--json] [--color <when>]
+            forkhazard [--json] [--color <when>] [--no-stacks] <pid> [<pid> ...]
+              forkhazard demo [--json] [--color <when>] [--no-stacks]
             """,
         discussion: """
             Give the PID of a hung job: forkhazard shows every process and thread under it, what \
             each thread is blocked in and what it waits for (futex, pipe and its writers, socket and \
-            its peer, child, sleep, file lock), then its findings and a verdict. It reads /proc and \
-            never stops or signals the processes it inspects.
+            its peer, child, sleep, file lock), its native stack and the kind of lock it waits \
+            for, then its findings and a verdict. It reads /proc first; then it stops each thread \
+            for a few microseconds (PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP) to copy its \
+            registers and stack, and releases it at once. --no-stacks never stops anything.
 
             EXAMPLES:
               forkhazard 8210              diagnose the tree under PID 8210
@@ -84,6 +86,24 @@ struct OutputOptions: ParsableArguments {
     }
 }
 
+struct InspectOptions: ParsableArguments {
+    @Flag(name: .long, help: "Skip native stacks: read /proc only and never stop a thread.")
+    var noStacks = false
+
+    @Option(name: .long, help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
+    var stackBytes = 256 * 1024
+
+    func validate() throws {
+        guard stackBytes >= 4096 && stackBytes <= 64 << 20 else {
+            throw ValidationError("--stack-bytes must be between 4096 and 67108864")
+        }
+    }
+
+    func diagnosis(procRoot: String = "/proc") -> Diagnosis {
+        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot), stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes)))
+    }
+}
+
 /// Writes the whole output at once, so a failure never leaves half a report on stdout.
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
@@ -102,6 +122,7 @@ struct Diagnose: ParsableCommand {
     var pids: [String] = []
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var inspect: InspectOptions
 
     @Option(name: .long, help: .hidden)
     var procRoot = "/proc"
@@ -123,7 +144,7 @@ struct Diagnose: ParsableCommand {
     }
 
     func run() throws {
-        let diagnosis = Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot)))
+        let diagnosis = inspect.diagnosis(procRoot: procRoot)
         let report: Report
         do {
             report = try diagnosis.run(pids: processIDs)
@@ -148,12 +169,13 @@ struct DemoCommand: ParsableCommand {
             """)
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var inspect: InspectOptions
 
     func run() throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let report: Report
         do {
-            report = try Demo.run(executable: executable) { line in
+            report = try Demo.run(executable: executable, diagnosis: inspect.diagnosis()) { line in
                 FileHandle.standardError.write(Data("forkhazard demo: \(line)\n".utf8))
             }
         } catch let error as InspectError {

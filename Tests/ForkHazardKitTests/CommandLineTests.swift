@@ -68,9 +68,21 @@ import Testing
                 #expect(thread["name"] is String)
                 #expect(thread["state"] is String)
                 #expect(thread.keys.contains("wait") && thread.keys.contains("stack"))
-                #expect(thread["stack"] is NSNull)
+                let frames = try #require(thread["stack"] as? [[String: Any]])
+                #expect(!frames.isEmpty)
+                for frame in frames {
+                    #expect((frame["address"] as? String)?.hasPrefix("0x") == true)
+                    #expect(frame["symbol"] is String || frame["symbol"] == nil)
+                }
+                #expect(thread["pauseMicros"] is Double)
             }
         }
+        // Without stacks, `stack` is there and null.
+        let bare = try runForkhazard(["--json", "--no-stacks", String(victim.pid)])
+        let bareObject = try #require(try JSONSerialization.jsonObject(with: Data(bare.stdout.utf8)) as? [String: Any])
+        let bareThread = try #require(((bareObject["processes"] as? [[String: Any]])?.first?["threads"] as? [[String: Any]])?.first)
+        #expect(bareThread["stack"] is NSNull)
+        #expect(bareThread["pauseMicros"] == nil)
         let wait = try #require((processes[0]["threads"] as? [[String: Any]])?.first?["wait"] as? [String: Any])
         #expect(wait["syscall"] as? String == "wait4")
         #expect(wait["children"] as? [Int] == [Int(victim.helper)])

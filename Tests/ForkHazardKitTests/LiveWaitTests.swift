@@ -146,11 +146,12 @@ import Testing
         #expect(lock.path?.hasPrefix("/tmp/fh-flock-") == true)
     }
 
-    @Test func diagnosisNeverStopsTheTarget() throws {
+    @Test func withoutStacksTheTargetIsNeverTouched() throws {
         let victim = try Victim(scenario: "pipe-read")
         try victim.waitUntilBlocked(in: "read")
         let before = try ProcRoot().text("\(victim.pid)/status")
-        for _ in 0..<5 { _ = try Diagnosis().run(pids: [victim.pid]) }
+        let diagnosis = Diagnosis(builder: SnapshotBuilder(stacks: nil))
+        for _ in 0..<5 { #expect(try diagnosis.run(pids: [victim.pid]).thread(victim.pid)?.stack == nil) }
         let after = try ProcRoot().text("\(victim.pid)/status")
         let switches = { (text: String) in ProcStatus(parsing: text).voluntaryContextSwitches }
         // Reading /proc does not wake the thread: the same read, the same context switch count.

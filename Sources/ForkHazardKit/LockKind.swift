@@ -1,0 +1,81 @@
+/// What kind of lock a blocked thread waits for, told from its stack and its wait.
+public struct LockInfo: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case pthreadMutex, pthreadRwlock, conditionVariable, semaphore
+        case cpythonLock, cpythonGIL, cpythonImportLock
+        case libgompBarrier, libgompLock
+        case malloc, stdio, dynamicLoader
+        case unknown
+
+        /// How the text report names it.
+        public var label: String {
+            switch self {
+            case .pthreadMutex: return "pthread mutex"
+            case .pthreadRwlock: return "pthread rwlock"
+            case .conditionVariable: return "condition variable"
+            case .semaphore: return "semaphore"
+            case .cpythonLock: return "CPython lock"
+            case .cpythonGIL: return "CPython GIL"
+            case .cpythonImportLock: return "CPython import lock"
+            case .libgompBarrier: return "libgomp barrier"
+            case .libgompLock: return "libgomp lock"
+            case .malloc: return "malloc arena lock"
+            case .stdio: return "stdio lock"
+            case .dynamicLoader: return "dynamic loader lock"
+            case .unknown: return "unknown lock"
+            }
+        }
+    }
+
+    public var kind: Kind
+    /// The futex word.
+    public var address: String?
+    /// The frame the kind was told from; nil when no frame told.
+    public var frame: String?
+}
+
+enum LockClassifier {
+    /// Frames closer to the wait than this are considered; outer frames are unrelated callers.
+    static let depth = 14
+
+    /// Runtime-level kinds come first: a CPython lock is a semaphore underneath, the GIL a
+    /// condition variable, an import lock a CPython lock.
+    static let rules: [(LockInfo.Kind, @Sendable (String) -> Bool)] = [
+        (.cpythonImportLock, { ["_PyImport_AcquireLock", "_imp_acquire_lock", "PyImport_AcquireLock", "_PyImport_AcquireLockLocked"].contains($0) }),
+        (.cpythonGIL, { $0 == "take_gil" || $0 == "_PyEval_AcquireLock" }),
+        (.cpythonLock, { $0.hasPrefix("PyThread_acquire_lock") || $0 == "acquire_timed" || $0 == "_PyMutex_LockTimed"
+            || $0 == "_PyMutex_LockSlow" || $0 == "PyMutex_Lock" || $0 == "_PySemaphore_Wait" || $0 == "_PyParkingLot_Park" }),
+        (.libgompBarrier, { $0.hasPrefix("gomp_") && $0.contains("barrier") }),
+        (.libgompLock, { $0.hasPrefix("gomp_mutex_lock") || $0.hasPrefix("gomp_sem_wait") || $0 == "GOMP_critical_start" }),
+        (.malloc, { ["malloc", "__libc_malloc", "_int_malloc", "arena_get2", "__libc_free", "free", "_int_free", "calloc",
+                     "__libc_calloc", "realloc", "__libc_realloc", "tcache_init", "malloc_consolidate", "__malloc_fork_lock_parent"].contains($0) }),
+        (.stdio, { $0.hasPrefix("_IO_") || $0.contains("flockfile") || ["fflush", "fputs", "fwrite", "puts", "printf", "fprintf",
+                   "__vfprintf_internal", "vfprintf", "fgets", "getc", "fclose", "fopen"].contains($0) }),
+        (.dynamicLoader, { $0.hasPrefix("_dl_") || $0.hasPrefix("__dl_") || $0 == "dl_iterate_phdr" || $0 == "dlopen"
+            || $0.hasPrefix("__libc_dlopen") || $0.hasPrefix("dlopen@") || $0 == "___dlopen" }),
+        (.pthreadRwlock, { $0.contains("pthread_rwlock_") }),
+        (.conditionVariable, { $0.contains("pthread_cond_") }),
+        (.semaphore, { $0.hasPrefix("__new_sem_wait") || $0 == "sem_wait" || $0 == "sem_timedwait" || $0 == "sem_clockwait"
+            || $0.hasPrefix("__old_sem_wait") }),
+        (.pthreadMutex, { $0.contains("pthread_mutex_lock") || $0.contains("pthread_mutex_timedlock")
+            || $0.contains("pthread_mutex_clocklock") || $0 == "__lll_lock_wait" }),
+    ]
+
+    /// The kind of a futex wait; nil for waits that are not on a futex.
+    static func classify(_ wait: ThreadWait, stack: [StackFrame]?) -> LockInfo? {
+        guard wait.kind == .futex else { return nil }
+        let address = wait.futex?.address ?? wait.futexes?.first?.address
+        let names = (stack ?? []).prefix(depth).compactMap { $0.symbol.map(baseName) }
+        for (kind, matches) in rules {
+            if let frame = names.first(where: matches) {
+                return LockInfo(kind: kind, address: address, frame: frame)
+            }
+        }
+        return LockInfo(kind: .unknown, address: address, frame: nil)
+    }
+
+    /// `pthread_mutex_lock@@GLIBC_2.2.5` → `pthread_mutex_lock`.
+    static func baseName(_ symbol: String) -> String {
+        symbol.firstIndex(of: "@").map { String(symbol[..<$0]) } ?? symbol
+    }
+}
