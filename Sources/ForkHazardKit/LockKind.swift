@@ -1,3 +1,5 @@
+import Foundation
+
 /// What kind of lock a blocked thread waits for, told from its stack and its wait.
 public struct LockInfo: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
@@ -46,7 +48,8 @@ enum LockClassifier {
         (.cpythonLock, { $0.hasPrefix("PyThread_acquire_lock") || $0 == "acquire_timed" || $0 == "_PyMutex_LockTimed"
             || $0 == "_PyMutex_LockSlow" || $0 == "PyMutex_Lock" || $0 == "_PySemaphore_Wait" || $0 == "_PyParkingLot_Park" }),
         (.libgompBarrier, { $0.hasPrefix("gomp_") && $0.contains("barrier") }),
-        (.libgompLock, { $0.hasPrefix("gomp_mutex_lock") || $0.hasPrefix("gomp_sem_wait") || $0 == "GOMP_critical_start" }),
+        (.libgompLock, { $0.hasPrefix("gomp_mutex_lock") || $0.hasPrefix("gomp_sem_wait") || $0.hasPrefix("GOMP_critical_")
+            || $0 == "GOMP_atomic_start" || $0 == "omp_set_lock" || $0 == "omp_set_nest_lock" }),
         (.malloc, { ["malloc", "__libc_malloc", "_int_malloc", "arena_get2", "__libc_free", "free", "_int_free", "calloc",
                      "__libc_calloc", "realloc", "__libc_realloc", "tcache_init", "malloc_consolidate", "__malloc_fork_lock_parent"].contains($0) }),
         (.stdio, { $0.hasPrefix("_IO_") || $0.contains("flockfile") || ["fflush", "fputs", "fwrite", "puts", "printf", "fprintf",
@@ -70,6 +73,11 @@ enum LockClassifier {
             if let frame = names.first(where: matches) {
                 return LockInfo(kind: kind, address: address, frame: frame)
             }
+        }
+        // libgomp ships without symbols: its internal barrier waits (the team barrier, the idle
+        // pool's dock) are told by module. Its locks have named entry points, matched above.
+        if let frame = (stack ?? []).prefix(3).first(where: { ($0.module as NSString?)?.lastPathComponent.hasPrefix("libgomp") == true }) {
+            return LockInfo(kind: .libgompBarrier, address: address, frame: frame.display)
         }
         return LockInfo(kind: .unknown, address: address, frame: nil)
     }

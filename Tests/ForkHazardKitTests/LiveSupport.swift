@@ -9,13 +9,13 @@ enum VictimBuild {
     /// Path of the compiled `waits` victim.
     static let waits: String = compile("waits.c", output: "waits")
 
-    static func compile(_ source: String, output: String) -> String {
+    static func compile(_ source: String, output: String, flags: [String] = []) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-victims-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let sourcePath = Bundle.module.path(forResource: "Victims/\(source)", ofType: nil)
             ?? Bundle.module.bundlePath + "/Victims/\(source)"
         let binary = dir.appendingPathComponent(output).path
-        let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread", "-o", binary, sourcePath])
+        let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread"] + flags + ["-o", binary, sourcePath])
         precondition(status == 0, "could not compile \(sourcePath)")
         return binary
     }

@@ -40,6 +40,17 @@ static pid_t helper(int close_fd) {
 }
 
 static uint32_t private_word;
+static pthread_mutex_t shared_state = PTHREAD_MUTEX_INITIALIZER;
+static volatile int holding;
+
+static void *holder(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "holder");
+    pthread_mutex_lock(&shared_state);
+    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
+    for (;;) sleep(3600);
+    return NULL;
+}
 static pid_t first_worker;
 
 static void *worker(void *arg) {
@@ -144,6 +155,26 @@ int main(int argc, char **argv) {
         unlink(path);
         ready(h);
         for (;;) flock(mine, LOCK_EX);
+    } else if (!strcmp(s, "fork-mutex")) {
+        /* A thread holds a mutex while main forks; the child locks it and can never get it. */
+        pthread_t t;
+        pthread_create(&t, NULL, holder, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
+        pid_t child = fork();
+        if (child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            pthread_mutex_lock(&shared_state);
+            _exit(0);
+        }
+        ready(child);
+        for (;;) waitpid(child, NULL, 0);
+    } else if (!strncmp(s, "many-threads", 12)) {
+        /* many-threads N: N sleeping threads. */
+        int n = argc > 2 ? atoi(argv[2]) : 100;
+        pthread_t t;
+        for (intptr_t i = 1; i <= n; i++) pthread_create(&t, NULL, worker, (void *)(i + 1));
+        ready(0);
+        for (;;) pause();
     } else if (!strcmp(s, "threads")) {
         /* Three sleeping workers; the "helper" printed is the first worker's TID. */
         pthread_t t;

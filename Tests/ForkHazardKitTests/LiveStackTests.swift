@@ -1,0 +1,92 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// Native stacks of real blocked threads: the right names, the lock kind, and the target released.
+@Suite("Live stacks") struct LiveStackTests {
+    func symbols(_ thread: ThreadSnapshot?) -> [String] {
+        (thread?.stack ?? []).compactMap(\.symbol)
+    }
+
+    @Test func forkedChildOnAnInheritedMutex() throws {
+        let victim = try Victim(scenario: "fork-mutex")
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let thread = try #require(report.thread(child))
+        let names = symbols(thread)
+        #expect(Array(names.prefix(3)) == ["__lll_lock_wait", "pthread_mutex_lock", "main"])
+        #expect(thread.wait?.lock?.kind == .pthreadMutex)
+        #expect(thread.wait?.lock?.address == thread.wait?.futex?.address)
+        #expect(thread.wait?.summary.hasSuffix("(private, forever) — pthread mutex") == true)
+        let pause = try #require(thread.pauseMicros)
+        #expect(pause > 0)
+        // The holder thread in the parent sleeps in clock_nanosleep, called from sleep().
+        let holder = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
+        #expect(symbols(holder).contains("holder"))
+        // Every thread was released: none is left stopped.
+        for process in report.processes {
+            for thread in process.threads {
+                let stat = ProcStat(parsing: try ProcRoot().text("\(process.pid)/task/\(thread.tid)/stat"))
+                #expect(stat?.state != "t" && stat?.state != "T")
+            }
+        }
+    }
+
+    /// Python's threading.Lock waits in sem_wait: the local libc functions must be named from
+    /// libc's debug file, not the nearest exported names.
+    @Test(arguments: ["3.11", "3.13"])
+    func pythonLockWait(version: String) throws {
+        let python = try #require(pythonBinary(version), "CPython \(version) under ~/.pyenv")
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))
+        let victim = try Victim(python, [script])
+        try victim.waitUntilBlocked(in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let thread = try #require(report.thread(victim.pid))
+        let names = symbols(thread).map(LockClassifier.baseName)
+        #expect(names.first == "__futex_abstimed_wait_common")
+        #expect(names.contains { $0.hasPrefix("__new_sem_wait_slow64") })
+        #expect(names.contains("PyThread_acquire_lock_timed"))
+        #expect(!names.contains("__nptl_death_event") && !names.contains("sem_unlink"))
+        #expect(thread.wait?.lock?.kind == .cpythonLock)
+        #expect(thread.wait?.futex?.operation == "WAIT_BITSET")
+    }
+
+    @Test func libgompBarrier() throws {
+        let binary = VictimBuild.compile("gomp_barrier.c", output: "gomp_barrier", flags: ["-fopenmp"])
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        let victim = try Victim(binary, [])
+        let waiter = victim.helper
+        try waitForBlocked(pid: victim.pid, tid: waiter, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let thread = try #require(report.thread(waiter))
+        #expect(thread.wait?.lock?.kind == .libgompBarrier)
+        #expect(thread.stack?.first?.module?.contains("libgomp") == true)
+        #expect(symbols(thread).contains("main._omp_fn.0"))
+        #expect(thread.wait?.summary.hasSuffix("— libgomp barrier") == true)
+    }
+
+    /// Without symbols, a frame reads `module+0xoffset`: never a wrong nearby name.
+    @Test func strippedBinaryShowsModuleOffsets() throws {
+        let binary = VictimBuild.compile("waits.c", output: "waits-stripped", flags: ["-s"])
+        let victim = try Victim(binary, ["futex-private"])
+        try victim.waitUntilBlocked(in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let stack = try #require(report.thread(victim.pid)?.stack)
+        let own = stack.filter { $0.module == binary }
+        #expect(!own.isEmpty)
+        for frame in own {
+            #expect(frame.symbol == nil)
+            #expect(frame.display == "waits-stripped+\(frame.moduleOffset!)")
+        }
+        #expect(stack.first?.symbol == "syscall")
+    }
+}
+
+func pythonBinary(_ version: String) -> String? {
+    let root = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".pyenv/versions").path
+    let match = (try? FileManager.default.contentsOfDirectory(atPath: root))?.filter { $0.hasPrefix(version + ".") }.sorted().last
+    return match.map { "\(root)/\($0)/bin/python\(version)" }
+}
