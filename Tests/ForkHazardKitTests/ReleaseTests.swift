@@ -1,0 +1,54 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// Every thread the tool stops is released, even when the tool is killed in the middle of taking
+/// stacks of a many-threaded target.
+@Suite("Release", .serialized) struct ReleaseTests {
+    static let threads = 300
+
+    func stoppedThreads(of pid: Int32) throws -> [Int32] {
+        let proc = ProcRoot()
+        return try proc.numericEntries("\(pid)/task").filter { tid in
+            guard let text = try? proc.text("\(pid)/task/\(tid)/stat"), let stat = ProcStat(parsing: text) else { return false }
+            return stat.state == "t" || stat.state == "T"
+        }
+    }
+
+    @Test(arguments: [SIGKILL, SIGINT, SIGTERM, SIGHUP])
+    func killedMidCaptureLeavesNoThreadStopped(signal: Int32) throws {
+        let victim = try Victim(VictimBuild.waits, ["many-threads", String(Self.threads)])
+        try victim.waitUntilBlocked(in: "pause")
+        let arguments = ["--json", String(victim.pid)]
+        // How long one whole run takes here; the kills are spread over it.
+        let started = Date()
+        #expect(reap(try spawnClean(forkhazardBinary(), arguments)) == nil)
+        let whole = Date().timeIntervalSince(started)
+        var interrupted = 0
+        let rounds = 20
+        for round in 0..<rounds {
+            let tool = try spawnClean(forkhazardBinary(), arguments)
+            usleep(UInt32(whole * 1e6 * (Double(round) + 0.5) / Double(rounds)))
+            kill(tool, signal)
+            if reap(tool) == signal { interrupted += 1 }
+            let stopped = try stoppedThreads(of: victim.pid)
+            #expect(stopped.isEmpty, "round \(round): threads left stopped: \(stopped)")
+            if !stopped.isEmpty { break }
+        }
+        #expect(interrupted > rounds / 2, "only \(interrupted) of \(rounds) rounds were ended by the signal")
+        // And the target still works: all its threads are there, none stopped.
+        #expect(try ProcRoot().numericEntries("\(victim.pid)/task").count == Self.threads + 1)
+    }
+
+    @Test func aFullDiagnosisReleasesEveryThread() throws {
+        let victim = try Victim(VictimBuild.waits, ["many-threads", String(Self.threads)])
+        try victim.waitUntilBlocked(in: "pause")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let process = try #require(report.process(victim.pid))
+        #expect(process.threads.count == Self.threads + 1)
+        #expect(process.threads.allSatisfy { $0.stack != nil && $0.pauseMicros != nil })
+        #expect(try stoppedThreads(of: victim.pid).isEmpty)
+    }
+}
