@@ -19,16 +19,16 @@ final class ProcessReader: WaitContext {
     /// The process with all its threads; nil when it vanished.
     func read(decoder: WaitDecoder, bootTime: UInt64, ticksPerSecond: Double,
               notes: inout [String]) -> ProcessSnapshot? {
-        guard let statText = try? proc.text("\(pid)/stat"), let stat = ProcStat(parsing: statText) else { return nil }
+        guard let statBytes = try? proc.bytes("\(pid)/stat"), let stat = ProcStat(parsing: statBytes) else { return nil }
         func startTime(_ ticks: UInt64) -> String {
-            isoTime(Date(timeIntervalSince1970: Double(bootTime) + Double(ticks) / ticksPerSecond))
+            isoTime(secondsSinceEpoch: Double(bootTime) + Double(ticks) / ticksPerSecond)
         }
         let argv = ((try? proc.bytes("\(pid)/cmdline")).map(parseCmdline)) ?? []
         var exe: String?
         do { exe = try proc.link("\(pid)/exe") } catch {
             if error == .denied { notes.append("\(pid): exe: permission denied") }
         }
-        let status = (try? proc.text("\(pid)/status")).map(ProcStatus.init(parsing:))
+        let status = (try? proc.bytes("\(pid)/status")).map { ProcStatus(parsing: $0) }
 
         var threads: [ThreadSnapshot] = []
         var denied: Set<String> = []
@@ -37,9 +37,9 @@ final class ProcessReader: WaitContext {
             // The wait state first: syscall, then wchan, then stat.
             let syscall: Result<String, ProcError> = Result { () throws(ProcError) in try proc.text("\(dir)/syscall") }
             let wchan = try? proc.text("\(dir)/wchan")
-            guard let threadStatText = try? proc.text("\(dir)/stat"),
-                  let threadStat = ProcStat(parsing: threadStatText) else { continue }  // exited meanwhile
-            let threadStatus = (try? proc.text("\(dir)/status")).map(ProcStatus.init(parsing:))
+            guard let threadStatBytes = try? proc.bytes("\(dir)/stat"),
+                  let threadStat = ProcStat(parsing: threadStatBytes) else { continue }  // exited meanwhile
+            let threadStatus = (try? proc.bytes("\(dir)/status")).map { ProcStatus(parsing: $0) }
             let state = String(threadStat.state)
 
             var wait: ThreadWait?
@@ -103,8 +103,17 @@ final class ProcessReader: WaitContext {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    func fileLockHolders(inode: UInt64) -> [Int32] {
-        Array(Set(shared.fileLocks().filter { $0.inode == inode && !$0.isWaiter && $0.pid > 0 }.map(\.pid))).sorted()
+    /// Matches /proc/locks by inode and, where the fd's mount is known, by device: an inode
+    /// number alone is unique only within one file system.
+    func fileLockHolders(fd: Int32, inode: UInt64) -> [Int32] {
+        let mount = (try? proc.text("\(pid)/fdinfo/\(fd)")).flatMap { FdInfo(parsing: $0).mountID }
+        let device = mount.flatMap { parseMountDevices((try? proc.text("\(pid)/mountinfo")) ?? "")[$0] }
+        let holders = shared.fileLocks().filter { lock in
+            guard lock.inode == inode, !lock.isWaiter, lock.pid > 0 else { return false }
+            guard let device, let lockDevice = lock.deviceNumbers else { return true }
+            return lockDevice == device
+        }
+        return Array(Set(holders.map(\.pid))).sorted()
     }
 
     func describeFd(_ n: Int32) -> FdDescription {

@@ -13,8 +13,8 @@ protocol WaitContext {
     /// PIDs of the process's children in the snapshot, with their process groups.
     var children: [(pid: Int32, pgrp: Int32)] { get }
     var processGroup: Int32 { get }
-    /// Holders (not waiters) of file locks on `inode`.
-    func fileLockHolders(inode: UInt64) -> [Int32]
+    /// Holders (not waiters) of file locks on the file open as `fd`.
+    func fileLockHolders(fd: Int32, inode: UInt64) -> [Int32]
     /// `clock_gettime(clock)` in seconds, for absolute deadlines.
     func now(clock: Int32) -> Double
 }
@@ -90,7 +90,7 @@ struct WaitDecoder {
         case "fcntl" where args[1] == 7 || args[1] == 38:  // F_SETLKW, F_OFD_SETLKW
             // struct flock starts with short l_type: F_RDLCK 0, F_WRLCK 1.
             let lockType = context.memory(at: args[2], count: 2).map { $0[0] }
-            return decodeFileLock(name, fd: Int32(truncatingIfNeeded: args[0]), exclusive: lockType != 0,
+            return decodeFileLock(name, fd: Int32(truncatingIfNeeded: args[0]), exclusive: lockType.map { $0 != 0 },
                                   type: args[1] == 7 ? "posix" : "ofd", in: context)
         case "pause", "rt_sigsuspend":
             return ThreadWait(kind: .signal, summary: "\(name) (until a signal arrives)", forever: true)
@@ -299,11 +299,12 @@ struct WaitDecoder {
         return ThreadWait(kind: .sleep, summary: "\(name) \(text)", forever: false, timeoutSeconds: seconds)
     }
 
-    private func decodeFileLock(_ name: String, fd: Int32, exclusive: Bool, type: String, in context: WaitContext) -> ThreadWait {
+    /// `exclusive` is nil when the lock's type could not be read.
+    private func decodeFileLock(_ name: String, fd: Int32, exclusive: Bool?, type: String, in context: WaitContext) -> ThreadWait {
         let description = context.describeFd(fd)
-        let holders = description.inode.map { context.fileLockHolders(inode: $0) } ?? []
+        let holders = description.inode.map { context.fileLockHolders(fd: fd, inode: $0) } ?? []
         let lock = FileLockWait(fd: fd, path: description.target, inode: description.inode,
-                                mode: exclusive ? "exclusive" : "shared", type: type, holders: holders)
+                                mode: exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown", type: type, holders: holders)
         let held = holders.isEmpty ? "holder unknown" : "held by " + holders.map(String.init).joined(separator: ", ")
         return ThreadWait(kind: .fileLock,
                           summary: "\(name) \(lock.mode) lock on fd \(fd) = \(description.target ?? "?") (\(held), forever)",

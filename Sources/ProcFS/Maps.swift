@@ -35,7 +35,7 @@ public struct MemoryMapping: Equatable, Sendable {
         self.offset = offset
         self.device = String(fields[3])
         self.inode = inode
-        self.path = rest.trimmingSpaces
+        self.path = rest.trimmingLeadingSpaces
     }
 
     public static func parseAll(_ text: String) -> [MemoryMapping] {

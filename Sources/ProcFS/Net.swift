@@ -20,7 +20,7 @@ public struct UnixSocketEntry: Equatable, Sendable {
             let listening = flags & 0x10000 != 0  // __SO_ACCEPTCON
             let stateName = listening ? "listening"
                 : [1: "unconnected", 2: "connecting", 3: "connected", 4: "disconnecting"][Int(state)] ?? "state \(state)"
-            let path = words.count > 7 ? String(words[7]).trimmingSpaces : nil
+            let path = words.count > 7 ? words[7].trimmingLeadingSpaces : nil
             table[inode] = UnixSocketEntry(inode: inode, type: typeName, state: stateName, path: path)
         }
         return table
@@ -105,5 +105,28 @@ public struct FileLockEntry: Equatable, Sendable {
             return FileLockEntry(type: String(fields[0]), access: String(fields[2]), pid: pid,
                                  device: location[0] + ":" + location[1], inode: inode, isWaiter: waiter)
         }
+    }
+}
+
+/// `/proc/PID/mountinfo`: the device (`major:minor`, decimal) of each mount ID.
+public func parseMountDevices(_ text: String) -> [Int: (major: UInt32, minor: UInt32)] {
+    var devices: [Int: (major: UInt32, minor: UInt32)] = [:]
+    for line in text.split(separator: "\n") {
+        // mountID parentID major:minor root mountpoint …
+        let words = line.split(separator: " ", maxSplits: 3)
+        guard words.count >= 3, let id = Int(words[0]) else { continue }
+        let device = words[2].split(separator: ":")
+        guard device.count == 2, let major = UInt32(device[0]), let minor = UInt32(device[1]) else { continue }
+        devices[id] = (major, minor)
+    }
+    return devices
+}
+
+extension FileLockEntry {
+    /// The device as numbers; /proc/locks prints `major:minor` in hex.
+    public var deviceNumbers: (major: UInt32, minor: UInt32)? {
+        let parts = device.split(separator: ":")
+        guard parts.count == 2, let major = UInt32(parts[0], radix: 16), let minor = UInt32(parts[1], radix: 16) else { return nil }
+        return (major, minor)
     }
 }

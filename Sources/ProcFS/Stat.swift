@@ -20,34 +20,58 @@ public struct ProcStat: Equatable, Sendable {
 
     /// Parses the line; `comm` is everything between the first `(` and the LAST `)`.
     public init?(parsing text: String) {
-        let bytes = Array(text.utf8)
+        self.init(parsing: Array(text.utf8))
+    }
+
+    public init?(parsing bytes: [UInt8]) {
         guard let open = bytes.firstIndex(of: UInt8(ascii: "(")),
               let close = bytes.lastIndex(of: UInt8(ascii: ")")), open < close,
-              let pid = Int32(String(decoding: bytes[..<open], as: UTF8.self).trimmingSpaces)
+              let pid = leadingSignedNumber(bytes[..<open]).flatMap({ Int32(exactly: $0) })
         else { return nil }
-        let rest = String(decoding: bytes[(close + 1)...], as: UTF8.self)
-            .split(separator: " ", omittingEmptySubsequences: true)
-        // rest[0] is field 3 (state); field N is rest[N - 3].
-        func field(_ n: Int) -> Substring? { n - 3 < rest.count ? rest[n - 3] : nil }
-        guard let state = field(3)?.first, let ppid = field(4).flatMap({ Int32($0) }),
-              let pgrp = field(5).flatMap({ Int32($0) }), let session = field(6).flatMap({ Int32($0) }),
-              let tty = field(7).flatMap({ Int32($0) }), let flags = field(9).flatMap({ UInt32($0) }),
-              let utime = field(14).flatMap({ UInt64($0) }), let stime = field(15).flatMap({ UInt64($0) }),
-              let threads = field(20).flatMap({ Int($0) }), let start = field(22).flatMap({ UInt64($0) })
+        // Fields after `comm`, split on spaces: fields[0] is field 3 (state).
+        var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(50)
+        var index = close + 1
+        while index < bytes.count {
+            while index < bytes.count && (bytes[index] == 32 || bytes[index] == 10) { index += 1 }
+            let start = index
+            while index < bytes.count && bytes[index] != 32 && bytes[index] != 10 { index += 1 }
+            if start < index { fields.append(bytes[start..<index]) }
+        }
+        func field(_ n: Int) -> ArraySlice<UInt8>? { n - 3 < fields.count ? fields[n - 3] : nil }
+        func signed(_ n: Int) -> Int32? { field(n).flatMap(leadingSignedNumber).flatMap { Int32(exactly: $0) } }
+        func unsigned(_ n: Int) -> UInt64? { field(n).flatMap { $0.first == UInt8(ascii: "-") ? nil : leadingNumber($0) } }
+        guard let stateByte = field(3)?.first, let ppid = signed(4), let pgrp = signed(5), let session = signed(6),
+              let tty = signed(7), let flags = unsigned(9), let utime = unsigned(14), let stime = unsigned(15),
+              let threads = signed(20), let start = unsigned(22)
         else { return nil }
         self.pid = pid
         self.comm = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
-        self.state = state
+        self.state = Character(Unicode.Scalar(stateByte))
         self.ppid = ppid
         self.pgrp = pgrp
         self.session = session
         self.ttyNr = tty
-        self.flags = flags
+        self.flags = UInt32(truncatingIfNeeded: flags)
         self.utimeTicks = utime
         self.stimeTicks = stime
-        self.numThreads = threads
+        self.numThreads = Int(threads)
         self.startTicks = start
     }
+}
+
+/// A whole field that is a decimal number, optionally negative, with surrounding blanks.
+func leadingSignedNumber(_ bytes: ArraySlice<UInt8>) -> Int64? {
+    var rest = bytes.drop(while: { $0 == 32 || $0 == 9 })
+    var negative = false
+    if rest.first == UInt8(ascii: "-") {
+        negative = true
+        rest = rest.dropFirst()
+    }
+    let digits = rest.prefix(while: { $0 >= 48 && $0 <= 57 })
+    guard !digits.isEmpty, rest.dropFirst(digits.count).allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 }) else { return nil }
+    let value = digits.reduce(Int64(0)) { $0 &* 10 &+ Int64($1 - 48) }
+    return negative ? -value : value
 }
 
 /// The fields of `/proc/PID/status` this tool uses.
@@ -59,20 +83,48 @@ public struct ProcStatus: Equatable, Sendable {
     public var nonvoluntaryContextSwitches: UInt64?
 
     public init(parsing text: String) {
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = line[..<colon]
-            let value = line[line.index(after: colon)...].trimmingSpaces
-            switch key {
-            case "Name": name = value
-            case "Tgid": tgid = Int32(value)
-            case "Uid": uid = value.split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { UInt32($0) }
-            case "voluntary_ctxt_switches": voluntaryContextSwitches = UInt64(value)
-            case "nonvoluntary_ctxt_switches": nonvoluntaryContextSwitches = UInt64(value)
-            default: continue
+        self.init(parsing: Array(text.utf8))
+    }
+
+    /// Scans the bytes once; this runs for every thread of every process, so it avoids String work.
+    public init(parsing bytes: [UInt8]) {
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            let line = bytes[lineStart..<lineEnd]
+            if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+                let key = line[..<colon]
+                let value = line[(colon + 1)...]
+                if key.elementsEqual("Name".utf8) {
+                    name = String(decoding: value.drop(while: { $0 == 9 || $0 == 32 }), as: UTF8.self)
+                } else if key.elementsEqual("Tgid".utf8) {
+                    tgid = leadingNumber(value).map { Int32(truncatingIfNeeded: $0) }
+                } else if key.elementsEqual("Uid".utf8) {
+                    uid = leadingNumber(value).map { UInt32(truncatingIfNeeded: $0) }
+                } else if key.elementsEqual("voluntary_ctxt_switches".utf8) {
+                    voluntaryContextSwitches = leadingNumber(value)
+                } else if key.elementsEqual("nonvoluntary_ctxt_switches".utf8) {
+                    nonvoluntaryContextSwitches = leadingNumber(value)
+                }
             }
+            lineStart = lineEnd + 1
         }
     }
+}
+
+/// The first unsigned decimal number in `bytes`, after any blanks.
+func leadingNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    var value: UInt64 = 0
+    var seen = false
+    for byte in bytes {
+        if byte >= 48 && byte <= 57 {
+            value = value &* 10 &+ UInt64(byte - 48)
+            seen = true
+        } else if seen || (byte != 9 && byte != 32) {
+            break
+        }
+    }
+    return seen ? value : nil
 }
 
 /// `btime` from `/proc/stat`: the boot time in seconds since the epoch.
@@ -93,6 +145,11 @@ public func parseCmdline(_ bytes: [UInt8]) -> [String] {
 }
 
 extension StringProtocol {
+    /// Without the blanks that pad a column; a path's own trailing spaces are kept.
+    var trimmingLeadingSpaces: String {
+        String(drop(while: { $0 == " " || $0 == "\t" }))
+    }
+
     var trimmingSpaces: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }

@@ -30,25 +30,35 @@ public enum UnixDiag {
         return bytes
     }
 
-    public enum Chunk: Equatable, Sendable {
-        case peers([UInt64: UInt64])
-        case done
-        case error(Int32)
+    /// One datagram of the dump: the peers it carries, and whether it ends the dump.
+    public struct Chunk: Equatable, Sendable {
+        public var peers: [UInt64: UInt64] = [:]
+        public var done = false
+        /// errno from an NLMSG_ERROR message.
+        public var error: Int32?
+
+        public static func peers(_ peers: [UInt64: UInt64]) -> Chunk { Chunk(peers: peers) }
+        public static let done = Chunk(done: true)
+        public static func error(_ code: Int32) -> Chunk { Chunk(error: code) }
     }
 
     /// Parses one datagram of the dump: the peer inode of each socket that has one.
     public static func parse(_ datagram: [UInt8]) -> Chunk {
         func u16(_ at: Int) -> UInt16 { UInt16(datagram[at]) | UInt16(datagram[at + 1]) << 8 }
         func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(datagram[at + $1]) << (8 * $1) } }
-        var peers: [UInt64: UInt64] = [:]
+        var chunk = Chunk()
         var offset = 0
         while offset + 16 <= datagram.count {
             let length = Int(u32(offset))
             let type = u16(offset + 4)
             guard length >= 16, offset + length <= datagram.count else { break }
-            if type == nlmsgDone { return .done }
+            if type == nlmsgDone {
+                chunk.done = true
+                return chunk
+            }
             if type == nlmsgError {
-                return .error(offset + 20 <= datagram.count ? -Int32(bitPattern: u32(offset + 16)) : EIO)
+                chunk.error = offset + 20 <= datagram.count ? -Int32(bitPattern: u32(offset + 16)) : EIO
+                return chunk
             }
             // unix_diag_msg: family, type, state, pad, ino(u32), cookie[2]
             let body = offset + 16
@@ -57,17 +67,17 @@ public enum UnixDiag {
                 var attr = body + 16
                 while attr + 4 <= offset + length {
                     let attrLength = Int(u16(attr))
-                    guard attrLength >= 4 else { break }
+                    guard attrLength >= 4, attr + attrLength <= offset + length else { break }
                     if u16(attr + 2) == attrPeer, attrLength >= 8 {
                         let peer = UInt64(u32(attr + 4))
-                        if peer != 0 { peers[inode] = peer }
+                        if peer != 0 { chunk.peers[inode] = peer }
                     }
                     attr += (attrLength + 3) & ~3
                 }
             }
             offset += (length + 3) & ~3
         }
-        return .peers(peers)
+        return chunk
     }
 
     /// Every unix socket's peer inode in this network namespace, or nil when sock_diag is unavailable.
@@ -87,12 +97,10 @@ public enum UnixDiag {
                 if errno == EINTR { continue }
                 return nil
             }
-            switch parse(Array(buffer[0..<n])) {
-            case .done: return all
-            case .error: return nil
-            case .peers(let chunk): all.merge(chunk) { a, _ in a }
-            }
-            if n == 0 { return all }
+            let chunk = parse(Array(buffer[0..<n]))
+            if chunk.error != nil { return nil }
+            all.merge(chunk.peers) { a, _ in a }
+            if chunk.done || n == 0 { return all }
         }
     }
 }
