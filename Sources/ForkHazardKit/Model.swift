@@ -72,6 +72,19 @@ public struct StackFrame: Codable, Sendable, Equatable {
     public var moduleOffset: String?
     public var file: String?
     public var line: Int?
+
+    enum CodingKeys: String, CodingKey { case address, symbol, module, moduleOffset, file, line }
+
+    /// Every key is written; unknown values as null.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address)
+        try c.encode(symbol, forKey: .symbol)
+        try c.encode(module, forKey: .module)
+        try c.encode(moduleOffset, forKey: .moduleOffset)
+        try c.encode(file, forKey: .file)
+        try c.encode(line, forKey: .line)
+    }
 }
 
 /// What a thread is doing: the system call decoded, with the objects it waits on.

@@ -72,7 +72,8 @@ import Testing
                 #expect(!frames.isEmpty)
                 for frame in frames {
                     #expect((frame["address"] as? String)?.hasPrefix("0x") == true)
-                    #expect(frame["symbol"] is String || frame["symbol"] == nil)
+                    #expect(frame["symbol"] is String || frame["symbol"] is NSNull)
+                    #expect(Set(frame.keys) == ["address", "symbol", "module", "moduleOffset", "file", "line"])
                 }
                 #expect(thread["pauseMicros"] is Double)
             }
