@@ -21,6 +21,8 @@ public struct Snapshot: Codable, Sendable {
 public struct HostInfo: Codable, Sendable {
     public var architecture: Architecture
     public var kernel: String
+    /// `kernel.randomize_va_space`: 0 means no ASLR, so layouts cannot tell a fork from an exec.
+    public var aslr: Int?
     public var clockTicksPerSecond: Int
     /// Seconds since the epoch at boot (`btime`).
     public var bootTime: UInt64
@@ -42,6 +44,55 @@ public struct ProcessSnapshot: Codable, Sendable {
     public var startTicks: UInt64
     public var isKernelThread: Bool
     public var threads: [ThreadSnapshot]
+    /// Where a few things sit in its address space; with ASLR a fresh exec moves them, a fork does not.
+    public var layout: AddressLayout?
+    /// Runtimes seen in its mappings or executable: `python`, `libgomp`, `libstdc++`.
+    public var runtimes: [String]?
+    /// For a process whose parent is in the snapshot: forked without exec, or exec'd. Filled in by analysis.
+    public var forkOrigin: ForkOrigin?
+}
+
+public struct AddressLayout: Codable, Sendable, Equatable {
+    /// End of `[stack]`.
+    public var stackTop: String?
+    public var vdso: String?
+    /// Start of the executable's first mapping.
+    public var exeBase: String?
+    /// Start of libc's first mapping.
+    public var libcBase: String?
+
+    /// Whether two layouts have at least one address in common and none that differ.
+    public func matches(_ other: AddressLayout) -> Bool? {
+        let pairs = [(stackTop, other.stackTop), (vdso, other.vdso), (exeBase, other.exeBase), (libcBase, other.libcBase)]
+            .compactMap { a, b in a.flatMap { a in b.map { (a, $0) } } }
+        guard !pairs.isEmpty else { return nil }
+        return pairs.allSatisfy { $0 == $1 }
+    }
+}
+
+/// How a process came to be: forked from its parent without exec (a copy of the parent's memory,
+/// locks included), or exec'd (a fresh program).
+public struct ForkOrigin: Codable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        case forkedWithoutExec, execed, unknown
+    }
+
+    public var kind: Kind
+    public var parent: Int32
+    /// The facts the kind rests on.
+    public var evidence: [String]
+    /// For a fork without exec: the parent's threads that existed at the fork (the one that forked
+    /// among them), as far as /proc can tell.
+    public var threadsAtFork: [ThreadAtFork]?
+}
+
+public struct ThreadAtFork: Codable, Sendable, Equatable {
+    public var tid: Int32
+    public var name: String
+    /// `certain`: started in an earlier clock tick than the child; `possible`: in the same 10 ms tick.
+    public var certainty: String
+    /// What it is doing now.
+    public var now: String?
 }
 
 public struct ThreadSnapshot: Codable, Sendable {

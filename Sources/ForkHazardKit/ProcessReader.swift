@@ -77,7 +77,54 @@ final class ProcessReader: WaitContext {
             pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,
             state: String(stat.state), threadCount: stat.numThreads,
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
-            isKernelThread: stat.isKernelThread, threads: threads)
+            isKernelThread: stat.isKernelThread, threads: threads,
+            layout: stat.isKernelThread ? nil : layout(exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe))
+    }
+
+    func layout(exe: String?) -> AddressLayout? {
+        guard !maps.isEmpty else { return nil }
+        func start(_ match: (MemoryMapping) -> Bool) -> String? { maps.first(where: match).map { "0x" + hex($0.start) } }
+        return AddressLayout(
+            stackTop: maps.first { $0.path == "[stack]" }.map { "0x" + hex($0.end) },
+            vdso: start { $0.path == "[vdso]" },
+            exeBase: exe.flatMap { path in start { $0.path == path } },
+            libcBase: start { ($0.path as NSString).lastPathComponent.hasPrefix("libc.so") || ($0.path as NSString).lastPathComponent.hasPrefix("libc-") })
+    }
+
+    func runtimes(exe: String?) -> [String]? {
+        var found: [String] = []
+        let names = Set(maps.map { ($0.path as NSString).lastPathComponent })
+        let exeName = exe.map { ($0 as NSString).lastPathComponent } ?? ""
+        if exeName.hasPrefix("python") || names.contains(where: { $0.hasPrefix("libpython") }) { found.append("python") }
+        if names.contains(where: { $0.hasPrefix("libgomp") }) { found.append("libgomp") }
+        if names.contains(where: { $0.hasPrefix("libstdc++") }) { found.append("libstdc++") }
+        return found
+    }
+
+    /// Reads the owner of the lock a thread waits on, where the lock records one.
+    func lockOwner(_ lock: LockInfo, wait: ThreadWait, stack: [StackFrame]?) -> (owner: Int32, source: String)? {
+        guard let futex = wait.futex, let address = UInt64(futex.address.dropFirst(2), radix: 16) else { return nil }
+        func tid(_ value: UInt32) -> Int32? {
+            let candidate = Int32(bitPattern: value & 0x3fff_ffff)
+            return candidate > 0 ? candidate : nil
+        }
+        if futex.operation.hasPrefix("LOCK_PI") || futex.operation == "WAIT_REQUEUE_PI" {
+            return u32(at: address).flatMap(tid).map { ($0, "PI futex word") }
+        }
+        switch lock.kind {
+        case .pthreadMutex:
+            // pthread_mutex_t: __lock @0, __owner @8, __kind @16; PI and robust mutexes keep the TID in __lock.
+            guard let word = u32(at: address), word != 0, let owner = u32(at: address + 8), let kind = u32(at: address + 16) else { return nil }
+            if kind & 32 != 0 { return tid(word).map { ($0, "PI mutex word") } }
+            return tid(owner).map { ($0, "mutex __owner") }
+        case .pthreadRwlock:
+            // Readers wait on __wrphase_futex (+8), writers on __writers_futex (+12); __cur_writer is at +24.
+            let writer = (stack ?? []).contains { $0.symbol?.contains("wrlock") == true }
+            let base = address - (writer ? 12 : 8)
+            return u32(at: base + 24).flatMap(tid).map { ($0, "rwlock __cur_writer") }
+        default:
+            return nil
+        }
     }
 
     // MARK: WaitContext

@@ -37,6 +37,7 @@ public struct SnapshotBuilder: Sendable {
         do { statText = try proc.text("stat") } catch { throw .procUnavailable(proc.url("stat")) }
         let host = HostInfo(architecture: architecture,
                             kernel: ((try? proc.text("sys/kernel/osrelease")) ?? "unknown").trimmingCharacters(in: .whitespacesAndNewlines),
+                            aslr: (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
                             clockTicksPerSecond: max(1, sysconf(Int32(_SC_CLK_TCK))),
                             bootTime: parseBootTime(statText) ?? 0)
 
@@ -96,6 +97,9 @@ public struct SnapshotBuilder: Sendable {
                            symbolizer: symbolizer, notes: &notes)
             }
         }
+        for index in processes.indices {
+            classifyLocks(of: &processes[index], reader: readers[index])
+        }
 
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
     }
@@ -128,11 +132,23 @@ extension SnapshotBuilder {
             process.threads[index].stack = unwinder.frames(for: capture)
             process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
         }
+    }
+
+    /// The kind of lock each futex wait is for, and its owner where the lock records one.
+    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader) {
         for index in process.threads.indices {
-            guard let wait = process.threads[index].wait,
-                  let lock = LockClassifier.classify(wait, stack: process.threads[index].stack) else { continue }
+            let stack = process.threads[index].stack
+            guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
+            if let (owner, source) = reader.lockOwner(lock, wait: wait, stack: stack) {
+                lock.owner = owner
+                lock.ownerSource = source
+            } else if [.semaphore, .cpythonLock, .cpythonImportLock, .conditionVariable, .cpythonGIL].contains(lock.kind) {
+                lock.recordsNoOwner = true
+            }
             process.threads[index].wait?.lock = lock
-            if lock.kind != .unknown { process.threads[index].wait?.summary += " — \(lock.kind.label)" }
+            var suffix = lock.kind != .unknown ? lock.kind.label : ""
+            if let owner = lock.owner { suffix += (suffix.isEmpty ? "" : " ") + "owned by TID \(owner)" }
+            if !suffix.isEmpty { process.threads[index].wait?.summary += " — " + suffix }
         }
     }
 }

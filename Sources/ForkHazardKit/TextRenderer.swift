@@ -54,7 +54,9 @@ public struct TextRenderer: Sendable {
             for finding in report.findings.sorted(by: { $0.severity > $1.severity }) {
                 let label = finding.severity == .error ? style("ERROR", .red) : finding.severity == .warning ? style("WARNING", .yellow) : "INFO"
                 out.append("  \(label) \(style(finding.rule, .bold)): \(finding.message)")
-                for line in finding.evidence { out.append("      - \(line)") }
+                for line in finding.evidence {
+                    out.append(line.hasPrefix("  ") ? "          \(line.dropFirst(2))" : "      - \(line)")
+                }
                 if !finding.remedy.isEmpty { out.append("      remedy: \(finding.remedy)") }
             }
         }

@@ -34,6 +34,12 @@ public struct LockInfo: Codable, Sendable, Equatable {
     public var address: String?
     /// The frame the kind was told from; nil when no frame told.
     public var frame: String?
+    /// The TID that holds the lock, read from the target's memory where the lock records one.
+    public var owner: Int32?
+    /// Where the owner was read: `mutex __owner`, `PI futex word`, `rwlock __cur_writer`.
+    public var ownerSource: String?
+    /// True for locks that record no owner (semaphores, CPython locks, condition variables).
+    public var recordsNoOwner: Bool?
 }
 
 enum LockClassifier {

@@ -9,13 +9,15 @@ public struct Analyzer: Sendable {
     public var rules: [any Rule]
 
     /// The rules a plain diagnosis runs.
-    public static let standard = Analyzer(rules: [])
+    public static let standard = Analyzer(rules: [InheritedLock(), ForkFromThreaded()])
 
     public init(rules: [any Rule]) {
         self.rules = rules
     }
 
+    /// Annotates fork origins, then runs every rule.
     public func report(for snapshot: Snapshot) -> Report {
-        Report(snapshot: snapshot, findings: rules.flatMap { $0.findings(in: snapshot) })
+        let annotated = ForkProvenance.annotate(snapshot)
+        return Report(snapshot: annotated, findings: rules.flatMap { $0.findings(in: annotated) })
     }
 }
