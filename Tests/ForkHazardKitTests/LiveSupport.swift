@@ -49,6 +49,9 @@ final class Victim {
         var line = Data()
         let handle = out.fileHandleForReading
         while !line.contains(UInt8(ascii: "\n")) {
+            // A victim that never says "ready" fails the test instead of hanging it.
+            var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 20_000) > 0 else { break }
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             line.append(chunk)
@@ -66,9 +69,13 @@ final class Victim {
         try self.init(VictimBuild.waits, [scenario])
     }
 
+    /// Kills the victim and everything it started (its descendants, found in /proc), by PID. The
+    /// victim goes first: a pool that outlived one of its workers would fork a replacement.
     deinit {
-        if helper > 0 { kill(helper, SIGKILL) }
+        let started = descendants(of: pid)
         kill(pid, SIGKILL)
+        for descendant in started { kill(descendant, SIGKILL) }
+        if helper > 0 { kill(helper, SIGKILL) }
         process.waitUntilExit()
     }
 
@@ -168,4 +175,16 @@ func reap(_ pid: pid_t) -> Int32? {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let signal = status & 0x7f
     return signal != 0 && signal != 0x7f ? signal : nil
+}
+
+/// Every descendant of `pid`, from the PPIDs in /proc.
+func descendants(of pid: Int32) -> [Int32] {
+    let proc = ProcRoot()
+    var children: [Int32: [Int32]] = [:]
+    for candidate in (try? proc.numericEntries("")) ?? [] {
+        guard let bytes = try? proc.bytes("\(candidate)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
+        children[stat.ppid, default: []].append(candidate)
+    }
+    func walk(_ parent: Int32) -> [Int32] { (children[parent] ?? []).flatMap { [$0] + walk($0) } }
+    return walk(pid)
 }

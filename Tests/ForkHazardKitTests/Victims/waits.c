@@ -168,6 +168,22 @@ int main(int argc, char **argv) {
         }
         ready(child);
         for (;;) waitpid(child, NULL, 0);
+    } else if (!strcmp(s, "fork-sleep") || !strcmp(s, "fork-exec")) {
+        /* A threaded parent forks; the child sleeps (a hazard, not a hang) or execs sleep(1). */
+        pthread_t t;
+        pthread_create(&t, NULL, holder, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
+        pid_t child = fork();
+        if (child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (!strcmp(s, "fork-exec")) {
+                execl("/bin/sleep", "sleep", "3600", (char *)NULL);
+                _exit(127);
+            }
+            for (;;) sleep(3600);
+        }
+        ready(child);
+        for (;;) waitpid(child, NULL, 0);
     } else if (!strncmp(s, "many-threads", 12)) {
         /* many-threads N: N sleeping threads. */
         int n = argc > 2 ? atoi(argv[2]) : 100;

@@ -1,0 +1,130 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// Fork provenance and the fork-hazard rules on real programs, diagnosed while hung.
+@Suite("Fork hazards") struct ForkHazardTests {
+    func findings(_ report: Report, _ rule: String, on pid: Int32) -> [Finding] {
+        report.findings.filter { $0.rule == rule && $0.pids.first == pid }
+    }
+
+    @Test func cThreadHoldsAMutexWhileMainForks() throws {
+        let victim = try Victim(scenario: "fork-mutex")
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.verdict == .deadlock)
+        #expect(report.process(child)?.forkOrigin?.kind == .forkedWithoutExec)
+        let holder = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
+        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        #expect(inherited.severity == .error)
+        #expect(inherited.tids == [child, holder.tid], "the waiter and the lock's owner")
+        #expect(inherited.evidence.contains { $0.contains("is owned by TID \(holder.tid) (its mutex __owner), thread 'holder' of parent \(victim.pid)") })
+        let warning = try #require(findings(report, "fork-from-threaded", on: child).first)
+        #expect(warning.severity == .warning)
+        #expect(Set(warning.tids) == [victim.pid, holder.tid])
+        #expect(warning.remedy.contains("posix_spawn"))
+        // The command line says the same, with exit status 2.
+        let cli = try runForkhazard([String(victim.pid)])
+        #expect(cli.status == 2)
+        #expect(cli.stdout.contains("ERROR inherited-lock"))
+        #expect(cli.stdout.contains("Verdict: deadlock"))
+    }
+
+    @Test(arguments: ["3.11", "3.12"])
+    func pythonProcessTakesALockHeldByAThreadAtFork(version: String) throws {
+        let python = try #require(pythonBinary(version))
+        let victim = try Victim(python, [try script("python_fork.py"), "fork-lock"])
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        try expectPythonInheritedLock(report, parent: victim.pid, child: child)
+    }
+
+    @Test(arguments: ["3.11", "3.12"])
+    func pythonPoolWorkersTakeALockHeldByAThreadAtFork(version: String) throws {
+        let python = try #require(pythonBinary(version))
+        let victim = try Victim(python, [try script("python_fork.py"), "pool-lock"])
+        let worker = victim.helper
+        try waitForBlocked(pid: worker, tid: worker, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        try expectPythonInheritedLock(report, parent: victim.pid, child: worker)
+    }
+
+    func expectPythonInheritedLock(_ report: Report, parent: Int32, child: Int32) throws {
+        #expect(report.verdict == .deadlock)
+        let wait = try #require(report.thread(child)?.wait)
+        #expect(wait.lock?.kind == .cpythonLock)
+        #expect(wait.lock?.recordsNoOwner == true)
+        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        // CPython before 3.14 does not name OS threads: the holder is the first thread after main.
+        let holder = try #require(report.process(parent)?.threads.first { $0.tid != parent })
+        #expect(inherited.tids.contains(holder.tid), "points at the parent's threads alive at fork")
+        #expect(inherited.evidence.contains { $0.contains("a CPython lock records no owner") })
+        let warning = try #require(findings(report, "fork-from-threaded", on: child).first)
+        #expect(warning.evidence.contains { $0.contains("TID \(holder.tid) '") && $0.contains("(certain)") })
+        #expect(warning.remedy.contains("spawn"))
+    }
+
+    @Test func openMPRegionInTheParentThenInAForkedChild() throws {
+        let binary = VictimBuild.compile("gomp_fork.c", output: "gomp_fork", flags: ["-fopenmp"])
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        let victim = try Victim(binary, [])
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.thread(child)?.wait?.lock?.kind == .libgompBarrier)
+        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        #expect(inherited.evidence.contains { $0.contains("a libgomp barrier has no owner") })
+        #expect(!findings(report, "fork-from-threaded", on: child).isEmpty)
+        #expect(inherited.remedy.contains("OpenMP"))
+        #expect(report.verdict == .deadlock)
+    }
+
+    @Test func threadedParentWithASleepingForkedChildIsAHazard() throws {
+        let victim = try Victim(scenario: "fork-sleep")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.map(\.rule) == ["fork-from-threaded"])
+        #expect(report.verdict == .hazard)
+        let cli = try runForkhazard([String(victim.pid)])
+        #expect(cli.status == 1)
+        #expect(cli.stdout.contains("Verdict: hazard"))
+    }
+
+    // MARK: negatives
+
+    @Test func threadedParentThatForksAndExecs() throws {
+        let victim = try Victim(scenario: "fork-exec")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.process(victim.helper)?.forkOrigin?.kind == .execed)
+        #expect(report.findings.isEmpty)
+        #expect(report.verdict == .healthy)
+    }
+
+    @Test func singleThreadedFork() throws {
+        let victim = try Victim(scenario: "wait4")
+        try victim.waitUntilBlocked(in: "wait4")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let origin = try #require(report.process(victim.helper)?.forkOrigin)
+        #expect(origin.kind == .forkedWithoutExec)
+        #expect(origin.threadsAtFork?.count == 1)
+        #expect(report.findings.isEmpty)
+    }
+
+    @Test func multiprocessingSpawnWithThreadsInTheParent() throws {
+        let python = try #require(pythonBinary("3.11"))
+        let victim = try Victim(python, [try script("python_fork.py"), "spawn"])
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.process(victim.helper)?.forkOrigin?.kind == .execed)
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+    }
+
+    func script(_ name: String) throws -> String {
+        try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
+    }
+}

@@ -1,0 +1,51 @@
+"""Fork-after-threads scenarios with multiprocessing. Prints "ready <parent pid> <child pid>".
+
+  fork-lock   a thread holds a threading.Lock while a fork-context Process is started; the child
+              takes the lock and hangs.
+  pool-lock   the same with a fork-context Pool(2) whose tasks take the lock.
+  spawn       threads in the parent, a spawn-context Process that sleeps: no hazard.
+"""
+import multiprocessing
+import os
+import sys
+import threading
+import time
+
+lock = threading.Lock()
+held = threading.Event()
+
+
+def holder():
+    with lock:
+        held.set()
+        time.sleep(3600)
+
+
+def take_lock(_=None):
+    with lock:
+        return 1
+
+
+def main(mode):
+    threading.Thread(target=holder, name="holder", daemon=True).start()
+    held.wait()
+    threading.Thread(target=time.sleep, args=(3600,), name="idle", daemon=True).start()
+    if mode == "fork-lock":
+        child = multiprocessing.get_context("fork").Process(target=take_lock)
+        child.start()
+        print(f"ready {os.getpid()} {child.pid}", flush=True)
+        child.join()
+    elif mode == "pool-lock":
+        pool = multiprocessing.get_context("fork").Pool(2)
+        result = pool.map_async(take_lock, range(8), chunksize=1)
+        print(f"ready {os.getpid()} {pool._pool[0].pid}", flush=True)
+        result.wait()
+    elif mode == "spawn":
+        child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(3600,))
+        child.start()
+        print(f"ready {os.getpid()} {child.pid}", flush=True)
+        child.join()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
