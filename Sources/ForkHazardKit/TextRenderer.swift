@@ -92,6 +92,11 @@ public struct TextRenderer: Sendable {
         var name = process.isKernelThread ? "[\(process.name)]" : process.name
         if process.argv.isEmpty, let exe = process.exe, !process.isKernelThread { name += " (\(exe))" }
         var line = style(name, .bold) + ",\(process.pid)" + (args.isEmpty ? "" : " " + args)
+        if let origin = process.forkOrigin, origin.kind == .forkedWithoutExec {
+            let others = (origin.threadsAtFork?.count ?? 1) - 1
+            line += "  " + style("[forked without exec" + (others > 0 ? " from a parent with \(plural(others, "other thread", "other threads"))" : "") + "]",
+                                 others > 0 ? .yellow : .dim)
+        }
         if process.state == "Z" { line += "  " + style("<zombie>", .red) }
         return line
     }
