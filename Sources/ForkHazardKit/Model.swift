@@ -114,6 +114,9 @@ public struct ThreadSnapshot: Codable, Sendable {
     public var stack: [StackFrame]?
     /// How long the thread was stopped to copy its registers and stack, in microseconds.
     public var pauseMicros: Double?
+    /// For a thread in an untimed wait: whether a second look, before anything was stopped, found
+    /// the same system call and unchanged context switch counts.
+    public var steady: Bool?
 }
 
 public struct StackFrame: Codable, Sendable, Equatable {
@@ -199,6 +202,8 @@ public struct FutexWait: Codable, Sendable, Equatable {
     public var expected: UInt32?
     /// The mapping that holds the address; for a shared futex, the object that other processes map too.
     public var mapping: MappingReference?
+    /// For a shared futex: every process on the host that maps the same object, and so could wake it.
+    public var mappedBy: [Int32]?
 }
 
 public struct MappingReference: Codable, Sendable, Equatable {
@@ -328,7 +333,7 @@ public struct Report: Codable, Sendable {
 extension ThreadSnapshot {
     enum CodingKeys: String, CodingKey {
         case tid, name, state, startTime, startTicks, cpuSeconds, voluntaryContextSwitches,
-             involuntaryContextSwitches, wchan, wait, stack, pauseMicros
+             involuntaryContextSwitches, wchan, wait, stack, pauseMicros, steady
     }
 
     /// Like the synthesized encoder, except that `wait` and `stack` are written as null when unknown.
@@ -346,5 +351,6 @@ extension ThreadSnapshot {
         try c.encode(wait, forKey: .wait)
         try c.encode(stack, forKey: .stack)
         try c.encodeIfPresent(pauseMicros, forKey: .pauseMicros)
+        try c.encodeIfPresent(steady, forKey: .steady)
     }
 }

@@ -55,6 +55,36 @@ struct PeerResolver {
         }
     }
 
+    /// For every shared futex waited on: the processes on the host that map the same object
+    /// (device and inode), from one pass over every process's maps.
+    func resolveSharedMappings(_ processes: inout [ProcessSnapshot]) {
+        var wanted = Set<String>()
+        for process in processes {
+            for thread in process.threads {
+                if let mapping = thread.wait?.futex?.mapping, !(thread.wait?.futex?.private ?? true), mapping.inode != 0 {
+                    wanted.insert("\(mapping.device):\(mapping.inode)")
+                }
+            }
+        }
+        guard !wanted.isEmpty else { return }
+        var mappedBy: [String: [Int32]] = [:]
+        for pid in shared.table.allPids {
+            guard let text = try? proc.text("\(pid)/maps") else { continue }
+            var seen = Set<String>()
+            for map in MemoryMapping.parseAll(text) where map.isShared && map.inode != 0 {
+                let key = "\(map.device):\(map.inode)"
+                if wanted.contains(key), seen.insert(key).inserted { mappedBy[key, default: []].append(pid) }
+            }
+        }
+        for p in processes.indices {
+            for t in processes[p].threads.indices {
+                guard let mapping = processes[p].threads[t].wait?.futex?.mapping,
+                      processes[p].threads[t].wait?.futex?.private == false else { continue }
+                processes[p].threads[t].wait?.futex?.mappedBy = mappedBy["\(mapping.device):\(mapping.inode)"] ?? []
+            }
+        }
+    }
+
     /// One pass over every process's fd table: holders of the wanted pipe and socket inodes.
     private func scan(for wanted: Set<UInt64>, notes: inout [String]) -> [UInt64: [FdHolder]] {
         var holders: [UInt64: [FdHolder]] = [:]

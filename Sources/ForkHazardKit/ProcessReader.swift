@@ -8,6 +8,8 @@ final class ProcessReader: WaitContext {
     private var proc: ProcRoot { shared.proc }
     lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "")
     private var fdCache: [Int32: FdDescription] = [:]
+    /// The first look at each thread: its syscall line and context switch counts.
+    private(set) var firstLook: [Int32: (syscall: String, voluntary: UInt64?, involuntary: UInt64?)] = [:]
     private let remote: RemoteMemory
 
     init(pid: Int32, shared: SharedContext) {
@@ -41,6 +43,9 @@ final class ProcessReader: WaitContext {
                   let threadStat = ProcStat(parsing: threadStatBytes) else { continue }  // exited meanwhile
             let threadStatus = (try? proc.bytes("\(dir)/status")).map { ProcStatus(parsing: $0) }
             let state = String(threadStat.state)
+            if case .success(let text) = syscall {
+                firstLook[tid] = (text, threadStatus?.voluntaryContextSwitches, threadStatus?.nonvoluntaryContextSwitches)
+            }
 
             var wait: ThreadWait?
             if state == "Z" || state == "X" {
@@ -79,6 +84,17 @@ final class ProcessReader: WaitContext {
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
             isKernelThread: stat.isKernelThread, threads: threads,
             layout: stat.isKernelThread ? nil : layout(exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe))
+    }
+
+    /// Looks again at a thread: the same system call line and unchanged context switch counts mean
+    /// it did not wake in between (a woken thread is runnable at once, and its counts move).
+    func isSteady(_ tid: Int32) -> Bool {
+        guard let first = firstLook[tid],
+              let syscall = try? proc.text("\(pid)/task/\(tid)/syscall"),
+              let status = (try? proc.bytes("\(pid)/task/\(tid)/status")).map({ ProcStatus(parsing: $0) })
+        else { return false }
+        return syscall == first.syscall && status.voluntaryContextSwitches == first.voluntary
+            && status.nonvoluntaryContextSwitches == first.involuntary
     }
 
     func layout(exe: String?) -> AddressLayout? {

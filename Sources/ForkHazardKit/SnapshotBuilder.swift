@@ -24,11 +24,16 @@ public struct SnapshotBuilder: Sendable {
     public var architecture: Architecture
     /// How to take native stacks; nil skips ptrace entirely.
     public var stacks: StackOptions?
+    /// A pause before the second look at blocked threads, for the cautious; by default none is
+    /// needed: a woken thread is runnable at once and its context switch counts move.
+    public var confirmDelay: Double
 
-    public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host, stacks: StackOptions? = StackOptions()) {
+    public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host, stacks: StackOptions? = StackOptions(),
+                confirmDelay: Double = 0) {
         self.proc = proc
         self.architecture = architecture
         self.stacks = stacks
+        self.confirmDelay = confirmDelay
     }
 
     public func take(roots requested: [Int32]) throws(InspectError) -> Snapshot {
@@ -85,9 +90,20 @@ public struct SnapshotBuilder: Sendable {
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
 
-        // Fill in who holds the other end of every pipe and unix socket waited on.
-        PeerResolver(proc: proc, shared: context).resolve(&processes, notes: &notes)
+        // Fill in who holds the other end of every pipe and unix socket waited on, and who maps
+        // the objects behind shared futexes.
+        let resolver = PeerResolver(proc: proc, shared: context)
+        resolver.resolve(&processes, notes: &notes)
+        resolver.resolveSharedMappings(&processes)
         notes.append(contentsOf: context.notes)
+
+        // The second look, still before anything is stopped.
+        if confirmDelay > 0 { usleep(UInt32(min(confirmDelay, 60) * 1e6)) }
+        for index in processes.indices {
+            for t in processes[index].threads.indices where processes[index].threads[t].wait?.forever == true {
+                processes[index].threads[t].steady = readers[index].isSteady(processes[index].threads[t].tid)
+            }
+        }
 
         // Only now, with every wait read, stop threads one at a time for their stacks.
         if let stacks, proc.path == "/proc", architecture == .host {

@@ -93,14 +93,23 @@ struct InspectOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
     var stackBytes = 256 * 1024
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Pause this long before the second look that confirms blocked threads did not wake (default 0: a woken thread is runnable at once).",
+        valueName: "seconds"))
+    var confirmDelay: Double = 0
+
     func validate() throws {
         guard stackBytes >= 4096 && stackBytes <= 64 << 20 else {
             throw ValidationError("--stack-bytes must be between 4096 and 67108864")
         }
+        guard confirmDelay >= 0 && confirmDelay <= 60 else {
+            throw ValidationError("--confirm-delay must be between 0 and 60 seconds")
+        }
     }
 
     func diagnosis(procRoot: String = "/proc") -> Diagnosis {
-        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot), stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes)))
+        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot), stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes),
+                                           confirmDelay: confirmDelay))
     }
 }
 

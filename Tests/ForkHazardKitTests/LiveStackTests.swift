@@ -20,11 +20,13 @@ import Testing
         #expect(Array(names.prefix(3)) == ["__lll_lock_wait", "pthread_mutex_lock", "main"])
         #expect(thread.wait?.lock?.kind == .pthreadMutex)
         #expect(thread.wait?.lock?.address == thread.wait?.futex?.address)
-        #expect(thread.wait?.summary.hasSuffix("(private, forever) — pthread mutex") == true)
         let pause = try #require(thread.pauseMicros)
         #expect(pause > 0)
         // The holder thread in the parent sleeps in clock_nanosleep, called from sleep().
         let holder = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
+        #expect(thread.wait?.summary.hasSuffix("(private, forever) — pthread mutex owned by TID \(holder.tid)") == true)
+        #expect(thread.wait?.lock?.owner == holder.tid)
+        #expect(thread.wait?.lock?.ownerSource == "mutex __owner")
         #expect(symbols(holder).contains("holder"))
         // Every thread was released: none is left stopped.
         for process in report.processes {

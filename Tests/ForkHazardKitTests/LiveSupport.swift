@@ -31,35 +31,35 @@ func runTool(_ path: String, _ arguments: [String]) -> Int32 {
     return process.terminationStatus
 }
 
-/// A victim process this test started: killed by PID, with its helper, when the test ends.
+/// A victim process this test started: killed by PID, with everything it started, when the test ends.
+/// It starts with a clean signal mask (the test runner's threads block most signals, and a child
+/// would inherit that), like a program started from a shell.
 final class Victim {
-    let process: Process
     let pid: Int32
     /// The forked helper holding the other end, or 0.
     let helper: Int32
 
-    /// Starts `binary scenario` and waits for its `ready PID HELPER` line.
+    /// Starts `binary arguments…` and waits for its `ready PID HELPER` line.
     init(_ binary: String, _ arguments: [String]) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        let handle = out.fileHandleForReading
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
+        defer { close(fds[0]) }
+        let spawned = try spawnClean(binary, arguments, stdout: fds[1])
+        close(fds[1])
+        var line: [UInt8] = []
         while !line.contains(UInt8(ascii: "\n")) {
             // A victim that never says "ready" fails the test instead of hanging it.
-            var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
             guard poll(&ready, 1, 20_000) > 0 else { break }
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
+            var byte: UInt8 = 0
+            guard read(fds[0], &byte, 1) == 1 else { break }
+            line.append(byte)
         }
         let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard words.count >= 3, words[0] == "ready", let pid = Int32(words[1]), let helper = Int32(words[2]) else {
-            process.terminate()
-            throw VictimError.notReady(arguments.joined(separator: " "))
+        guard words.count >= 3, words[0] == "ready", let pid = Int32(words[1]), let helper = Int32(words[2]), pid == spawned else {
+            kill(spawned, SIGKILL)
+            _ = reap(spawned)
+            throw VictimError.notReady(([binary] + arguments).joined(separator: " "))
         }
         self.pid = pid
         self.helper = helper
@@ -76,7 +76,7 @@ final class Victim {
         kill(pid, SIGKILL)
         for descendant in started { kill(descendant, SIGKILL) }
         if helper > 0 { kill(helper, SIGKILL) }
-        process.waitUntilExit()
+        _ = reap(pid)
     }
 
     /// Waits until thread `tid` (default: the main thread) sleeps in system call `name`.
@@ -143,9 +143,9 @@ func runForkhazard(_ arguments: [String]) throws -> CommandResult {
 }
 
 /// Starts `path` with a clean signal mask and default dispositions, as a shell would, with its
-/// stdout and stderr on /dev/null. (Threads of the test runner block most signals, and a child
+/// stdout on `stdout` (or /dev/null) and stderr on /dev/null. (Threads of the test runner block most signals, and a child
 /// started by `Process` from one of them inherits that mask.) Returns the PID.
-func spawnClean(_ path: String, _ arguments: [String]) throws -> pid_t {
+func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -159,7 +159,11 @@ func spawnClean(_ path: String, _ arguments: [String]) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    if let stdout {
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     var argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

@@ -53,6 +53,13 @@ static void *holder(void *arg) {
 }
 static pid_t first_worker;
 
+static void *spin(void *arg) {
+    (void)arg;
+    volatile unsigned long n = 0;
+    for (;;) n++;
+    return NULL;
+}
+
 static void *worker(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "worker-%d", (int)(intptr_t)arg);
@@ -184,6 +191,29 @@ int main(int argc, char **argv) {
         }
         ready(child);
         for (;;) waitpid(child, NULL, 0);
+    } else if (!strcmp(s, "pipe-cycle")) {
+        /* Two single-threaded processes, each reading the pipe only the other writes. */
+        int a[2], b[2];
+        if (pipe(a) || pipe(b)) return 2;
+        pid_t child = fork();
+        if (child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            close(a[1]);
+            close(b[0]);
+            char c;
+            for (;;) (void)read(a[0], &c, 1);   /* only the parent writes a */
+        }
+        close(a[0]);
+        close(b[1]);
+        ready(child);
+        char c;
+        for (;;) (void)read(b[0], &c, 1);       /* only the child writes b */
+    } else if (!strcmp(s, "busy")) {
+        /* Three threads on the CPU, one sleeping main thread. */
+        pthread_t t;
+        for (int i = 0; i < 3; i++) pthread_create(&t, NULL, spin, NULL);
+        ready(0);
+        for (;;) pause();
     } else if (!strncmp(s, "many-threads", 12)) {
         /* many-threads N: N sleeping threads. */
         int n = argc > 2 ? atoi(argv[2]) : 100;

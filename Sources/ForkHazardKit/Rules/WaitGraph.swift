@@ -1,0 +1,185 @@
+/// A thread of the snapshot.
+public struct ThreadKey: Hashable, Comparable, Sendable {
+    public var pid: Int32
+    public var tid: Int32
+
+    public static func < (a: ThreadKey, b: ThreadKey) -> Bool { (a.pid, a.tid) < (b.pid, b.tid) }
+}
+
+/// Who can end each thread's wait: the possible wakers, or "live" when the wait can end by itself
+/// or by something outside what the host's /proc explains. Pure: built from a snapshot.
+public struct WaitGraph: Sendable {
+    public enum Wakers: Sendable, Equatable {
+        /// The wait can end without any thread of the snapshot: a timeout, a running thread,
+        /// a peer outside the tree, a terminal, a network socket.
+        case live(String)
+        /// Only these threads can end it; `who` says why, for a person.
+        case only(Set<ThreadKey>, who: String)
+    }
+
+    public let wakers: [ThreadKey: Wakers]
+    private let threads: [ThreadKey: (process: ProcessSnapshot, thread: ThreadSnapshot)]
+
+    public init(_ snapshot: Snapshot) {
+        var threads: [ThreadKey: (ProcessSnapshot, ThreadSnapshot)] = [:]
+        for process in snapshot.processes {
+            for thread in process.threads { threads[ThreadKey(pid: process.pid, tid: thread.tid)] = (process, thread) }
+        }
+        self.threads = threads
+        let byPid = Dictionary(snapshot.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        var wakers: [ThreadKey: Wakers] = [:]
+        for (key, (process, thread)) in threads where thread.state != "Z" && thread.state != "X" {
+            wakers[key] = Self.wakers(of: thread, in: process, byPid: byPid)
+        }
+        self.wakers = wakers
+    }
+
+    /// The greatest set of threads in untimed waits whose possible wakers are all in the set:
+    /// none of them can ever wake.
+    public func stuck() -> Set<ThreadKey> {
+        var set = Set(wakers.compactMap { key, wakers -> ThreadKey? in
+            if case .only = wakers { return key }
+            return nil
+        })
+        var changed = true
+        while changed {
+            changed = false
+            for key in set {
+                guard case .only(let who, _) = wakers[key] else { continue }
+                if !who.isSubset(of: set) {
+                    set.remove(key)
+                    changed = true
+                }
+            }
+        }
+        return set
+    }
+
+    /// Independent stuck groups: the stuck threads connected by waits.
+    public func groups(of stuck: Set<ThreadKey>) -> [[ThreadKey]] {
+        var neighbours: [ThreadKey: Set<ThreadKey>] = [:]
+        for key in stuck {
+            guard case .only(let who, _) = wakers[key] else { continue }
+            for other in who where stuck.contains(other) {
+                neighbours[key, default: []].insert(other)
+                neighbours[other, default: []].insert(key)
+            }
+        }
+        var seen = Set<ThreadKey>()
+        var groups: [[ThreadKey]] = []
+        for start in stuck.sorted() where !seen.contains(start) {
+            var group: [ThreadKey] = []
+            var queue = [start]
+            seen.insert(start)
+            while let next = queue.popLast() {
+                group.append(next)
+                for other in neighbours[next] ?? [] where seen.insert(other).inserted { queue.append(other) }
+            }
+            groups.append(group.sorted())
+        }
+        return groups
+    }
+
+    func describe(_ key: ThreadKey) -> String {
+        guard let (process, thread) = threads[key] else { return "\(key.pid)" }
+        let who = process.threads.count == 1 ? "\(process.name) \(key.pid)" : "\(process.name) \(key.pid) thread \(key.tid) '\(thread.name)'"
+        return "\(who) \(thread.wait?.summary ?? "?")"
+    }
+
+    /// A cycle of processes waiting on each other within `group`, if there is one.
+    func processCycle(in group: [ThreadKey]) -> [Int32]? {
+        var edges: [Int32: Set<Int32>] = [:]
+        for key in group {
+            guard case .only(let who, _) = wakers[key] else { continue }
+            for other in who where other.pid != key.pid && group.contains(other) { edges[key.pid, default: []].insert(other.pid) }
+        }
+        var path: [Int32] = []
+        var onPath = Set<Int32>()
+        var done = Set<Int32>()
+        func visit(_ pid: Int32) -> [Int32]? {
+            path.append(pid)
+            onPath.insert(pid)
+            for next in (edges[pid] ?? []).sorted() {
+                if onPath.contains(next) { return Array(path[path.firstIndex(of: next)!...]) + [next] }
+                if !done.contains(next), let cycle = visit(next) { return cycle }
+            }
+            path.removeLast()
+            onPath.remove(pid)
+            done.insert(pid)
+            return nil
+        }
+        for pid in Set(group.map(\.pid)).sorted() where !done.contains(pid) {
+            if let cycle = visit(pid) { return cycle }
+        }
+        return nil
+    }
+
+    // MARK: wakers of one wait
+
+    static func wakers(of thread: ThreadSnapshot, in process: ProcessSnapshot, byPid: [Int32: ProcessSnapshot]) -> Wakers {
+        guard let wait = thread.wait else { return .live("its wait is unknown") }
+        guard wait.forever else { return .live("its wait is timed or ends by itself") }
+        guard thread.steady == true else { return .live("it was not seen in the same wait twice") }
+        let me = ThreadKey(pid: process.pid, tid: thread.tid)
+        func threadsOf(_ pids: [Int32], what: String) -> Wakers {
+            var keys = Set<ThreadKey>()
+            for pid in pids {
+                guard let other = byPid[pid] else { return .live("\(what) \(pid) is outside the tree") }
+                keys.formUnion(other.threads.filter { $0.state != "Z" }.map { ThreadKey(pid: pid, tid: $0.tid) })
+            }
+            keys.remove(me)
+            return .only(keys, who: "\(what) \(pids.map(String.init).joined(separator: ", "))")
+        }
+        switch wait.kind {
+        case .futex:
+            guard let futex = wait.futex else { return .live("futex_waitv") }
+            if futex.private {
+                if let owner = wait.lock?.owner, process.threads.contains(where: { $0.tid == owner }) {
+                    return .only([ThreadKey(pid: process.pid, tid: owner)], who: "the lock's owner, thread \(owner)")
+                }
+                let others = process.threads.filter { $0.tid != thread.tid && $0.state != "Z" }
+                return .only(Set(others.map { ThreadKey(pid: process.pid, tid: $0.tid) }),
+                             who: others.isEmpty ? "a private futex, and \(process.pid) has no other thread"
+                                 : "the other threads of \(process.pid) (a private futex)")
+            }
+            guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else {
+                return .live("who maps the shared futex's object is unknown")
+            }
+            return threadsOf(mappedBy, what: "a process mapping \(futex.mapping?.path ?? "its object"):")
+        case .fd, .poll, .fileLock:
+            if let lock = wait.fileLock {
+                guard !lock.holders.isEmpty else { return .live("the file lock's holder is unknown") }
+                return threadsOf(lock.holders, what: "the lock's holder")
+            }
+            guard let fds = wait.fds, !fds.isEmpty else { return .live("the fds it waits on could not be read") }
+            var all = Set<ThreadKey>()
+            var who: [String] = []
+            for fd in fds.flatMap({ $0.kind == .epoll ? ($0.watched ?? []) : [$0] }) {
+                switch wakersOf(fd, threadsOf: threadsOf) {
+                case .live(let why): return .live(why)
+                case .only(let keys, let text):
+                    all.formUnion(keys)
+                    who.append(text)
+                }
+            }
+            return .only(all, who: who.joined(separator: "; "))
+        case .child:
+            guard let children = wait.children, !children.isEmpty else { return .live("it waits for no child of the tree") }
+            return threadsOf(children, what: children.count == 1 ? "child" : "children")
+        default:
+            return .live("\(wait.kind.rawValue) waits end by themselves or by a signal")
+        }
+    }
+
+    static func wakersOf(_ fd: FdDescription, threadsOf: ([Int32], String) -> Wakers) -> Wakers {
+        switch fd.kind {
+        case .pipe, .unixSocket:
+            guard let peers = fd.peers else { return .live("the other end of fd \(fd.fd) is unknown") }
+            guard !peers.isEmpty else { return .live("fd \(fd.fd) has no other end: the call returns") }
+            let role = fd.kind == .unixSocket ? "holders of the peer of \(fd.target ?? "the socket"):" : (fd.waitsForWriters ? "writers of \(fd.target ?? "the pipe"):" : "readers of \(fd.target ?? "the pipe"):")
+            return threadsOf(Array(Set(peers.map(\.pid))).sorted(), role)
+        default:
+            return .live("fd \(fd.fd) (\(fd.kind.rawValue)) can be woken from outside the tree")
+        }
+    }
+}
