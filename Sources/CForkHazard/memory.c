@@ -12,3 +12,4 @@ ssize_t fh_read_memory(pid_t pid, uint64_t remote_address, void *buffer, size_t 
 }
 
 int fh_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+

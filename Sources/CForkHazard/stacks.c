@@ -93,7 +93,22 @@ void fh_stopped_remove(pid_t tid) {
         if (__sync_bool_compare_and_swap(&stopped[i], tid, 0)) return;
 }
 
-static void release_and_die(int sig) {
+static volatile pid_t forward_pid;
+static volatile sig_atomic_t received;
+
+void fh_set_forward_pid(pid_t pid) { forward_pid = pid; }
+
+int fh_take_received_signal(void) {
+    int sig = received;
+    received = 0;
+    return sig;
+}
+
+/* Releases every stopped thread; then forwards the signal to the command being run, or dies of it.
+ * A signal the terminal sent (si_code SI_KERNEL) reached the command's process group already and is
+ * not sent twice. */
+static void on_signal(int sig, siginfo_t *info, void *context) {
+    (void)context;
     /* Only the tracing thread may detach: send the signal there if it landed elsewhere. */
     if (tracer_tid && gettid() != tracer_tid) {
         syscall(SYS_tgkill, getpid(), tracer_tid, sig);
@@ -111,6 +126,11 @@ static void release_and_die(int sig) {
             stopped[i] = 0;
         }
     }
+    if (forward_pid > 0) {
+        if (!info || info->si_code != SI_KERNEL) kill(forward_pid, sig);
+        received = sig;
+        return;
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -120,7 +140,8 @@ void fh_install_release_handlers(void) {
     if (__sync_lock_test_and_set(&installed, 1)) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = release_and_die;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);

@@ -35,6 +35,8 @@ struct ForkHazardCommand: ParsableCommand {
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
         usage: """
             forkhazard [--json] [--color <when>] [--no-stacks] <pid> [<pid> ...]
+              forkhazard run [--stall-after <duration>] [--on-stall kill|report|wait] -- <command> ...
+              forkhazard watch [--stall-after <duration>] <pid>
               forkhazard demo [--json] [--color <when>] [--no-stacks]
             """,
         discussion: """
@@ -57,7 +59,7 @@ struct ForkHazardCommand: ParsableCommand {
               3   could not inspect: no such process, or not permitted
               64  usage error
             """,
-        subcommands: [Diagnose.self, DemoCommand.self, VictimCommand.self],
+        subcommands: [Diagnose.self, RunCommand.self, WatchCommand.self, DemoCommand.self, VictimCommand.self],
         defaultSubcommand: Diagnose.self)
 }
 

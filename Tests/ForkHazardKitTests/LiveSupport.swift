@@ -145,7 +145,7 @@ func runForkhazard(_ arguments: [String]) throws -> CommandResult {
 /// Starts `path` with a clean signal mask and default dispositions, as a shell would, with its
 /// stdout on `stdout` (or /dev/null) and stderr on /dev/null. (Threads of the test runner block most signals, and a child
 /// started by `Process` from one of them inherits that mask.) Returns the PID.
-func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil) throws -> pid_t {
+func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -164,7 +164,11 @@ func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil) thr
     } else {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
     }
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    if let stderr {
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
     var argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
@@ -191,4 +195,50 @@ func descendants(of pid: Int32) -> [Int32] {
     }
     func walk(_ parent: Int32) -> [Int32] { (children[parent] ?? []).flatMap { [$0] + walk($0) } }
     return walk(pid)
+}
+
+/// A command started with a clean signal mask, its stdout and stderr captured in files.
+final class CapturedRun {
+    let pid: pid_t
+    let outPath: String
+    let errPath: String
+    private(set) var status: Int32?
+    private(set) var signal: Int32?
+
+    init(_ path: String, _ arguments: [String]) throws {
+        let dir = FileManager.default.temporaryDirectory.path
+        let tag = UUID().uuidString
+        outPath = "\(dir)/fh-out-\(tag)"
+        errPath = "\(dir)/fh-err-\(tag)"
+        let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(out); close(err) }
+        pid = try spawnClean(path, arguments, stdout: out, stderr: err)
+    }
+
+    /// Waits for it to end; kills it (by PID) if it takes longer than `timeout`.
+    @discardableResult
+    func wait(timeout: TimeInterval = 60) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &raw, 0)
+                break
+            }
+            usleep(10_000)
+        }
+        let sig = raw & 0x7f
+        if sig == 0 { status = (raw >> 8) & 0xff } else { signal = sig }
+        return status
+    }
+
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
 }

@@ -29,6 +29,11 @@ int fh_get_registers(pid_t tid, fh_registers *out);
 /* Threads this process has seized and not yet released; a SIGINT, SIGTERM or SIGHUP to the tool
  * releases them before the tool dies. `fh_install_release_handlers` is idempotent. */
 void fh_install_release_handlers(void);
+
+/* With a PID set, those signals are forwarded to it (the command `forkhazard run` started) instead
+ * of ending the tool; the last one forwarded is returned, once, by fh_take_received_signal. */
+void fh_set_forward_pid(pid_t pid);
+int fh_take_received_signal(void);
 void fh_stopped_add(pid_t tid);
 void fh_stopped_remove(pid_t tid);
 

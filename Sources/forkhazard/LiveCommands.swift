@@ -1,0 +1,201 @@
+import ArgumentParser
+import ForkHazardKit
+import Foundation
+
+/// `2s`, `500ms`, `1m`, `1h` or plain seconds.
+struct TimeSpan: ExpressibleByArgument, CustomStringConvertible {
+    var seconds: Double
+
+    init(seconds: Double) {
+        self.seconds = seconds
+    }
+
+    var description: String {
+        seconds < 1 ? "\(Int((seconds * 1000).rounded()))ms" : seconds.truncatingRemainder(dividingBy: 1) == 0 ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let value = Double(argument.dropLast(suffix.count)), value >= 0 else { return nil }
+            seconds = value * scale
+            return
+        }
+        guard let value = Double(argument), value >= 0 else { return nil }
+        seconds = value
+    }
+}
+
+extension StallAction: ExpressibleByArgument {}
+extension EventFormat: ExpressibleByArgument {}
+
+struct LiveOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Diagnose when no thread of the tree made progress (CPU time, context switches) for this long: 60s, 500ms, 2m.", valueName: "duration"))
+    var stallAfter = TimeSpan(seconds: 60)
+
+    @Option(name: .long, help: ArgumentHelp("How long a child of a multi-threaded parent may take to exec before it counts as forked without exec.", valueName: "duration"))
+    var forkGrace = TimeSpan(seconds: 0.2)
+
+    @Option(name: .long, help: ArgumentHelp("Write events to this file instead of stderr.", valueName: "file"))
+    var events: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the JSON report of a stall to this file.", valueName: "file"))
+    var report: String?
+
+    @Flag(name: .long, help: "Write events as JSON Lines (the same as --format json).")
+    var json = false
+
+    @Option(name: .long, help: "Event format: text, json (JSON Lines) or github (workflow annotations).")
+    var format: EventFormat = .text
+
+    @Flag(name: .long, help: "Poll /proc for new processes instead of using the kernel's proc connector.")
+    var poll = false
+
+    @OptionGroup var inspect: InspectOptions
+
+    func validate() throws {
+        guard stallAfter.seconds >= 0.1 else { throw ValidationError("--stall-after must be at least 100ms") }
+    }
+
+    func watchOptions(onStall: StallAction, killGrace: Double) -> WatchOptions {
+        var options = WatchOptions()
+        options.stallAfter = stallAfter.seconds
+        options.forkGrace = forkGrace.seconds
+        options.onStall = onStall
+        options.killGrace = killGrace
+        options.forcePolling = poll
+        options.reportFile = report
+        options.diagnosis = inspect.diagnosis()
+        return options
+    }
+
+    /// Events go to stderr or to --events; never to stdout, which belongs to the command.
+    func writer() throws -> EventWriter {
+        var fd = STDERR_FILENO
+        if let events {
+            fd = open(events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw fail("cannot write \(events): \(String(cString: strerror(errno)))", status: 3) }
+        }
+        return EventWriter(fd: fd, format: json ? .json : format)
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command; report forks from multi-threaded parents as they happen, and end it if it gets stuck.",
+        discussion: """
+            The command's stdin, stdout and stderr are its own, untouched; forkhazard writes only \
+            to stderr (or --events). SIGINT, SIGTERM and SIGHUP sent to forkhazard are passed on to \
+            the command. When no thread of the command's tree makes progress for --stall-after, \
+            forkhazard prints the full diagnosis on stderr (JSON to --report), then by default ends \
+            the tree (SIGTERM, then SIGKILL after --kill-grace) and exits 124.
+
+            EXIT STATUS: the command's own (128 + N when signal N ended it); 124 when forkhazard \
+            ended it for being stuck; 127 when it cannot be started; with --fail-on warning, a 0 \
+            becomes 1 when a fork from a multi-threaded parent was seen.
+
+            EXAMPLE (a CI step):
+              forkhazard run --stall-after 10m --format github --report hang.json -- pytest -x
+            """)
+
+    @OptionGroup var live: LiveOptions
+
+    @Option(name: .long, help: "On a stall: kill (report, end the tree, exit 124), report or wait (report and keep waiting).")
+    var onStall: StallAction = .kill
+
+    @Option(name: .long, help: ArgumentHelp("Between SIGTERM and SIGKILL when ending a stuck tree.", valueName: "duration"))
+    var killGrace = TimeSpan(seconds: 5)
+
+    @Option(name: .long, help: "never, or warning: exit 1 instead of 0 when a fork from a multi-threaded parent was seen.")
+    var failOn: FailOn = .never
+
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    var command: [String] = []
+
+    enum FailOn: String, ExpressibleByArgument, CaseIterable { case never, warning }
+
+    func validate() throws {
+        guard !command.drop(while: { $0 == "--" }).isEmpty else { throw ValidationError("give a command to run, as in 'forkhazard run -- pytest -x'") }
+    }
+
+    func run() throws {
+        let argv = command.first == "--" ? Array(command.dropFirst()) : command
+        let writer = try live.writer()
+        let child: pid_t
+        do {
+            child = try spawnCommand(argv)
+        } catch let error as SpawnFailure {
+            throw fail("run: cannot start \(argv[0]): \(String(cString: strerror(error.code)))", status: error.code == ENOENT ? 127 : 126)
+        }
+        Signals.forward(to: child)
+        let watcher = Watcher(root: child, owned: true,
+                              options: live.watchOptions(onStall: onStall == .report ? .wait : onStall, killGrace: killGrace.seconds),
+                              writer: writer)
+        let status: Int32
+        switch watcher.run() {
+        case .exited(let raw):
+            let own = Watcher.exitStatus(raw)
+            status = own == 0 && failOn == .warning && watcher.worstVerdict != .healthy ? 1 : own
+        case .killedWhenStuck, .stuck:
+            status = 124
+        case .treeGone:
+            status = 0
+        }
+        throw ExitCode(status)
+    }
+}
+
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Follow a running tree: report forks from multi-threaded parents as they happen, and diagnose it if it gets stuck.",
+        discussion: """
+            watch does not own the tree and never signals it: on a stall it prints the full \
+            diagnosis on stderr (JSON to --report) and, by default, exits 124 (--on-stall wait: keeps \
+            watching). Use 'forkhazard run -- CMD' to have a stuck job ended.
+
+            EXIT STATUS: when the tree ends by itself, 0 if no hazard was seen, 1 after a fork from a \
+            multi-threaded parent, 2 after a proven deadlock; 124 when it stalled; 3 when the PID \
+            does not exist.
+            """)
+
+    @OptionGroup var live: LiveOptions
+
+    @Option(name: .long, help: "On a stall: report (print the diagnosis and exit 124) or wait (print it and keep watching).")
+    var onStall: StallAction = .report
+
+    @Argument(help: ArgumentHelp("The PID whose tree to follow.", valueName: "pid"))
+    var pid: Int32
+
+    func validate() throws {
+        guard pid > 0 else { throw ValidationError("'\(pid)' is not a PID: give a positive whole number such as 1234") }
+        guard onStall != .kill else {
+            throw ValidationError("watch does not end processes it did not start; use 'forkhazard run -- CMD' to have a stuck job ended")
+        }
+    }
+
+    func run() throws {
+        guard kill(pid, 0) == 0 || errno == EPERM else { throw fail("no process with PID \(pid)", status: 3) }
+        let writer = try live.writer()
+        Signals.installRelease()
+        let watcher = Watcher(root: pid, owned: false, options: live.watchOptions(onStall: onStall, killGrace: 0), writer: writer)
+        switch watcher.run() {
+        case .stuck, .killedWhenStuck: throw ExitCode(124)
+        case .exited(let raw): throw ExitCode(Watcher.exitStatus(raw))
+        case .treeGone: throw ExitCode(watcher.worstVerdict.exitCode)
+        }
+    }
+}
+
+struct SpawnFailure: Error { var code: Int32 }
+
+/// Starts the command with this process's stdin, stdout, stderr and environment.
+func spawnCommand(_ argv: [String]) throws -> pid_t {
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let status = posix_spawnp(&pid, argv[0], nil, nil, &cArgs, environ)
+    guard status == 0 else { throw SpawnFailure(code: status) }
+    return pid
+}

@@ -1,0 +1,125 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// `forkhazard run` and `forkhazard watch`, as a CI step would use them.
+@Suite("run and watch") struct RunWatchTests {
+    var tool: String { forkhazardBinary() }
+
+    @Test func commandOutputAndStatusPassThrough() throws {
+        let run = try CapturedRun(tool, ["run", "--", "sh", "-c", "echo hi; exit 7"])
+        #expect(run.wait() == 7)
+        #expect(run.stdout == "hi\n", "nothing of forkhazard's on the command's stdout")
+        #expect(run.stderr.contains("start: watching the tree of"))
+        #expect(run.stderr.contains("summary: exited"))
+    }
+
+    @Test func aCommandThatCannotStart() throws {
+        let run = try CapturedRun(tool, ["run", "--", "/nonexistent/program"])
+        #expect(run.wait() == 127)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.hasPrefix("forkhazard: run: cannot start /nonexistent/program"))
+    }
+
+    @Test func reportsAForkFromAThreadedParentWhileItHappens() throws {
+        let python = try #require(pythonBinary("3.11"))
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
+        let run = try CapturedRun(tool, ["run", "--json", "--", python, script])
+        #expect(run.wait() == 0)
+        let events = run.stderr.split(separator: "\n").compactMap { line in
+            try? JSONDecoder().decode(WatchEvent.self, from: Data(line.utf8))
+        }
+        #expect(events.first?.event == "start")
+        #expect(events.last?.event == "summary")
+        #expect(events.last?.summary?.forksFromThreaded == 1)
+        #expect(events.last?.summary?.exitStatus == 0)
+        let fork = try #require(events.first { $0.event == "fork-from-threaded" })
+        #expect(fork.severity == .warning)
+        #expect(fork.tids?.count == 2, "the forking main thread and the background thread")
+        // The child lives 0.5 s after the fork: the event came while it ran, not at the end.
+        let child = try #require(fork.pids.first)
+        #expect(run.stdout.contains("forked \(child)"))
+        let eventTime = try #require(isoDate(fork.time)), endTime = try #require(isoDate(events.last!.time))
+        #expect(endTime.timeIntervalSince(eventTime) > 0.2)
+        // --fail-on warning turns the 0 into 1.
+        let strict = try CapturedRun(tool, ["run", "--fail-on", "warning", "--", python, script])
+        #expect(strict.wait() == 1)
+        #expect(strict.stderr.contains("fork-from-threaded: "))
+    }
+
+    @Test func aStuckJobIsReportedEndedAndExits124() throws {
+        let started = Date()
+        let run = try CapturedRun(tool, ["run", "--stall-after", "2s", "--kill-grace", "1s", "--", VictimBuild.waits, "pipe-cycle"])
+        #expect(run.wait(timeout: 30) == 124)
+        #expect(Date().timeIntervalSince(started) < 15)
+        #expect(run.stderr.contains("stall: no thread of the tree made progress"))
+        #expect(run.stderr.contains("ERROR deadlock: 2 threads in 2 processes"))
+        #expect(run.stderr.contains("kill: ending the stuck tree"))
+        // No process of the run outlives it.
+        let words = run.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let pids = [words[1], words[2]].compactMap { Int32($0) }
+        #expect(pids.count == 2)
+        try waitUntil { pids.allSatisfy { pid in
+            guard let stat = (try? ProcRoot().bytes("\(pid)/stat")).flatMap({ ProcStat(parsing: $0) }) else { return true }
+            return stat.state == "Z"
+        } }
+    }
+
+    @Test func githubAnnotationsAndAJSONReport() throws {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("fh-report-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--kill-grace", "1s", "--format", "github",
+                                         "--report", report, "--", VictimBuild.waits, "pipe-cycle"])
+        #expect(run.wait(timeout: 30) == 124)
+        #expect(run.stderr.contains("::error title=forkhazard deadlock::"))
+        #expect(!run.stderr.contains("Verdict:"), "no text report among annotations")
+        let json = try #require(FileManager.default.contents(atPath: report))
+        let decoded = try JSONDecoder().decode(Report.self, from: json)
+        #expect(decoded.verdict == .deadlock)
+    }
+
+    @Test func interruptIsForwardedToTheCommand() throws {
+        let run = try CapturedRun(tool, ["run", "--", "sh", "-c", "trap 'echo got-int; exit 3' INT; echo ready; while :; do sleep 0.05; done"])
+        try waitUntil { run.stdout.contains("ready") }
+        kill(run.pid, SIGINT)
+        #expect(run.wait(timeout: 20) == 3)
+        #expect(run.stdout.contains("got-int"))
+        #expect(run.stderr.contains("signal: received signal 2; forwarded to"))
+    }
+
+    @Test func watchReportsAStuckTreeWithoutTouchingIt() throws {
+        let victim = try Victim(scenario: "pipe-cycle")
+        try victim.waitUntilBlocked(in: "read")
+        let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", String(victim.pid)])
+        #expect(run.wait(timeout: 30) == 124)
+        #expect(run.stderr.contains("ERROR deadlock"))
+        #expect(!run.stderr.contains("kill:"))
+        #expect(kill(victim.pid, 0) == 0 && kill(victim.helper, 0) == 0, "watch signals nothing")
+        let refused = try CapturedRun(tool, ["watch", "--on-stall", "kill", String(victim.pid)])
+        #expect(refused.wait() == 64)
+    }
+
+    @Test func watchEndsWithTheTree() throws {
+        let shell = try ShellVictim("sleep 1")
+        let run = try CapturedRun(tool, ["watch", String(shell.pid)])
+        #expect(run.wait(timeout: 30) == 0)
+        #expect(run.stderr.contains("summary: tree-gone"))
+    }
+
+    @Test func pollingFallbackFindsForksToo() throws {
+        let python = try #require(pythonBinary("3.11"))
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
+        let run = try CapturedRun(tool, ["run", "--poll", "--", python, script])
+        #expect(run.wait() == 0)
+        #expect(run.stderr.contains("events: polling /proc"))
+        #expect(run.stderr.contains("fork-from-threaded: "))
+    }
+}
+
+func isoDate(_ text: String) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.date(from: text)
+}
