@@ -45,16 +45,29 @@ public struct SymbolTable: Sendable {
 
     /// Builds a table from entries in any order.
     public init(_ entries: [Entry]) {
-        let sorted = entries.sorted { a, b in
-            if a.value != b.value { return a.value < b.value }
+        // Sort indices, not the entries themselves (each holds strings): cheap moves, and the
+        // preference rule runs only for entries at the same address.
+        let order = entries.indices.sorted { i, j in
+            let a = entries[i].value, b = entries[j].value
+            if a != b { return a < b }
             // Same address: the preferred entry goes last, as lookups scan backwards.
-            return SymbolTable.isLessPreferred(a, than: b)
+            return SymbolTable.isLessPreferred(entries[i], than: entries[j])
         }
+        var sorted: [Entry] = []
+        sorted.reserveCapacity(entries.count)
         var maxEnd: [UInt64] = []
-        maxEnd.reserveCapacity(sorted.count)
+        maxEnd.reserveCapacity(entries.count)
         var running: UInt64 = 0
-        for entry in sorted {
+        for (position, index) in order.enumerated() {
+            let entry = entries[index]
+            // The same name at the same address again (a .dynsym copy of a .symtab symbol): the
+            // preferred one sorts last, so keep only that.
+            if position + 1 < order.count {
+                let next = entries[order[position + 1]]
+                if next.value == entry.value && next.name == entry.name { continue }
+            }
             running = max(running, entry.end)
+            sorted.append(entry)
             maxEnd.append(running)
         }
         self.entries = sorted
@@ -64,10 +77,10 @@ public struct SymbolTable: Sendable {
     /// Builds a table from ELF function symbols, in order of priority: a symbol
     /// whose name and address already appeared in an earlier list is dropped.
     public init(merging lists: [(symbols: [ELFSymbol], source: SymbolSource)]) {
-        var seen = Set<NameAndValue>()
         var entries: [Entry] = []
+        entries.reserveCapacity(lists.reduce(0) { $0 + $1.symbols.count })
         for (symbols, source) in lists {
-            for symbol in symbols where seen.insert(NameAndValue(name: symbol.name, value: symbol.value)).inserted {
+            for symbol in symbols {
                 entries.append(Entry(name: symbol.name, value: symbol.value, size: symbol.size,
                                      binding: symbol.binding, source: source))
             }
@@ -115,11 +128,6 @@ public struct SymbolTable: Sendable {
     }
 
     // MARK: - Preference
-
-    private struct NameAndValue: Hashable {
-        var name: String
-        var value: UInt64
-    }
 
     private static func bindingRank(_ binding: UInt8) -> Int {
         switch binding {
