@@ -162,31 +162,17 @@ int main(int argc, char **argv) {
         unlink(path);
         ready(h);
         for (;;) flock(mine, LOCK_EX);
-    } else if (!strcmp(s, "fork-mutex")) {
-        /* A thread holds a mutex while main forks; the child locks it and can never get it. */
+    } else if (!strcmp(s, "fork-mutex") || !strcmp(s, "fork-sleep") || !strcmp(s, "fork-exec")) {
+        /* A thread holds a mutex while main forks. The child locks it and can never get it
+         * (fork-mutex), sleeps (fork-sleep: a hazard, not a hang) or execs sleep(1) (fork-exec). */
         pthread_t t;
         pthread_create(&t, NULL, holder, NULL);
         while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
         pid_t child = fork();
         if (child == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            pthread_mutex_lock(&shared_state);
-            _exit(0);
-        }
-        ready(child);
-        for (;;) waitpid(child, NULL, 0);
-    } else if (!strcmp(s, "fork-sleep") || !strcmp(s, "fork-exec")) {
-        /* A threaded parent forks; the child sleeps (a hazard, not a hang) or execs sleep(1). */
-        pthread_t t;
-        pthread_create(&t, NULL, holder, NULL);
-        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
-        pid_t child = fork();
-        if (child == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (!strcmp(s, "fork-exec")) {
-                execl("/bin/sleep", "sleep", "3600", (char *)NULL);
-                _exit(127);
-            }
+            if (!strcmp(s, "fork-mutex")) pthread_mutex_lock(&shared_state);
+            if (!strcmp(s, "fork-exec")) execl("/bin/sleep", "sleep", "3600", (char *)NULL);
             for (;;) sleep(3600);
         }
         ready(child);
