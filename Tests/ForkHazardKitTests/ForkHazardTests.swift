@@ -70,8 +70,7 @@ import Testing
 
     @Test func openMPRegionInTheParentThenInAForkedChild() throws {
         let binary = VictimBuild.compile("gomp_fork.c", output: "gomp_fork", flags: ["-fopenmp"])
-        setenv("OMP_WAIT_POLICY", "passive", 1)
-        let victim = try Victim(binary, [])
+        let victim = try Victim(binary, [], environment: ["OMP_WAIT_POLICY": "passive"])
         let child = victim.helper
         try waitForBlocked(pid: child, tid: child, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])

@@ -58,8 +58,7 @@ import Testing
 
     @Test func libgompBarrier() throws {
         let binary = VictimBuild.compile("gomp_barrier.c", output: "gomp_barrier", flags: ["-fopenmp"])
-        setenv("OMP_WAIT_POLICY", "passive", 1)
-        let victim = try Victim(binary, [])
+        let victim = try Victim(binary, [], environment: ["OMP_WAIT_POLICY": "passive"])
         let waiter = victim.helper
         try waitForBlocked(pid: victim.pid, tid: waiter, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])

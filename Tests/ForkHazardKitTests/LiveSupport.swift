@@ -40,11 +40,11 @@ final class Victim {
     let helper: Int32
 
     /// Starts `binary arguments…` and waits for its `ready PID HELPER` line.
-    init(_ binary: String, _ arguments: [String]) throws {
+    init(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
         defer { close(fds[0]) }
-        let spawned = try spawnClean(binary, arguments, stdout: fds[1])
+        let spawned = try spawnClean(binary, arguments, stdout: fds[1], environment: environment)
         close(fds[1])
         var line: [UInt8] = []
         while !line.contains(UInt8(ascii: "\n")) {
@@ -145,7 +145,8 @@ func runForkhazard(_ arguments: [String]) throws -> CommandResult {
 /// Starts `path` with a clean signal mask and default dispositions, as a shell would, with its
 /// stdout on `stdout` (or /dev/null) and stderr on /dev/null. (Threads of the test runner block most signals, and a child
 /// started by `Process` from one of them inherits that mask.) Returns the PID.
-func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil) throws -> pid_t {
+func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil,
+                environment: [String: String] = [:]) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -171,8 +172,14 @@ func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, std
     }
     var argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    // The test's environment plus `environment`, without touching this process's (setenv is not
+    // safe while other tests spawn processes).
+    var merged = ProcessInfo.processInfo.environment
+    merged.merge(environment) { _, new in new }
+    var envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, environ)
+    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
     guard status == 0 else { throw VictimError.notReady("posix_spawn \(path): \(status)") }
     return pid
 }
