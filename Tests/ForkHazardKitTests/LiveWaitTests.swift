@@ -146,6 +146,47 @@ import Testing
         #expect(lock.path?.hasPrefix("/tmp/fh-flock-") == true)
     }
 
+    @Test func futexWaitvListsEveryFutex() throws {
+        let victim = try Victim(scenario: "futex-waitv")
+        try victim.waitUntilBlocked(in: "futex_waitv")
+        let (_, wait) = try diagnose(victim)
+        #expect(wait.kind == .futex && wait.forever)
+        let futexes = try #require(wait.futexes)
+        #expect(futexes.count == 2)
+        #expect(futexes.allSatisfy { $0.private && $0.operation == "WAITV" })
+        #expect(wait.summary.hasPrefix("futex_waitv [0x"))
+    }
+
+    @Test func tcpReceiveAndAccept() throws {
+        let receiver = try Victim(scenario: "tcp-recv")
+        try receiver.waitUntilBlocked(in: "recvfrom")
+        let fd = try #require(try diagnose(receiver).1.fds?.first)
+        #expect(fd.kind == .tcpSocket)
+        #expect(fd.socket?.state == "ESTABLISHED")
+        #expect(fd.socket?.local?.hasPrefix("127.0.0.1:") == true && fd.socket?.remote?.hasPrefix("127.0.0.1:") == true)
+        let listener = try Victim(scenario: "tcp-accept")
+        try listener.waitUntilBlocked(in: "accept")
+        let (_, wait) = try diagnose(listener)
+        #expect(wait.fds?.first?.socket?.state == "LISTEN")
+        #expect(wait.fds?.first?.events == "accept")
+    }
+
+    @Test func terminalRead() throws {
+        let victim = try Victim(scenario: "tty-read")
+        try victim.waitUntilBlocked(in: "read")
+        let (_, wait) = try diagnose(victim)
+        #expect(wait.fds?.first?.kind == .tty)
+        #expect(wait.summary.contains("(terminal)"))
+    }
+
+    @Test func sigwait() throws {
+        let victim = try Victim(scenario: "sigwait")
+        try victim.waitUntilBlocked(in: "rt_sigtimedwait")
+        let (_, wait) = try diagnose(victim)
+        #expect(wait.kind == .signal && wait.forever)
+        #expect(wait.summary == "rt_sigtimedwait (sigwait, forever)")
+    }
+
     @Test func withoutStacksTheTargetIsNeverTouched() throws {
         let victim = try Victim(scenario: "pipe-read")
         try victim.waitUntilBlocked(in: "read")

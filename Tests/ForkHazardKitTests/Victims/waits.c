@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,6 +196,47 @@ int main(int argc, char **argv) {
         ready(child);
         char c;
         for (;;) (void)read(b[0], &c, 1);       /* only the child writes b */
+    } else if (!strcmp(s, "futex-waitv")) {
+        struct { uint64_t val, uaddr; uint32_t flags, reserved; } waiters[2] = {
+            {0, (uint64_t)(uintptr_t)&private_word, 2 | 128 /* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */, 0},
+            {0, (uint64_t)(uintptr_t)&first_worker, 2 | 128, 0},
+        };
+        ready(0);
+        for (;;) syscall(449, waiters, 2, 0, NULL, CLOCK_MONOTONIC);
+    } else if (!strcmp(s, "tcp-recv") || !strcmp(s, "tcp-accept")) {
+        /* A loopback connection whose client waits to receive, or a listener waiting to accept. */
+        int listener = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t length = sizeof address;
+        if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 1)
+            || getsockname(listener, (struct sockaddr *)&address, &length)) return 2;
+        if (!strcmp(s, "tcp-accept")) {
+            ready(0);
+            for (;;) accept(listener, NULL, NULL);
+        }
+        int client = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(client, (struct sockaddr *)&address, sizeof address)) return 2;
+        int server = accept(listener, NULL, NULL);
+        (void)server;
+        ready(0);
+        char c;
+        for (;;) (void)recv(client, &c, 1, 0);
+    } else if (!strcmp(s, "tty-read")) {
+        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0 || grantpt(master) || unlockpt(master)) return 2;
+        int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+        if (slave < 0) return 2;
+        ready(0);
+        char c;
+        for (;;) (void)read(slave, &c, 1);
+    } else if (!strcmp(s, "sigwait")) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        ready(0);
+        int sig;
+        for (;;) sigwait(&set, &sig);
     } else if (!strcmp(s, "busy")) {
         /* Three threads on the CPU, one sleeping main thread. */
         pthread_t t;
