@@ -42,6 +42,19 @@ import Testing
         #expect(try ProcRoot().numericEntries("\(victim.pid)/task").count == Self.threads + 1)
     }
 
+    /// Threads that exit while they are being read or captured are dropped quietly.
+    @Test func threadsExitingMidCapture() throws {
+        let victim = try Victim(VictimBuild.waits, ["churn"])
+        for _ in 0..<20 {
+            let report = try Diagnosis().run(pids: [victim.pid])
+            let process = try #require(report.process(victim.pid))
+            #expect(process.threads.count >= 9)
+            #expect(!report.notes.contains { $0.contains("stacks not taken") && !$0.contains("exited") },
+                    "\(report.notes)")
+            #expect(try stoppedThreads(of: victim.pid).isEmpty)
+        }
+    }
+
     @Test func aFullDiagnosisReleasesEveryThread() throws {
         let victim = try Victim(VictimBuild.waits, ["many-threads", String(Self.threads)])
         try victim.waitUntilBlocked(in: "pause")

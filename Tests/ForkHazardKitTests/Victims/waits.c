@@ -62,6 +62,12 @@ static void *spin(void *arg) {
     return NULL;
 }
 
+static void *brief(void *arg) {
+    (void)arg;
+    usleep(200);
+    return NULL;
+}
+
 static void *worker(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "worker-%d", (int)(intptr_t)arg);
@@ -237,6 +243,16 @@ int main(int argc, char **argv) {
         ready(0);
         int sig;
         for (;;) sigwait(&set, &sig);
+    } else if (!strcmp(s, "churn")) {
+        /* Threads that start and exit all the time, besides 8 that stay. */
+        pthread_t t;
+        for (intptr_t i = 1; i <= 8; i++) pthread_create(&t, NULL, worker, (void *)(i + 1));
+        ready(0);
+        for (;;) {
+            pthread_t brief_threads[16];
+            for (int i = 0; i < 16; i++) pthread_create(&brief_threads[i], NULL, brief, NULL);
+            for (int i = 0; i < 16; i++) pthread_join(brief_threads[i], NULL);
+        }
     } else if (!strcmp(s, "busy")) {
         /* Three threads on the CPU, one sleeping main thread. */
         pthread_t t;
