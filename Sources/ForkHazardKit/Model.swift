@@ -324,10 +324,6 @@ public struct Report: Codable, Sendable {
     }
 
     public func process(_ pid: Int32) -> ProcessSnapshot? { processes.first { $0.pid == pid } }
-
-    public var snapshot: Snapshot {
-        Snapshot(takenAt: takenAt, host: host, roots: roots, processes: processes, notes: notes)
-    }
 }
 
 extension ThreadSnapshot {

@@ -12,22 +12,6 @@ struct RemoteMemory: Sendable {
         return n == count ? buffer : nil
     }
 
-    func u32(at address: UInt64) -> UInt32? {
-        bytes(at: address, count: 4).map { Self.littleEndian($0[0..<4]) }
-    }
-
-    func u64(at address: UInt64) -> UInt64? {
-        bytes(at: address, count: 8).map { Self.littleEndian($0[0..<8]) }
-    }
-
-    /// A `struct timespec` (or `timeval`, with `nanosPerUnit` 1000) as seconds.
-    func timespec(at address: UInt64, nanosPerUnit: Double = 1) -> Double? {
-        guard let raw = bytes(at: address, count: 16) else { return nil }
-        let seconds = Int64(bitPattern: Self.littleEndian(raw[0..<8]))
-        let fraction = Int64(bitPattern: Self.littleEndian(raw[8..<16]))
-        return Double(seconds) + Double(fraction) * nanosPerUnit / 1e9
-    }
-
     static func littleEndian<T: FixedWidthInteger>(_ slice: ArraySlice<UInt8>) -> T {
         slice.reversed().reduce(T(0)) { $0 << 8 | T($1) }
     }

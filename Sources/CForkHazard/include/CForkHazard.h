@@ -7,9 +7,6 @@
 
 #include "CForkHazardStacks.h"
 
-/// The errno of the last failed call, read right after it (Swift's `errno` may be clobbered).
-static inline int fh_errno(void) { return errno; }
-
 /// The demo's victim: names a few threads, lets one hold a pthread mutex, forks while it does, and
 /// has the child lock that mutex (which it can never get). The parent waits for the child. Writes
 /// the child's PID, as a decimal line, to `ready_fd` once the child is about to lock. Never returns.
