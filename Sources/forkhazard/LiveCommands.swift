@@ -122,6 +122,10 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let argv = command.first == "--" ? Array(command.dropFirst()) : command
         let writer = try live.writer()
+        // Subscribe to process events before the command starts, so its first forks are seen.
+        let watcher = Watcher(owned: true,
+                              options: live.watchOptions(onStall: onStall == .report ? .wait : onStall, killGrace: killGrace.seconds),
+                              writer: writer)
         let child: pid_t
         do {
             child = try spawnCommand(argv)
@@ -129,11 +133,8 @@ struct RunCommand: ParsableCommand {
             throw fail("run: cannot start \(argv[0]): \(String(cString: strerror(error.code)))", status: error.code == ENOENT ? 127 : 126)
         }
         Signals.forward(to: child)
-        let watcher = Watcher(root: child, owned: true,
-                              options: live.watchOptions(onStall: onStall == .report ? .wait : onStall, killGrace: killGrace.seconds),
-                              writer: writer)
         let status: Int32
-        switch watcher.run() {
+        switch watcher.run(root: child) {
         case .exited(let raw):
             let own = Watcher.exitStatus(raw)
             status = own == 0 && failOn == .warning && watcher.worstVerdict != .healthy ? 1 : own
@@ -179,8 +180,8 @@ struct WatchCommand: ParsableCommand {
         guard kill(pid, 0) == 0 || errno == EPERM else { throw fail("no process with PID \(pid)", status: 3) }
         let writer = try live.writer()
         Signals.installRelease()
-        let watcher = Watcher(root: pid, owned: false, options: live.watchOptions(onStall: onStall, killGrace: 0), writer: writer)
-        switch watcher.run() {
+        let watcher = Watcher(owned: false, options: live.watchOptions(onStall: onStall, killGrace: 0), writer: writer)
+        switch watcher.run(root: pid) {
         case .stuck, .killedWhenStuck: throw ExitCode(124)
         case .exited(let raw): throw ExitCode(Watcher.exitStatus(raw))
         case .treeGone: throw ExitCode(watcher.worstVerdict.exitCode)

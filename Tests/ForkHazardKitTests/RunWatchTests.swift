@@ -108,6 +108,17 @@ import Testing
         #expect(run.stderr.contains("summary: tree-gone"))
     }
 
+    /// Forks right at the start and right before the command exits are all reported.
+    @Test func everyForkOfABurstIsReported() throws {
+        let run = try CapturedRun(tool, ["run", "--json", "--", VictimBuild.waits, "fork-burst", "300"])
+        #expect(run.wait() == 0)
+        let summary = run.stderr.split(separator: "\n").compactMap { try? JSONDecoder().decode(WatchEvent.self, from: Data($0.utf8)) }
+            .last?.summary
+        #expect(summary?.eventSource == "proc-connector")
+        #expect(summary?.forksFromThreaded == 300)
+        #expect(summary?.lostEventBursts == 0)
+    }
+
     @Test func pollingFallbackFindsForksToo() throws {
         let python = try #require(pythonBinary("3.11"))
         let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))

@@ -42,7 +42,7 @@ public final class Watcher {
         case treeGone
     }
 
-    let root: Int32
+    private(set) var root: Int32 = 0
     /// Whether this process started the root (then it may reap it and end it).
     let owned: Bool
     let options: WatchOptions
@@ -51,6 +51,7 @@ public final class Watcher {
 
     private var tree: Set<Int32> = []
     private var pending: [Int32: PendingFork] = [:]
+    private var threads: [Int32: [Int32: String]] = [:]
     private var seen = 0
     private var hazards = 0
     private var stalls = 0
@@ -69,25 +70,30 @@ public final class Watcher {
         var deadline: Date
     }
 
-    public init(root: Int32, owned: Bool, options: WatchOptions, writer: EventWriter) {
-        self.root = root
+    private var socket: ProcEventSocket?
+    private var pollingReason = "forced by --poll"
+
+    /// Subscribes to process events at once, so that a command started next is followed from its
+    /// first fork.
+    public init(owned: Bool, options: WatchOptions, writer: EventWriter) {
         self.owned = owned
         self.options = options
         self.writer = writer
-    }
-
-    /// Watches until the tree ends, or until a stall is acted on.
-    public func run() -> Outcome {
-        var socket: ProcEventSocket?
-        var why = "forced by --poll"
         if !options.forcePolling {
             do {
                 socket = try ProcEventSocket()
                 eventSource = "proc-connector"
             } catch {
-                if case .unavailable(let code) = error { why = "proc connector unavailable: \(String(cString: strerror(code)))" }
+                if case .unavailable(let code) = error { pollingReason = "proc connector unavailable: \(String(cString: strerror(code)))" }
             }
         }
+    }
+
+    /// Watches the tree of `root` until it ends, or until a stall is acted on.
+    public func run(root: Int32) -> Outcome {
+        self.root = root
+        let socket = self.socket
+        let why = pollingReason
         rescan()
         writer.emit(WatchEvent("start", pids: [root],
                                message: "watching the tree of \(root) (\(plural(tree.count, "process", "processes"))); events: "
@@ -96,12 +102,13 @@ public final class Watcher {
         var lastSample = Date.distantPast
         let sampleEvery = min(1.0, max(0.05, options.stallAfter / 4))
         while true {
-            if let outcome = rootEnded() { return finish(outcome) }
             let signal = fh_take_received_signal()
             if signal != 0 {
                 writer.emit(WatchEvent("signal", pids: [root], message: "received signal \(signal)"
                                        + (owned ? "; forwarded to \(root)" : "")))
             }
+            // Events first: a root that has just ended may have forked right before.
+            let ended = rootEnded()
             if let socket {
                 do {
                     for event in try socket.drain() { handle(event) }
@@ -113,6 +120,7 @@ public final class Watcher {
             } else {
                 discoverByScan()
             }
+            if let ended { return finish(ended) }
             checkPending(now: Date())
             if Date().timeIntervalSince(lastSample) >= sampleEvery {
                 lastSample = Date()
@@ -129,17 +137,41 @@ public final class Watcher {
         tree = [root]
         tree.formUnion(ProcessTable(proc: proc).descendants(of: root))
         seen = max(seen, tree.count)
+        threads = [:]
+        for pid in tree { threads[pid] = readThreads(of: pid) }
     }
 
+    /// The threads of a process now, with their names.
+    private func readThreads(of pid: Int32) -> [Int32: String] {
+        var result: [Int32: String] = [:]
+        for tid in (try? proc.numericEntries("\(pid)/task")) ?? [] { result[tid] = name(pid, tid) }
+        return result
+    }
+
+    private func name(_ pid: Int32, _ tid: Int32) -> String {
+        ((try? proc.text("\(pid)/task/\(tid)/comm")) ?? "?").trimmingCharacters(in: .newlines)
+    }
+
+    /// With the proc connector, each process's threads are kept from the events themselves, in
+    /// the order the kernel saw them: at a fork event they are exactly the threads at that fork,
+    /// even when the parent has exited by the time the event is read.
     private func handle(_ event: ProcEvent) {
         switch event {
         case .fork(let parent, let childPid, let childTgid) where childPid == childTgid && tree.contains(parent):
-            adopt(child: childTgid, parent: parent)
+            tree.insert(childTgid)
+            seen += 1
+            threads[childTgid] = [childTgid: threads[parent]?[parent] ?? name(childTgid, childTgid)]
+            consider(child: childTgid, parent: parent, threadsAtFork: threads[parent] ?? [:])
+        case .fork(_, let tid, let tgid) where tid != tgid && tree.contains(tgid):
+            threads[tgid, default: [:]][tid] = name(tgid, tid)
         case .exec(_, let tgid):
             pending[tgid] = nil
         case .exit(let pid, let tgid, _) where pid == tgid:
             if let fork = pending.removeValue(forKey: tgid) { report(child: tgid, fork, exited: true) }
             tree.remove(tgid)
+            threads[tgid] = nil
+        case .exit(let tid, let tgid, _):
+            threads[tgid]?[tid] = nil
         default:
             break
         }
@@ -149,51 +181,66 @@ public final class Watcher {
     private func discoverByScan() {
         let table = ProcessTable(proc: proc)
         for pid in table.allPids where !tree.contains(pid) {
-            if let parent = table.entries[pid]?.ppid, tree.contains(parent) { adopt(child: pid, parent: parent) }
+            guard let parent = table.entries[pid]?.ppid, tree.contains(parent) else { continue }
+            tree.insert(pid)
+            seen += 1
+            consider(child: pid, parent: parent, threadsAtFork: threadsAtFork(of: parent, child: pid))
         }
         tree = tree.filter { table.entries[$0] != nil }
     }
 
-    private func adopt(child: Int32, parent: Int32) {
-        tree.insert(child)
-        seen += 1
-        // The parent's threads right now, less those created after the fork (TIDs above the child's PID).
-        let threads = ((try? proc.numericEntries("\(parent)/task")) ?? []).filter { $0 < child || $0 == parent }
-        guard threads.count >= 2 else { return }
-        let named = threads.map { tid in (tid, ((try? proc.text("\(parent)/task/\(tid)/comm")) ?? "?").trimmingCharacters(in: .newlines)) }
-        let parentName = ((try? proc.text("\(parent)/comm")) ?? "?").trimmingCharacters(in: .newlines)
-        pending[child] = PendingFork(parent: parent, parentName: parentName, threads: named,
+    /// Polling: the parent's threads now, less those created after the fork. TIDs and PIDs come
+    /// from one increasing counter, so those have TIDs above the child's PID; after the counter
+    /// wrapped (the child's PID below the parent's), start times tell instead.
+    private func threadsAtFork(of parent: Int32, child: Int32) -> [Int32: String] {
+        let now = readThreads(of: parent)
+        if child > parent { return now.filter { $0.key < child || $0.key == parent } }
+        let proc = self.proc
+        let start = { (path: String) in (try? proc.bytes(path)).flatMap { ProcStat(parsing: $0) }?.startTicks }
+        let childStart = start("\(child)/stat") ?? .max
+        return now.filter { $0.key == parent || (start("\(parent)/task/\($0.key)/stat") ?? .max) <= childStart }
+    }
+
+    private func consider(child: Int32, parent: Int32, threadsAtFork: [Int32: String]) {
+        guard threadsAtFork.count >= 2 else { return }
+        let named = threadsAtFork.sorted { $0.key < $1.key }.map { (tid: $0.key, name: $0.value) }
+        pending[child] = PendingFork(parent: parent, parentName: threadsAtFork[parent] ?? "?", threads: named,
                                      deadline: Date().addingTimeInterval(options.forkGrace))
     }
 
     private func checkPending(now: Date) {
         for (child, fork) in pending where fork.deadline <= now {
             pending[child] = nil
-            guard !execed(child, parent: fork.parent) else { continue }
+            guard execed(child, parent: fork.parent) == false else { continue }
             report(child: child, fork, exited: false)
         }
     }
 
-    /// An exec shows as another executable or a moved stack (ASLR), the proc connector aside.
-    private func execed(_ child: Int32, parent: Int32) -> Bool {
-        guard let childExe = try? proc.link("\(child)/exe") else { return false }
+    /// An exec shows as another executable or a moved stack (ASLR), the proc connector aside; nil
+    /// when the child is gone and /proc cannot tell (polling; the connector reports its exit).
+    private func execed(_ child: Int32, parent: Int32) -> Bool? {
+        guard let childExe = try? proc.link("\(child)/exe") else { return nil }
         if let parentExe = try? proc.link("\(parent)/exe"), parentExe != childExe { return true }
         func stackTop(_ pid: Int32) -> UInt64? {
             MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "").first { $0.path == "[stack]" }?.end
         }
         if let a = stackTop(child), let b = stackTop(parent) { return a != b }
-        return false
+        return nil
     }
 
     private func report(child: Int32, _ fork: PendingFork, exited: Bool) {
         hazards += 1
         if worstVerdict == .healthy { worstVerdict = .hazard }
-        let others = fork.threads.filter { $0.tid != fork.parent }
+        // Names as they are now, where the threads still exist (a thread is often named after it starts).
+        let threads = fork.threads.map { thread in
+            (tid: thread.tid, name: (try? proc.text("\(fork.parent)/task/\(thread.tid)/comm"))?.trimmingCharacters(in: .newlines) ?? thread.name)
+        }
+        let others = threads.filter { $0.tid != fork.parent }
         writer.emit(WatchEvent(
             "fork-from-threaded", pids: [child, fork.parent], tids: fork.threads.map(\.tid), severity: .warning,
             message: "\(child) was forked without exec from \(fork.parentName) \(fork.parent) while it had "
                 + "\(plural(others.count, "other thread", "other threads"))" + (exited ? " (it exited without exec)" : ""),
-            evidence: ["threads of \(fork.parent) at the fork: " + fork.threads.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")]))
+            evidence: ["threads of \(fork.parent) at the fork: " + threads.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")]))
     }
 
     // MARK: progress
@@ -284,7 +331,7 @@ public final class Watcher {
     }
 
     private func finish(_ outcome: Outcome) -> Outcome {
-        for (child, fork) in pending where !execed(child, parent: fork.parent) { report(child: child, fork, exited: false) }
+        for (child, fork) in pending where execed(child, parent: fork.parent) == false { report(child: child, fork, exited: false) }
         pending = [:]
         var summary = WatchEvent("summary", pids: [root], message: "")
         let (name, status): (String, Int32)

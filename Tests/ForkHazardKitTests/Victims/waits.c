@@ -243,6 +243,18 @@ int main(int argc, char **argv) {
         ready(0);
         int sig;
         for (;;) sigwait(&set, &sig);
+    } else if (!strcmp(s, "fork-burst")) {
+        /* Two threads, then N forks at once, each child exiting without exec; exits 0. */
+        int n = argc > 2 ? atoi(argv[2]) : 100;
+        pthread_t t;
+        for (intptr_t i = 1; i <= 2; i++) pthread_create(&t, NULL, worker, (void *)i);
+        while (!__atomic_load_n(&first_worker, __ATOMIC_SEQ_CST)) usleep(1000);
+        for (int i = 0; i < n; i++) {
+            pid_t child = fork();
+            if (child == 0) _exit(0);
+        }
+        while (wait(NULL) > 0) {}
+        return 0;
     } else if (!strcmp(s, "churn")) {
         /* Threads that start and exit all the time, besides 8 that stay. */
         pthread_t t;
