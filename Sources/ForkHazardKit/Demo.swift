@@ -1,5 +1,10 @@
 import CForkHazard
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 
 /// `forkhazard demo`: starts a real fork-after-threads deadlock (this executable in its hidden
@@ -74,7 +79,7 @@ public enum Demo {
             line.append(byte)
         }
         close(readEnd)
-        guard let pid = Int32(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let pid = Int32(String(decoding: line, as: UTF8.self).trimmed) else {
             throw Failure.notReady("it exited before forking")
         }
         child = pid

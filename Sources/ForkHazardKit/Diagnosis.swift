@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 
 /// The whole diagnosis of one or more process trees: snapshot, then analysis.

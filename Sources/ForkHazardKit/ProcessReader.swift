@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 
 /// Reads one process and its threads, and answers the wait decoder's questions about it.
@@ -104,13 +109,13 @@ final class ProcessReader: WaitContext {
             stackTop: maps.first { $0.path == "[stack]" }.map { "0x" + hex($0.end) },
             vdso: start { $0.path == "[vdso]" },
             exeBase: exe.flatMap { path in start { $0.path == path } },
-            libcBase: start { ($0.path as NSString).lastPathComponent.hasPrefix("libc.so") || ($0.path as NSString).lastPathComponent.hasPrefix("libc-") })
+            libcBase: start { fileName(of: $0.path).hasPrefix("libc.so") || fileName(of: $0.path).hasPrefix("libc-") })
     }
 
     func runtimes(exe: String?) -> [String]? {
         var found: [String] = []
-        let names = Set(maps.map { ($0.path as NSString).lastPathComponent })
-        let exeName = exe.map { ($0 as NSString).lastPathComponent } ?? ""
+        let names = Set(maps.map { fileName(of: $0.path) })
+        let exeName = exe.map { fileName(of: $0) } ?? ""
         if exeName.hasPrefix("python") || names.contains(where: { $0.hasPrefix("libpython") }) { found.append("python") }
         if names.contains(where: { $0.hasPrefix("libgomp") }) { found.append("libgomp") }
         if names.contains(where: { $0.hasPrefix("libstdc++") }) { found.append("libstdc++") }

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 import Symbols
 
@@ -41,8 +46,8 @@ public struct SnapshotBuilder: Sendable {
         let statText: String
         do { statText = try proc.text("stat") } catch { throw .procUnavailable(proc.url("stat")) }
         let host = HostInfo(architecture: architecture,
-                            kernel: ((try? proc.text("sys/kernel/osrelease")) ?? "unknown").trimmingCharacters(in: .whitespacesAndNewlines),
-                            aslr: (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
+                            kernel: ((try? proc.text("sys/kernel/osrelease")) ?? "unknown").trimmed,
+                            aslr: (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmed) },
                             clockTicksPerSecond: max(1, sysconf(Int32(_SC_CLK_TCK))),
                             bootTime: parseBootTime(statText) ?? 0)
 

@@ -1,5 +1,10 @@
 import CForkHazard
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 import Symbols
 
@@ -128,7 +133,7 @@ final class StackUnwinder {
         }
         let path = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
         frame.module = path
-        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset).map { LockClassifier.baseName($0.name) }
+        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
         return frame
     }
 }
@@ -141,7 +146,7 @@ extension StackFrame {
     /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
     var display: String {
         if let symbol { return shortDemangled(symbol) }
-        if let module, let moduleOffset { return "\((module as NSString).lastPathComponent)+\(moduleOffset)" }
+        if let module, let moduleOffset { return "\(fileName(of: module))+\(moduleOffset)" }
         return address
     }
 }

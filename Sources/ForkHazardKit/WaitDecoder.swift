@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 
 /// What the decoder may ask about the process whose thread it decodes. The live implementation
@@ -355,7 +360,7 @@ func pollEvents(_ mask: UInt32) -> String {
 func formatDuration(_ seconds: Double) -> String {
     if seconds < 0.001 { return "\(Int((seconds * 1e6).rounded()))µs" }
     if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-    if seconds < 100 { return String(format: "%.1fs", seconds) }
+    if seconds < 100 { return oneDecimal(seconds) + "s" }
     return "\(Int(seconds.rounded()))s"
 }
 

@@ -169,11 +169,16 @@ public struct ELFFile: Sendable {
     public let buildID: [UInt8]?
     /// The `.gnu_debuglink` contents, if present.
     public let debugLink: ELFDebugLink?
-    /// Function symbols (STT_FUNC, STT_GNU_IFUNC; defined only) from `.symtab`.
+    /// Function symbols (STT_FUNC, STT_GNU_IFUNC; defined only) of `.symtab`, names undecoded.
     /// Empty when not loaded or when the file is stripped.
-    public let symtabFunctions: [ELFSymbol]
-    /// Function symbols (STT_FUNC, STT_GNU_IFUNC; defined only) from `.dynsym`.
-    public let dynsymFunctions: [ELFSymbol]
+    public let symtab: FunctionTable
+    /// The same for `.dynsym`.
+    public let dynsym: FunctionTable
+
+    /// `symtab` with names decoded.
+    public var symtabFunctions: [ELFSymbol] { symtab.symbols }
+    /// `dynsym` with names decoded.
+    public var dynsymFunctions: [ELFSymbol] { dynsym.symbols }
 
     /// Whether a `.symtab` with contents is present.
     public var hasSymtab: Bool {
@@ -302,11 +307,11 @@ public struct ELFFile: Sendable {
         debugLink = link
 
         if loadSymbols {
-            symtabFunctions = ELFFile.readFunctions(type: ELFConstants.SHT_SYMTAB, sections: rawSections, reader: reader)
-            dynsymFunctions = ELFFile.readFunctions(type: ELFConstants.SHT_DYNSYM, sections: rawSections, reader: reader)
+            symtab = ELFFile.readFunctions(type: ELFConstants.SHT_SYMTAB, sections: rawSections, reader: reader)
+            dynsym = ELFFile.readFunctions(type: ELFConstants.SHT_DYNSYM, sections: rawSections, reader: reader)
         } else {
-            symtabFunctions = []
-            dynsymFunctions = []
+            symtab = FunctionTable()
+            dynsym = FunctionTable()
         }
     }
 
@@ -370,18 +375,18 @@ public struct ELFFile: Sendable {
         return nil
     }
 
-    static func readFunctions(type: UInt32, sections: [ELFSection], reader: FileReader) -> [ELFSymbol] {
+    static func readFunctions(type: UInt32, sections: [ELFSection], reader: FileReader) -> FunctionTable {
         guard let table = sections.first(where: { $0.type == type }),
               table.hasFileData, table.flags & ELFConstants.SHF_COMPRESSED == 0,
-              Int(table.link) < sections.count else { return [] }
+              Int(table.link) < sections.count else { return FunctionTable() }
         let strtab = sections[Int(table.link)]
-        guard strtab.hasFileData, strtab.flags & ELFConstants.SHF_COMPRESSED == 0 else { return [] }
+        guard strtab.hasFileData, strtab.flags & ELFConstants.SHF_COMPRESSED == 0 else { return FunctionTable() }
         let entrySize = table.entrySize == 0 ? 24 : Int(table.entrySize)
         guard entrySize >= 24,
               let symbolBytes = try? reader.read(offset: table.offset, count: table.size),
-              let stringBytes = try? reader.read(offset: strtab.offset, count: strtab.size) else { return [] }
+              let stringBytes = try? reader.read(offset: strtab.offset, count: strtab.size) else { return FunctionTable() }
         let count = symbolBytes.count / entrySize
-        var result: [ELFSymbol] = []
+        var records: [FunctionTable.Record] = []
         symbolBytes.withUnsafeBytes { symbols in
             stringBytes.withUnsafeBytes { strings in
                 for i in 0..<count {
@@ -395,17 +400,69 @@ public struct ELFFile: Sendable {
                     guard nameOffset < strings.count else { continue }
                     var end = nameOffset
                     while end < strings.count, strings[end] != 0 { end += 1 }
-                    let name = String(decoding: UnsafeRawBufferPointer(rebasing: strings[nameOffset..<end]), as: UTF8.self)
-                    guard !name.isEmpty else { continue }
-                    result.append(ELFSymbol(
-                        name: name,
+                    guard end > nameOffset else { continue }
+                    records.append(FunctionTable.Record(
                         value: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 8, as: UInt64.self)),
                         size: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 16, as: UInt64.self)),
+                        nameStart: UInt32(nameOffset), nameLength: UInt32(end - nameOffset),
                         type: symbolType, binding: info >> 4, sectionIndex: shndx))
                 }
             }
         }
-        return result
+        return FunctionTable(strings: stringBytes, records: records)
+    }
+}
+
+/// Function symbols as the file has them: fixed-size records, names left in the string table
+/// until they are needed (decoding every name is most of the cost of loading a table).
+public struct FunctionTable: Sendable {
+    public struct Record: Sendable, Hashable {
+        public var value: UInt64
+        public var size: UInt64
+        public var nameStart: UInt32
+        public var nameLength: UInt32
+        public var type: UInt8
+        public var binding: UInt8
+        public var sectionIndex: UInt16
+    }
+
+    /// The string table the records' names point into.
+    public let strings: [UInt8]
+    public let records: [Record]
+
+    public init(strings: [UInt8] = [], records: [Record] = []) {
+        self.strings = strings
+        self.records = records
+    }
+
+    /// A table holding these symbols, names copied into a fresh string table.
+    public init(_ symbols: [ELFSymbol]) {
+        var strings: [UInt8] = []
+        var records: [Record] = []
+        for symbol in symbols {
+            let name = Array(symbol.name.utf8)
+            records.append(Record(value: symbol.value, size: symbol.size, nameStart: UInt32(strings.count),
+                                  nameLength: UInt32(name.count), type: symbol.type, binding: symbol.binding,
+                                  sectionIndex: symbol.sectionIndex))
+            strings += name
+        }
+        self.init(strings: strings, records: records)
+    }
+
+    public func name(_ record: Record) -> String {
+        let start = Int(record.nameStart)
+        return String(decoding: strings[start..<(start + Int(record.nameLength))], as: UTF8.self)
+    }
+
+    func nameBytes(_ record: Record) -> ArraySlice<UInt8> {
+        let start = Int(record.nameStart)
+        return strings[start..<(start + Int(record.nameLength))]
+    }
+
+    /// Every symbol, names decoded.
+    public var symbols: [ELFSymbol] {
+        records.map { ELFSymbol(name: name($0), value: $0.value, size: $0.size, type: $0.type, binding: $0.binding,
+                                sectionIndex: $0.sectionIndex) }
     }
 }
 

@@ -38,61 +38,91 @@ public struct SymbolTable: Sendable {
         }
     }
 
-    /// Entries sorted by ascending value; within one value, least preferred first.
-    public let entries: [Entry]
-    /// `maxEnd[i]` = the largest `end` among `entries[0...i]`; bounds the backward scan.
+    /// One symbol as stored: plain values, its name still in its list's string table.
+    struct Key {
+        var value: UInt64
+        var size: UInt64
+        var nameStart: UInt32
+        var nameLength: UInt32
+        var binding: UInt8
+        var list: UInt8
+
+        var end: UInt64 {
+            let (sum, overflow) = value.addingReportingOverflow(max(size, 1))
+            return overflow ? UInt64.max : sum
+        }
+    }
+
+    /// The symbol lists the keys come from, in priority order.
+    private let lists: [(table: FunctionTable, source: SymbolSource)]
+    /// Keys sorted by ascending value; within one value, least preferred first.
+    private let keys: [Key]
+    /// `maxEnd[i]` = the largest `end` among `keys[0...i]`; bounds the backward scan.
     private let maxEnd: [UInt64]
+
+    /// Builds a table from function tables as read from ELF files, in order of priority; names
+    /// are decoded only for the symbols looked up.
+    public init(tables: [(table: FunctionTable, source: SymbolSource)]) {
+        var keys: [Key] = []
+        keys.reserveCapacity(tables.reduce(0) { $0 + $1.table.records.count })
+        for (list, (table, _)) in tables.enumerated() {
+            for record in table.records {
+                keys.append(Key(value: record.value, size: record.size, nameStart: record.nameStart,
+                                nameLength: record.nameLength, binding: record.binding, list: UInt8(list)))
+            }
+        }
+        lists = tables
+        // Plain values sort fast; the preference rule runs only for keys at the same address.
+        keys.sort { a, b in a.value != b.value ? a.value < b.value : SymbolTable.isLessPreferred(a, than: b, in: tables) }
+        var kept: [Key] = []
+        kept.reserveCapacity(keys.count)
+        var maxEnd: [UInt64] = []
+        maxEnd.reserveCapacity(keys.count)
+        var running: UInt64 = 0
+        for (position, key) in keys.enumerated() {
+            // The same name at the same address again (a .dynsym copy of a .symtab symbol): the
+            // preferred one sorts last, so keep only that.
+            if position + 1 < keys.count, keys[position + 1].value == key.value,
+               SymbolTable.nameBytes(keys[position + 1], tables) == SymbolTable.nameBytes(key, tables) { continue }
+            running = max(running, key.end)
+            kept.append(key)
+            maxEnd.append(running)
+        }
+        self.keys = kept
+        self.maxEnd = maxEnd
+    }
 
     /// Builds a table from entries in any order.
     public init(_ entries: [Entry]) {
-        // Sort indices, not the entries themselves (each holds strings): cheap moves, and the
-        // preference rule runs only for entries at the same address.
-        let order = entries.indices.sorted { i, j in
-            let a = entries[i].value, b = entries[j].value
-            if a != b { return a < b }
-            // Same address: the preferred entry goes last, as lookups scan backwards.
-            return SymbolTable.isLessPreferred(entries[i], than: entries[j])
-        }
-        var sorted: [Entry] = []
-        sorted.reserveCapacity(entries.count)
-        var maxEnd: [UInt64] = []
-        maxEnd.reserveCapacity(entries.count)
-        var running: UInt64 = 0
-        for (position, index) in order.enumerated() {
-            let entry = entries[index]
-            // The same name at the same address again (a .dynsym copy of a .symtab symbol): the
-            // preferred one sorts last, so keep only that.
-            if position + 1 < order.count {
-                let next = entries[order[position + 1]]
-                if next.value == entry.value && next.name == entry.name { continue }
+        // One list per source, each with its own string table.
+        var bySource: [(symbols: [ELFSymbol], source: SymbolSource)] = []
+        for entry in entries {
+            let symbol = ELFSymbol(name: entry.name, value: entry.value, size: entry.size, type: ELFConstants.STT_FUNC,
+                                   binding: entry.binding, sectionIndex: 1)
+            if let index = bySource.firstIndex(where: { $0.source == entry.source }) {
+                bySource[index].symbols.append(symbol)
+            } else {
+                bySource.append(([symbol], entry.source))
             }
-            running = max(running, entry.end)
-            sorted.append(entry)
-            maxEnd.append(running)
         }
-        self.entries = sorted
-        self.maxEnd = maxEnd
+        self.init(merging: bySource)
     }
 
     /// Builds a table from ELF function symbols, in order of priority: a symbol
     /// whose name and address already appeared in an earlier list is dropped.
     public init(merging lists: [(symbols: [ELFSymbol], source: SymbolSource)]) {
-        var entries: [Entry] = []
-        entries.reserveCapacity(lists.reduce(0) { $0 + $1.symbols.count })
-        for (symbols, source) in lists {
-            for symbol in symbols {
-                entries.append(Entry(name: symbol.name, value: symbol.value, size: symbol.size,
-                                     binding: symbol.binding, source: source))
-            }
-        }
-        self.init(entries)
+        self.init(tables: lists.map { (FunctionTable($0.symbols), $0.source) })
     }
 
+    /// Entries sorted by ascending value; within one value, least preferred first. Decodes every
+    /// name: for inspection, not for lookups.
+    public var entries: [Entry] { keys.map(entry) }
+
     /// Number of symbols.
-    public var count: Int { entries.count }
+    public var count: Int { keys.count }
 
     /// Whether the table has no symbols.
-    public var isEmpty: Bool { entries.isEmpty }
+    public var isEmpty: Bool { keys.isEmpty }
 
     /// The symbol covering the virtual `address`, or nil when none does.
     ///
@@ -100,31 +130,51 @@ public struct SymbolTable: Sendable {
     /// wins; among those starting at the same address, a global beats a weak
     /// beats a local one, so aliases resolve to a stable name.
     public func lookup(_ address: UInt64) -> Symbol? {
-        guard let entry = entry(covering: address) else { return nil }
-        return Symbol(name: entry.name, offset: address - entry.value, size: entry.size,
-                      value: entry.value, source: entry.source)
+        guard let key = key(covering: address) else { return nil }
+        return Symbol(name: Self.name(key, lists), offset: address - key.value, size: key.size,
+                      value: key.value, source: lists[Int(key.list)].source)
     }
 
     /// The entry covering `address`, or nil; see `lookup(_:)`.
     public func entry(covering address: UInt64) -> Entry? {
+        key(covering: address).map(entry)
+    }
+
+    private func key(covering address: UInt64) -> Key? {
         // First index whose value is greater than the address.
         var low = 0
-        var high = entries.count
+        var high = keys.count
         while low < high {
             let mid = (low + high) / 2
-            if entries[mid].value <= address { low = mid + 1 } else { high = mid }
+            if keys[mid].value <= address { low = mid + 1 } else { high = mid }
         }
         var i = low - 1
         while i >= 0, maxEnd[i] > address {
-            if entries[i].covers(address) { return entries[i] }
+            if address >= keys[i].value && address < keys[i].end { return keys[i] }
             i -= 1
         }
         return nil
     }
 
+    private func entry(_ key: Key) -> Entry {
+        Entry(name: Self.name(key, lists), value: key.value, size: key.size, binding: key.binding,
+              source: lists[Int(key.list)].source)
+    }
+
     /// All entries called `name` (linear scan).
     public func entries(named name: String) -> [Entry] {
-        entries.filter { $0.name == name }
+        let wanted = Array(name.utf8)[...]
+        return keys.filter { Self.nameBytes($0, lists) == wanted }.map(entry)
+    }
+
+    static func nameBytes(_ key: Key, _ lists: [(table: FunctionTable, source: SymbolSource)]) -> ArraySlice<UInt8> {
+        let strings = lists[Int(key.list)].table.strings
+        let start = Int(key.nameStart)
+        return strings[start..<(start + Int(key.nameLength))]
+    }
+
+    static func name(_ key: Key, _ lists: [(table: FunctionTable, source: SymbolSource)]) -> String {
+        String(decoding: nameBytes(key, lists), as: UTF8.self)
     }
 
     // MARK: - Preference
@@ -144,18 +194,20 @@ public struct SymbolTable: Sendable {
         }
     }
 
-    /// Total order on entries at one address: true when `a` should lose to `b`.
-    static func isLessPreferred(_ a: Entry, than b: Entry) -> Bool {
+    /// Total order on keys at one address: true when `a` should lose to `b`.
+    static func isLessPreferred(_ a: Key, than b: Key, in lists: [(table: FunctionTable, source: SymbolSource)]) -> Bool {
         let ra = bindingRank(a.binding), rb = bindingRank(b.binding)
         if ra != rb { return ra < rb }
-        let sa = sourceRank(a.source), sb = sourceRank(b.source)
+        let sa = sourceRank(lists[Int(a.list)].source), sb = sourceRank(lists[Int(b.list)].source)
         if sa != sb { return sa < sb }
         // A sized symbol beats a size-0 one; then the larger range.
         if a.size != b.size { return a.size < b.size }
         // Fewer leading underscores, then shorter, then lexicographically first.
-        let ua = a.name.prefix { $0 == "_" }.count, ub = b.name.prefix { $0 == "_" }.count
+        let na = nameBytes(a, lists), nb = nameBytes(b, lists)
+        let underscore = UInt8(ascii: "_")
+        let ua = na.prefix { $0 == underscore }.count, ub = nb.prefix { $0 == underscore }.count
         if ua != ub { return ua > ub }
-        if a.name.utf8.count != b.name.utf8.count { return a.name.utf8.count > b.name.utf8.count }
-        return a.name > b.name
+        if na.count != nb.count { return na.count > nb.count }
+        return na.lexicographicallyPrecedes(nb) == false && na != nb
     }
 }

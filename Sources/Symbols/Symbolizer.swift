@@ -18,19 +18,19 @@ public struct ModuleSymbols: Sendable {
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
     public init(path: String, locator: DebugFileLocator = DebugFileLocator()) throws(ELFError) {
         let module = try ELFFile(path: path)
-        var lists: [(symbols: [ELFSymbol], source: SymbolSource)] = []
+        var lists: [(table: FunctionTable, source: SymbolSource)] = []
         var debugPath: String?
         if module.hasSymtab {
-            lists.append((module.symtabFunctions, .symtab))
+            lists.append((module.symtab, .symtab))
         } else if let found = locator.locate(for: module),
                   let debug = try? ELFFile(path: found) {
             debugPath = found
-            lists.append((debug.symtabFunctions, .debugFile(found)))
+            lists.append((debug.symtab, .debugFile(found)))
         }
-        lists.append((module.dynsymFunctions, .dynsym))
+        lists.append((module.dynsym, .dynsym))
         self.module = module
         self.debugFilePath = debugPath
-        self.table = SymbolTable(merging: lists)
+        self.table = SymbolTable(tables: lists)
     }
 
     /// The symbol at a file offset within the module (address - mapping start + mapping offset).

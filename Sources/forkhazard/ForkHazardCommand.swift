@@ -1,6 +1,11 @@
 import ArgumentParser
 import ForkHazardKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 @main
 struct Entrypoint {
@@ -15,17 +20,17 @@ struct Entrypoint {
 
     /// Help goes to stdout; any other error is one line on stderr, with a documented exit status.
     static func exit(withError error: Error) -> Never {
-        if let code = error as? ExitCode { Foundation.exit(code.rawValue) }
+        if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
         let status = ForkHazardCommand.exitCode(for: error)
         if status == .success {
             print(ForkHazardCommand.fullMessage(for: error))
-            Foundation.exit(0)
+            Glibc.exit(0)
         }
         let message = ForkHazardCommand.message(for: error)
             .split(separator: "\n").first.map(String.init) ?? "\(error)"
         let trimmed = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-        FileHandle.standardError.write(Data("forkhazard: \(trimmed) (see 'forkhazard --help')\n".utf8))
-        Foundation.exit(status.rawValue)
+        writeAll(STDERR_FILENO, "forkhazard: \(trimmed) (see 'forkhazard --help')\n")
+        Glibc.exit(status.rawValue)
     }
 }
 
@@ -117,11 +122,16 @@ struct InspectOptions: ParsableArguments {
 
 /// Writes the whole output at once, so a failure never leaves half a report on stdout.
 func emit(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+    writeAll(STDOUT_FILENO, text)
+}
+
+/// An error's own description (`LocalizedError.errorDescription`), without Foundation's bridging.
+func describe(_ error: Error) -> String {
+    (error as? LocalizedError)?.errorDescription ?? "\(error)"
 }
 
 func fail(_ message: String, status: Int32) -> ExitCode {
-    FileHandle.standardError.write(Data("forkhazard: \(message)\n".utf8))
+    writeAll(STDERR_FILENO, "forkhazard: \(message)\n")
     return ExitCode(status)
 }
 
@@ -160,7 +170,7 @@ struct Diagnose: ParsableCommand {
         do {
             report = try diagnosis.run(pids: processIDs)
         } catch {
-            throw fail(error.localizedDescription, status: 3)
+            throw fail(describe(error), status: 3)
         }
         emit(output.render(report))
         throw ExitCode(report.verdict.exitCode)
@@ -187,12 +197,12 @@ struct DemoCommand: ParsableCommand {
         let report: Report
         do {
             report = try Demo.run(executable: executable, diagnosis: inspect.diagnosis()) { line in
-                FileHandle.standardError.write(Data("forkhazard demo: \(line)\n".utf8))
+                writeAll(STDERR_FILENO, "forkhazard demo: \(line)\n")
             }
         } catch let error as InspectError {
-            throw fail("demo: \(error.localizedDescription)", status: 3)
+            throw fail("demo: \(describe(error))", status: 3)
         } catch {
-            throw fail("demo: \(error.localizedDescription)", status: 3)
+            throw fail("demo: \(describe(error))", status: 3)
         }
         emit(output.render(report))
         throw ExitCode(report.verdict.exitCode)

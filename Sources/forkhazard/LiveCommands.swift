@@ -1,6 +1,11 @@
 import ArgumentParser
 import ForkHazardKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// `2s`, `500ms`, `1m`, `1h` or plain seconds.
 struct TimeSpan: ExpressibleByArgument, CustomStringConvertible {

@@ -47,7 +47,7 @@ import Testing
         try victim.waitUntilBlocked(in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
         let thread = try #require(report.thread(victim.pid))
-        let names = symbols(thread).map(LockClassifier.baseName)
+        let names = symbols(thread).map(LockClassifier.withoutVersion)
         #expect(names.first == "__futex_abstimed_wait_common")
         #expect(names.contains { $0.hasPrefix("__new_sem_wait_slow64") })
         #expect(names.contains("PyThread_acquire_lock_timed"))

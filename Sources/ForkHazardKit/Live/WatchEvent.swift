@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// One line of `run`/`watch` output: text on stderr, a JSON Lines record with `--json`, or a
 /// GitHub workflow command with `--format github`.
@@ -42,11 +47,10 @@ public enum EventFormat: String, Sendable, CaseIterable {
     case text, json, github
 }
 
-/// Writes events, one line each, to a file descriptor (stderr by default).
-public final class EventWriter: @unchecked Sendable {
+/// Writes events, one line each, to a file descriptor (stderr by default). Used from one thread.
+public final class EventWriter {
     let fd: Int32
     let format: EventFormat
-    private let lock = NSLock()
 
     public init(fd: Int32 = STDERR_FILENO, format: EventFormat) {
         self.fd = fd
@@ -74,18 +78,22 @@ public final class EventWriter: @unchecked Sendable {
 
     /// Raw text (a whole report) on the same stream.
     public func write(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue } else { return } }
-            bytes = bytes.dropFirst(n)
-        }
+        writeAll(fd, text)
     }
+}
 
+/// Writes all of `text` to `fd`, retrying on EINTR and short writes.
+public func writeAll(_ fd: Int32, _ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue } else { return } }
+        bytes = bytes.dropFirst(n)
+    }
+}
+
+extension EventWriter {
     func escapeWorkflow(_ text: String) -> String {
-        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
-            .replacingOccurrences(of: "\n", with: "%0A")
+        text.replacing("%", with: "%25").replacing("\r", with: "%0D").replacing("\n", with: "%0A")
     }
 }

@@ -1,5 +1,10 @@
 import CForkHazard
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import ProcFS
 
 /// What `run` and `watch` do when the tree stops making progress.
@@ -149,7 +154,7 @@ public final class Watcher {
     }
 
     private func name(_ pid: Int32, _ tid: Int32) -> String {
-        ((try? proc.text("\(pid)/task/\(tid)/comm")) ?? "?").trimmingCharacters(in: .newlines)
+        ((try? proc.text("\(pid)/task/\(tid)/comm")) ?? "?").trimmed
     }
 
     /// With the proc connector, each process's threads are kept from the events themselves, in
@@ -233,7 +238,7 @@ public final class Watcher {
         if worstVerdict == .healthy { worstVerdict = .hazard }
         // Names as they are now, where the threads still exist (a thread is often named after it starts).
         let threads = fork.threads.map { thread in
-            (tid: thread.tid, name: (try? proc.text("\(fork.parent)/task/\(thread.tid)/comm"))?.trimmingCharacters(in: .newlines) ?? thread.name)
+            (tid: thread.tid, name: (try? proc.text("\(fork.parent)/task/\(thread.tid)/comm"))?.trimmed ?? thread.name)
         }
         let others = threads.filter { $0.tid != fork.parent }
         writer.emit(WatchEvent(
@@ -276,8 +281,8 @@ public final class Watcher {
             // The text report goes with text events; JSON Lines and annotations stay parseable
             // (the JSON report is in --report, the error findings follow as events).
             if writer.format == .text { writer.write(TextRenderer(color: false).render(report)) }
-            if let file = options.reportFile {
-                FileManager.default.createFile(atPath: file, contents: Data(report.json().utf8))
+            if let file = options.reportFile, !FileManager.default.createFile(atPath: file, contents: Data(report.json().utf8)) {
+                writer.emit(WatchEvent("note", pids: [root], message: "could not write the report to \(file)"))
             }
             for finding in report.findings where finding.severity == .error {
                 writer.emit(WatchEvent(finding.rule, pids: finding.pids, tids: finding.tids, severity: .error,

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// What kind of lock a blocked thread waits for, told from its stack and its wait.
 public struct LockInfo: Codable, Sendable, Equatable {
@@ -74,7 +79,7 @@ enum LockClassifier {
     static func classify(_ wait: ThreadWait, stack: [StackFrame]?) -> LockInfo? {
         guard wait.kind == .futex else { return nil }
         let address = wait.futex?.address ?? wait.futexes?.first?.address
-        let names = (stack ?? []).prefix(depth).compactMap { $0.symbol.map(baseName) }
+        let names = (stack ?? []).prefix(depth).compactMap { $0.symbol.map(withoutVersion) }
         for (kind, matches) in rules {
             if let frame = names.first(where: matches) {
                 return LockInfo(kind: kind, address: address, frame: frame)
@@ -82,14 +87,14 @@ enum LockClassifier {
         }
         // libgomp ships without symbols: its internal barrier waits (the team barrier, the idle
         // pool's dock) are told by module. Its locks have named entry points, matched above.
-        if let frame = (stack ?? []).prefix(3).first(where: { ($0.module as NSString?)?.lastPathComponent.hasPrefix("libgomp") == true }) {
+        if let frame = (stack ?? []).prefix(3).first(where: { $0.module.map { fileName(of: $0) }?.hasPrefix("libgomp") == true }) {
             return LockInfo(kind: .libgompBarrier, address: address, frame: frame.display)
         }
         return LockInfo(kind: .unknown, address: address, frame: nil)
     }
 
     /// `pthread_mutex_lock@@GLIBC_2.2.5` → `pthread_mutex_lock`.
-    static func baseName(_ symbol: String) -> String {
+    static func withoutVersion(_ symbol: String) -> String {
         symbol.firstIndex(of: "@").map { String(symbol[..<$0]) } ?? symbol
     }
 }
