@@ -11,7 +11,7 @@ final class ProcessReader: WaitContext {
     let pid: Int32
     let shared: SharedContext
     private var proc: ProcRoot { shared.proc }
-    lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "")
+    lazy var maps: [MemoryMapping] = MemoryMapping.parseAll((try? proc.bytes("\(pid)/maps")) ?? [])
     private var fdCache: [Int32: FdDescription] = [:]
     /// The first look at each thread: its syscall line and context switch counts.
     private(set) var firstLook: [Int32: (syscall: String, voluntary: UInt64?, involuntary: UInt64?)] = [:]

@@ -16,29 +16,64 @@ public struct MemoryMapping: Equatable, Sendable {
     public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
 
     public init?(parsing line: Substring) {
+        self.init(parsing: Array(line.utf8)[...])
+    }
+
+    /// Parses one line's bytes: this runs for every mapping of every process, so no String work
+    /// but the path.
+    public init?(parsing line: ArraySlice<UInt8>) {
         // address perms offset dev inode [path]; the path may contain spaces.
-        var fields: [Substring] = []
-        var rest = line[...]
-        for _ in 0..<5 {
-            rest = rest.drop(while: { $0 == " " })
-            guard let space = rest.firstIndex(of: " ") ?? (rest.isEmpty ? nil : rest.endIndex) else { return nil }
-            fields.append(rest[..<space])
-            rest = rest[space...]
+        var index = line.startIndex
+        func field() -> ArraySlice<UInt8>? {
+            while index < line.endIndex && line[index] == 32 { index += 1 }
+            let start = index
+            while index < line.endIndex && line[index] != 32 { index += 1 }
+            return start < index ? line[start..<index] : nil
         }
-        let range = fields[0].split(separator: "-")
-        guard range.count == 2, let start = hex(range[0]), let end = hex(range[1]),
-              let offset = hex(fields[2]), let inode = UInt64(fields[4])
+        guard let range = field(), let permissions = field(), let offsetField = field(),
+              let device = field(), let inodeField = field(),
+              let dash = range.firstIndex(of: UInt8(ascii: "-")),
+              let start = hexValue(range[..<dash]), let end = hexValue(range[(dash + 1)...]),
+              let offset = hexValue(offsetField), let inode = decimalValue(inodeField)
         else { return nil }
+        while index < line.endIndex && line[index] == 32 { index += 1 }
         self.start = start
         self.end = end
-        self.permissions = String(fields[1])
+        self.permissions = String(decoding: permissions, as: UTF8.self)
         self.offset = offset
-        self.device = String(fields[3])
+        self.device = String(decoding: device, as: UTF8.self)
         self.inode = inode
-        self.path = rest.trimmingLeadingSpaces
+        self.path = String(decoding: line[index...], as: UTF8.self)
     }
 
     public static func parseAll(_ text: String) -> [MemoryMapping] {
-        text.split(separator: "\n").compactMap { MemoryMapping(parsing: $0) }
+        parseAll(Array(text.utf8))
     }
+
+    public static func parseAll(_ bytes: [UInt8]) -> [MemoryMapping] {
+        bytes.split(separator: 10).compactMap { MemoryMapping(parsing: $0) }
+    }
+}
+
+/// A whole field of hex digits (no prefix).
+func hexValue(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    guard !bytes.isEmpty, bytes.count <= 16 else { return nil }
+    var value: UInt64 = 0
+    for byte in bytes {
+        let digit: UInt8
+        switch byte {
+        case 48...57: digit = byte - 48
+        case 97...102: digit = byte - 87
+        case 65...70: digit = byte - 55
+        default: return nil
+        }
+        value = value << 4 | UInt64(digit)
+    }
+    return value
+}
+
+/// A whole field of decimal digits.
+func decimalValue(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    guard !bytes.isEmpty, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+    return bytes.reduce(UInt64(0)) { $0 &* 10 &+ UInt64($1 - 48) }
 }

@@ -227,7 +227,7 @@ public final class Watcher {
         guard let childExe = try? proc.link("\(child)/exe") else { return nil }
         if let parentExe = try? proc.link("\(parent)/exe"), parentExe != childExe { return true }
         func stackTop(_ pid: Int32) -> UInt64? {
-            MemoryMapping.parseAll((try? proc.text("\(pid)/maps")) ?? "").first { $0.path == "[stack]" }?.end
+            MemoryMapping.parseAll((try? proc.bytes("\(pid)/maps")) ?? []).first { $0.path == "[stack]" }?.end
         }
         if let a = stackTop(child), let b = stackTop(parent) { return a != b }
         return nil
