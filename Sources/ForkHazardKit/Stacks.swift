@@ -131,9 +131,13 @@ final class StackUnwinder {
             frame.module = map.path.isEmpty ? nil : map.path
             return frame
         }
-        let path = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
+        // A module replaced or removed on disk since it was mapped: the file at its path is not
+        // the code that runs; /proc/PID/map_files still opens the mapped one.
+        let deleted = map.path.hasSuffix(" (deleted)")
+        let path = deleted ? String(map.path.dropLast(10)) : map.path
+        let file = deleted ? "/proc/\(pid)/map_files/\(hex(map.start))-\(hex(map.end))" : path
         frame.module = path
-        frame.symbol = symbolizer.symbolize(module: path, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
+        frame.symbol = symbolizer.symbolize(module: file, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
         return frame
     }
 }

@@ -72,8 +72,17 @@ public struct SymbolTable: Sendable {
             }
         }
         lists = tables
-        // Plain values sort fast; the preference rule runs only for keys at the same address.
-        keys.sort { a, b in a.value != b.value ? a.value < b.value : SymbolTable.isLessPreferred(a, than: b, in: tables) }
+        // Plain values sort fast; then the preference rule orders each run of keys at one address.
+        keys.sort { $0.value < $1.value }
+        var runStart = 0
+        while runStart < keys.count {
+            var runEnd = runStart + 1
+            while runEnd < keys.count && keys[runEnd].value == keys[runStart].value { runEnd += 1 }
+            if runEnd - runStart > 1 {
+                keys[runStart..<runEnd].sort { SymbolTable.isLessPreferred($0, than: $1, in: tables) }
+            }
+            runStart = runEnd
+        }
         var kept: [Key] = []
         kept.reserveCapacity(keys.count)
         var maxEnd: [UInt64] = []
