@@ -10,17 +10,14 @@ public struct DeadlockRule: Rule {
         return graph.groups(of: stuck).map { group in
             var evidence: [String] = []
             for key in group {
-                guard case .only(let keys, let who) = graph.wakers[key] else { continue }
-                evidence.append("\(graph.describe(key)); " + (keys.isEmpty ? "nothing can wake it (\(who))" : "only \(who) can wake it"))
+                guard let wakers = graph.wakers[key], case .only(_, _, let who) = wakers else { continue }
+                evidence.append("\(graph.describe(key)); " + (wakers.isNobody ? "nothing can wake it (\(who))" : "only \(who) can wake it"))
             }
             let pids = Array(Set(group.map(\.pid))).sorted()
             if let cycle = graph.processCycle(in: group) {
                 evidence.append("cycle: " + cycle.map(String.init).joined(separator: " -> "))
             } else {
-                let roots = group.filter { key in
-                    if case .only(let who, _) = graph.wakers[key] { return who.isEmpty }
-                    return false
-                }
+                let roots = group.filter { graph.wakers[$0]?.isNobody == true }
                 if !roots.isEmpty {
                     evidence.append("no thread at all can wake " + roots.map { "\($0.tid)" }.joined(separator: ", ")
                                     + (group.count > roots.count ? "; the others wait, directly or not, for it" : ""))

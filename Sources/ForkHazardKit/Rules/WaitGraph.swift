@@ -13,8 +13,15 @@ public struct WaitGraph: Sendable {
         /// The wait can end without any thread of the snapshot: a timeout, a running thread,
         /// a peer outside the tree, a terminal, a network socket.
         case live(String)
-        /// Only these threads can end it; `who` says why, for a person.
-        case only(Set<ThreadKey>, who: String)
+        /// Only these threads, or any thread of these processes (the waiter aside), can end it;
+        /// `who` says why, for a person.
+        case only(Set<ThreadKey>, processes: Set<Int32> = [], who: String)
+
+        /// Nothing at all can end the wait.
+        var isNobody: Bool {
+            if case .only(let threads, let processes, _) = self { return threads.isEmpty && processes.isEmpty }
+            return false
+        }
     }
 
     public let wakers: [ThreadKey: Wakers]
@@ -35,19 +42,24 @@ public struct WaitGraph: Sendable {
     }
 
     /// The greatest set of threads in untimed waits whose possible wakers are all in the set:
-    /// none of them can ever wake.
+    /// none of them can ever wake. A process waker counts as in the set when every one of its
+    /// threads is.
     public func stuck() -> Set<ThreadKey> {
         var set = Set(wakers.compactMap { key, wakers -> ThreadKey? in
             if case .only = wakers { return key }
             return nil
         })
+        // Threads of each process not in the set (zombies aside: they wake nobody).
+        var outside: [Int32: Int] = [:]
+        for key in wakers.keys where !set.contains(key) { outside[key.pid, default: 0] += 1 }
         var changed = true
         while changed {
             changed = false
             for key in set {
-                guard case .only(let who, _) = wakers[key] else { continue }
-                if !who.isSubset(of: set) {
+                guard case .only(let threads, let processes, _) = wakers[key] else { continue }
+                if !threads.isSubset(of: set) || processes.contains(where: { (outside[$0] ?? 0) > 0 }) {
                     set.remove(key)
+                    outside[key.pid, default: 0] += 1
                     changed = true
                 }
             }
@@ -57,27 +69,31 @@ public struct WaitGraph: Sendable {
 
     /// Independent stuck groups: the stuck threads connected by waits.
     public func groups(of stuck: Set<ThreadKey>) -> [[ThreadKey]] {
-        var neighbours: [ThreadKey: Set<ThreadKey>] = [:]
+        // Union-find over threads, with one extra node per process standing for "any of its threads".
+        var parent: [ThreadKey: ThreadKey] = [:]
+        func find(_ key: ThreadKey) -> ThreadKey {
+            var root = key
+            while let up = parent[root], up != root { root = up }
+            var node = key
+            while let up = parent[node], up != root { parent[node] = root; node = up }
+            return root
+        }
+        func union(_ a: ThreadKey, _ b: ThreadKey) {
+            let ra = find(a), rb = find(b)
+            if ra != rb { parent[ra] = rb }
+        }
         for key in stuck {
-            guard case .only(let who, _) = wakers[key] else { continue }
-            for other in who where stuck.contains(other) {
-                neighbours[key, default: []].insert(other)
-                neighbours[other, default: []].insert(key)
-            }
+            parent[key] = parent[key] ?? key
+            union(key, ThreadKey(pid: key.pid, tid: -1))
         }
-        var seen = Set<ThreadKey>()
-        var groups: [[ThreadKey]] = []
-        for start in stuck.sorted() where !seen.contains(start) {
-            var group: [ThreadKey] = []
-            var queue = [start]
-            seen.insert(start)
-            while let next = queue.popLast() {
-                group.append(next)
-                for other in neighbours[next] ?? [] where seen.insert(other).inserted { queue.append(other) }
-            }
-            groups.append(group.sorted())
+        for key in stuck {
+            guard case .only(let threads, let processes, _) = wakers[key] else { continue }
+            for other in threads where stuck.contains(other) { union(key, other) }
+            for pid in processes { union(key, ThreadKey(pid: pid, tid: -1)) }
         }
-        return groups
+        var groups: [ThreadKey: [ThreadKey]] = [:]
+        for key in stuck { groups[find(key), default: []].append(key) }
+        return groups.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 
     func describe(_ key: ThreadKey) -> String {
@@ -89,9 +105,12 @@ public struct WaitGraph: Sendable {
     /// A cycle of processes waiting on each other within `group`, if there is one.
     func processCycle(in group: [ThreadKey]) -> [Int32]? {
         var edges: [Int32: Set<Int32>] = [:]
+        let pids = Set(group.map(\.pid))
         for key in group {
-            guard case .only(let who, _) = wakers[key] else { continue }
-            for other in who where other.pid != key.pid && group.contains(other) { edges[key.pid, default: []].insert(other.pid) }
+            guard case .only(let threads, let processes, _) = wakers[key] else { continue }
+            for pid in Set(threads.map(\.pid)).union(processes) where pid != key.pid && pids.contains(pid) {
+                edges[key.pid, default: []].insert(pid)
+            }
         }
         var path: [Int32] = []
         var onPath = Set<Int32>()
@@ -122,13 +141,8 @@ public struct WaitGraph: Sendable {
         guard thread.steady == true else { return .live("it was not seen in the same wait twice") }
         let me = ThreadKey(pid: process.pid, tid: thread.tid)
         func threadsOf(_ pids: [Int32], what: String) -> Wakers {
-            var keys = Set<ThreadKey>()
-            for pid in pids {
-                guard let other = byPid[pid] else { return .live("\(what) \(pid) is outside the tree") }
-                keys.formUnion(other.threads.filter { $0.state != "Z" }.map { ThreadKey(pid: pid, tid: $0.tid) })
-            }
-            keys.remove(me)
-            return .only(keys, who: "\(what) \(pids.map(String.init).joined(separator: ", "))")
+            for pid in pids where byPid[pid] == nil { return .live("\(what) \(pid) is outside the tree") }
+            return .only([], processes: Set(pids), who: "\(what) \(pids.map(String.init).joined(separator: ", "))")
         }
         switch wait.kind {
         case .futex:
@@ -137,10 +151,10 @@ public struct WaitGraph: Sendable {
                 if let owner = wait.lock?.owner, process.threads.contains(where: { $0.tid == owner }) {
                     return .only([ThreadKey(pid: process.pid, tid: owner)], who: "the lock's owner, thread \(owner)")
                 }
-                let others = process.threads.filter { $0.tid != thread.tid && $0.state != "Z" }
-                return .only(Set(others.map { ThreadKey(pid: process.pid, tid: $0.tid) }),
-                             who: others.isEmpty ? "a private futex, and \(process.pid) has no other thread"
-                                 : "the other threads of \(process.pid) (a private futex)")
+                let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
+                return .only([], processes: others ? [process.pid] : [],
+                             who: others ? "the other threads of \(process.pid) (a private futex)"
+                                 : "a private futex, and \(process.pid) has no other thread")
             }
             guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else {
                 return .live("who maps the shared futex's object is unknown")
@@ -153,16 +167,18 @@ public struct WaitGraph: Sendable {
             }
             guard let fds = wait.fds, !fds.isEmpty else { return .live("the fds it waits on could not be read") }
             var all = Set<ThreadKey>()
+            var processes = Set<Int32>()
             var who: [String] = []
             for fd in fds.flatMap({ $0.kind == .epoll ? ($0.watched ?? []) : [$0] }) {
                 switch wakersOf(fd, threadsOf: threadsOf) {
                 case .live(let why): return .live(why)
-                case .only(let keys, let text):
+                case .only(let keys, let pids, let text):
                     all.formUnion(keys)
+                    processes.formUnion(pids)
                     who.append(text)
                 }
             }
-            return .only(all, who: who.joined(separator: "; "))
+            return .only(all, processes: processes, who: who.joined(separator: "; "))
         case .child:
             guard let children = wait.children, !children.isEmpty else { return .live("it waits for no child of the tree") }
             return threadsOf(children, what: children.count == 1 ? "child" : "children")
