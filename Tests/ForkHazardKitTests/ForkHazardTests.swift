@@ -33,6 +33,21 @@ import Testing
         #expect(cli.stdout.contains("Verdict: deadlock"))
     }
 
+    @Test func cThreadHoldsARwlockForWritingWhileMainForks() throws {
+        let victim = try Victim(scenario: "fork-rwlock")
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let writer = try #require(report.process(victim.pid)?.threads.first { $0.name == "writer" })
+        let lock = try #require(report.thread(child)?.wait?.lock)
+        #expect(lock.kind == .pthreadRwlock)
+        #expect(lock.owner == writer.tid)
+        #expect(lock.ownerSource == "rwlock __cur_writer")
+        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        #expect(inherited.tids == [child, writer.tid])
+        #expect(report.verdict == .deadlock)
+    }
+
     @Test(arguments: ["3.11", "3.12"])
     func pythonProcessTakesALockHeldByAThreadAtFork(version: String) throws {
         let python = try #require(pythonBinary(version))

@@ -45,6 +45,17 @@ static uint32_t private_word;
 static pthread_mutex_t shared_state = PTHREAD_MUTEX_INITIALIZER;
 static volatile int holding;
 
+static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void *writer(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "writer");
+    pthread_rwlock_wrlock(&table_lock);
+    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
+    for (;;) sleep(3600);
+    return NULL;
+}
+
 static void *holder(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "holder");
@@ -170,6 +181,19 @@ int main(int argc, char **argv) {
         unlink(path);
         ready(h);
         for (;;) flock(mine, LOCK_EX);
+    } else if (!strcmp(s, "fork-rwlock")) {
+        /* A thread holds a rwlock for writing while main forks; the child reads it and hangs. */
+        pthread_t t;
+        pthread_create(&t, NULL, writer, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
+        pid_t child = fork();
+        if (child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            pthread_rwlock_rdlock(&table_lock);
+            _exit(0);
+        }
+        ready(child);
+        for (;;) waitpid(child, NULL, 0);
     } else if (!strcmp(s, "fork-mutex") || !strcmp(s, "fork-sleep") || !strcmp(s, "fork-exec")) {
         /* A thread holds a mutex while main forks. The child locks it and can never get it
          * (fork-mutex), sleeps (fork-sleep: a hazard, not a hang) or execs sleep(1) (fork-exec). */
