@@ -12,7 +12,7 @@ public struct ModuleSymbols: Sendable {
     public let module: ELFFile
     /// The separate debug file whose `.symtab` was used, if any.
     public let debugFilePath: String?
-    /// The merged function symbols: `.symtab` (own or the debug file's) plus `.dynsym`.
+    /// The function symbols: `.symtab` (own or the debug file's), else `.dynsym`.
     public let table: SymbolTable
 
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
@@ -27,7 +27,8 @@ public struct ModuleSymbols: Sendable {
             debugPath = found
             lists.append((debug.symtab, .debugFile(found)))
         }
-        lists.append((module.dynsym, .dynsym))
+        // A full .symtab (the module's or its debug file's) holds every .dynsym function too.
+        if lists.isEmpty { lists.append((module.dynsym, .dynsym)) }
         self.module = module
         self.debugFilePath = debugPath
         self.table = SymbolTable(tables: lists)
