@@ -64,6 +64,7 @@ struct ForkHazardCommand: ParsableCommand {
               3   could not inspect: no such process, or not permitted
               64  usage error
             """,
+        version: "0.1.0",
         subcommands: [Diagnose.self, RunCommand.self, WatchCommand.self, DemoCommand.self, VictimCommand.self],
         defaultSubcommand: Diagnose.self)
 }

@@ -115,13 +115,13 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "never, or warning: exit 1 instead of 0 when a fork from a multi-threaded parent was seen.")
     var failOn: FailOn = .never
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
 
     enum FailOn: String, ExpressibleByArgument, CaseIterable { case never, warning }
 
     func validate() throws {
-        guard !command.drop(while: { $0 == "--" }).isEmpty else { throw ValidationError("give a command to run, as in 'forkhazard run -- pytest -x'") }
+        guard !command.drop(while: { $0 == "--" }).isEmpty else { throw ValidationError("give the command to run after --, as in 'forkhazard run -- pytest -x'") }
     }
 
     func run() throws {

@@ -16,6 +16,18 @@ import Testing
         #expect(run.stderr.contains("summary: exited"))
     }
 
+    @Test func helpAndUsage() throws {
+        let help = try CapturedRun(tool, ["run", "--help"])
+        #expect(help.wait() == 0)
+        #expect(help.stdout.contains("USAGE: forkhazard run [<options>] -- [<command> ...]"))
+        let missing = try CapturedRun(tool, ["run", "sh", "-c", "true"])
+        #expect(missing.wait() == 64)
+        #expect(missing.stderr.contains("give the command to run after --"))
+        let version = try CapturedRun(tool, ["--version"])
+        #expect(version.wait() == 0)
+        #expect(!version.stdout.isEmpty)
+    }
+
     @Test func aCommandThatCannotStart() throws {
         let run = try CapturedRun(tool, ["run", "--", "/nonexistent/program"])
         #expect(run.wait() == 127)
