@@ -139,7 +139,6 @@ public struct WaitGraph: Sendable {
         guard let wait = thread.wait else { return .live("its wait is unknown") }
         guard wait.forever else { return .live("its wait is timed or ends by itself") }
         guard thread.steady == true else { return .live("it was not seen in the same wait twice") }
-        let me = ThreadKey(pid: process.pid, tid: thread.tid)
         func threadsOf(_ pids: [Int32], what: String) -> Wakers {
             for pid in pids where byPid[pid] == nil { return .live("\(what) \(pid) is outside the tree") }
             return .only([], processes: Set(pids), who: "\(what) \(pids.map(String.init).joined(separator: ", "))")
