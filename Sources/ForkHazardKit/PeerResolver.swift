@@ -37,7 +37,7 @@ struct PeerResolver {
         }
     }
 
-    /// Which inode's holders wake this fd: a pipe's own inode, a connected unix socket's peer.
+    /// Calls `body` on every fd a thread waits on, the fds an epoll fd watches included.
     private func forEachFd(_ processes: inout [ProcessSnapshot], _ body: (inout FdDescription, Int32) -> Void) {
         for p in processes.indices {
             let pid = processes[p].pid
@@ -116,6 +116,7 @@ struct PeerResolver {
 }
 
 extension FdDescription {
+    /// Which inode's holders wake this fd: a pipe's own inode, a connected unix socket's peer.
     var peerLookupInode: UInt64? {
         switch kind {
         case .pipe: return inode
