@@ -53,7 +53,10 @@ final class ProcessReader: WaitContext {
             }
 
             var wait: ThreadWait?
-            if state == "Z" || state == "X" {
+            if pid == getpid() {
+                // Its own wait state would show this very read.
+                wait = ThreadWait(kind: .running, summary: "forkhazard itself, taking this snapshot", forever: false)
+            } else if state == "Z" || state == "X" {
                 wait = ThreadWait(kind: .zombie, summary: "exited (zombie, not yet reaped by its parent)", forever: false)
             } else if threadStat.isKernelThread {
                 let sleeping = wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }

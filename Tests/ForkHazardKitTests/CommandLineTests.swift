@@ -105,6 +105,16 @@ import Testing
         #expect(report.notes.contains("\(workerTid) is a thread of process \(victim.pid); showing process \(victim.pid)"))
     }
 
+    /// Diagnosing a tree that contains forkhazard itself (a shell running it): its own threads
+    /// are named as such, not decoded from its own reads of /proc.
+    @Test func aTreeHoldingForkhazardItself() throws {
+        // No stacks: the other tests' victims are children of this process too, and must not be stopped.
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [getpid()])
+        let me = try #require(report.thread(getpid()))
+        #expect(me.wait?.summary == "forkhazard itself, taking this snapshot")
+        #expect(me.wait?.kind == .running)
+    }
+
     @Test func demoDiagnosesARealForkDeadlockAndCleansUp() throws {
         let result = try runForkhazard(["demo", "--json"])
         let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
