@@ -131,13 +131,21 @@ struct RunCommand: ParsableCommand {
         let watcher = Watcher(owned: true,
                               options: live.watchOptions(onStall: onStall == .report ? .wait : onStall, killGrace: killGrace.seconds),
                               writer: writer)
+        // SIGINT, SIGTERM and SIGHUP wait (blocked) until the command's PID is known to forward
+        // them to; the command itself starts with the signal mask forkhazard was given.
+        var forwarded = sigset_t(), original = sigset_t()
+        sigemptyset(&forwarded)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&forwarded, signal) }
+        pthread_sigmask(SIG_BLOCK, &forwarded, &original)
         let child: pid_t
         do {
-            child = try spawnCommand(argv)
+            child = try spawnCommand(argv, signalMask: original)
         } catch let error as SpawnFailure {
+            pthread_sigmask(SIG_SETMASK, &original, nil)
             throw fail("run: cannot start \(argv[0]): \(String(cString: strerror(error.code)))", status: error.code == ENOENT ? 127 : 126)
         }
         Signals.forward(to: child)
+        pthread_sigmask(SIG_SETMASK, &original, nil)
         let status: Int32
         switch watcher.run(root: child) {
         case .exited(let raw):
@@ -196,12 +204,18 @@ struct WatchCommand: ParsableCommand {
 
 struct SpawnFailure: Error { var code: Int32 }
 
-/// Starts the command with this process's stdin, stdout, stderr and environment.
-func spawnCommand(_ argv: [String]) throws -> pid_t {
+/// Starts the command with this process's stdin, stdout, stderr and environment, and `signalMask`.
+func spawnCommand(_ argv: [String], signalMask: sigset_t) throws -> pid_t {
     var cArgs = argv.map { strdup($0) } + [nil]
     defer { cArgs.forEach { free($0) } }
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var mask = signalMask
+    posix_spawnattr_setsigmask(&attributes, &mask)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
     var pid: pid_t = 0
-    let status = posix_spawnp(&pid, argv[0], nil, nil, &cArgs, environ)
+    let status = posix_spawnp(&pid, argv[0], nil, &attributes, &cArgs, environ)
     guard status == 0 else { throw SpawnFailure(code: status) }
     return pid
 }
