@@ -7,7 +7,7 @@ import time
 threading.Thread(target=time.sleep, args=(5,), name="background", daemon=True).start()
 child = os.fork()
 if child == 0:
-    time.sleep(0.5)
+    time.sleep(1.5)
     os._exit(0)
 print(f"parent {os.getpid()} forked {child}", flush=True)
 os.waitpid(child, 0)
