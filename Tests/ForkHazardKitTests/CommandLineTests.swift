@@ -155,6 +155,9 @@ import Testing
         #expect(thread.wait == nil)
         #expect(thread.name == "waits" && thread.state == "S")
         #expect(report.notes.contains { $0.contains("\(victim.pid): syscall: permission denied") })
+        // Stacks: ptrace is refused too; the stack is null and a note says why.
+        #expect(thread.stack == nil)
+        #expect(report.notes.contains { $0.contains("\(victim.pid): stacks not taken") && $0.contains("ptrace not permitted") })
         let text = try #require(String(data: try JSONEncoder().encode(thread), encoding: .utf8))
         #expect(text.contains("\"wait\":null"))
     }
