@@ -62,7 +62,7 @@ int fh_get_registers(pid_t tid, fh_registers *out) {
     out->sp = r.rsp;
     out->pc = r.rip;
 #elif defined(__aarch64__)
-    struct user_pt_regs r;
+    struct user_regs_struct r; /* glibc's sys/user.h: regs[31], sp, pc, pstate */
     struct iovec iov = {&r, sizeof r};
     if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0) return -errno;
     for (int i = 0; i < 31; i++) out->regs[i] = r.regs[i];
