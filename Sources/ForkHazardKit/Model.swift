@@ -283,13 +283,16 @@ public struct Finding: Codable, Sendable {
     public var remedy: String
 }
 
-public enum Verdict: String, Codable, Sendable {
+/// Ordered by severity: healthy < hazard < deadlock.
+public enum Verdict: String, Codable, Sendable, Comparable {
     case healthy, hazard, deadlock
 
     public init(findings: [Finding]) {
         let worst = findings.map(\.severity).max()
         self = worst == .error ? .deadlock : worst == .warning ? .hazard : .healthy
     }
+
+    public static func < (a: Verdict, b: Verdict) -> Bool { a.exitCode < b.exitCode }
 
     /// The process exit status that stands for this verdict.
     public var exitCode: Int32 {

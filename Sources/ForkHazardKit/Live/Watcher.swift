@@ -277,7 +277,7 @@ public final class Watcher {
         writer.emit(WatchEvent("stall", pids: [root], severity: .error,
                                message: "no thread of the tree made progress for \(formatDuration(Date().timeIntervalSince(lastProgress))): diagnosing"))
         if let report = try? options.diagnosis.run(pids: [root]) {
-            worstVerdict = report.verdict == .deadlock || worstVerdict == .deadlock ? .deadlock : max(worstVerdict, report.verdict)
+            worstVerdict = max(worstVerdict, report.verdict)
             // The text report goes with text events; JSON Lines and annotations stay parseable
             // (the JSON report is in --report, the error findings follow as events).
             if writer.format == .text { writer.write(TextRenderer(color: false).render(report)) }
@@ -359,8 +359,4 @@ public final class Watcher {
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
-}
-
-extension Verdict: Comparable {
-    public static func < (a: Verdict, b: Verdict) -> Bool { a.exitCode < b.exitCode }
 }

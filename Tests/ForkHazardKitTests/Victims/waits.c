@@ -47,19 +47,12 @@ static volatile int holding;
 
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-static void *writer(void *arg) {
-    (void)arg;
-    pthread_setname_np(pthread_self(), "writer");
-    pthread_rwlock_wrlock(&table_lock);
-    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
-    for (;;) sleep(3600);
-    return NULL;
-}
-
+/* Takes a lock for good: the rwlock for writing (as "writer") when arg is non-null, else the mutex
+ * (as "holder"). */
 static void *holder(void *arg) {
-    (void)arg;
-    pthread_setname_np(pthread_self(), "holder");
-    pthread_mutex_lock(&shared_state);
+    pthread_setname_np(pthread_self(), arg ? "writer" : "holder");
+    if (arg) pthread_rwlock_wrlock(&table_lock);
+    else pthread_mutex_lock(&shared_state);
     __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
     for (;;) sleep(3600);
     return NULL;
@@ -181,28 +174,19 @@ int main(int argc, char **argv) {
         unlink(path);
         ready(h);
         for (;;) flock(mine, LOCK_EX);
-    } else if (!strcmp(s, "fork-rwlock")) {
-        /* A thread holds a rwlock for writing while main forks; the child reads it and hangs. */
+    } else if (!strncmp(s, "fork-", 5) && (!strcmp(s + 5, "mutex") || !strcmp(s + 5, "rwlock")
+                                          || !strcmp(s + 5, "sleep") || !strcmp(s + 5, "exec"))) {
+        /* A thread holds a lock (the rwlock for fork-rwlock, else the mutex) while main forks. The
+         * child takes it and can never get it (fork-mutex, fork-rwlock), sleeps (fork-sleep: a
+         * hazard, not a hang) or execs sleep(1) (fork-exec). */
+        int rwlock = !strcmp(s, "fork-rwlock");
         pthread_t t;
-        pthread_create(&t, NULL, writer, NULL);
+        pthread_create(&t, NULL, holder, rwlock ? (void *)1 : NULL);
         while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
         pid_t child = fork();
         if (child == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            pthread_rwlock_rdlock(&table_lock);
-            _exit(0);
-        }
-        ready(child);
-        for (;;) waitpid(child, NULL, 0);
-    } else if (!strcmp(s, "fork-mutex") || !strcmp(s, "fork-sleep") || !strcmp(s, "fork-exec")) {
-        /* A thread holds a mutex while main forks. The child locks it and can never get it
-         * (fork-mutex), sleeps (fork-sleep: a hazard, not a hang) or execs sleep(1) (fork-exec). */
-        pthread_t t;
-        pthread_create(&t, NULL, holder, NULL);
-        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
-        pid_t child = fork();
-        if (child == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (rwlock) pthread_rwlock_rdlock(&table_lock);
             if (!strcmp(s, "fork-mutex")) pthread_mutex_lock(&shared_state);
             if (!strcmp(s, "fork-exec")) execl("/bin/sleep", "sleep", "3600", (char *)NULL);
             for (;;) sleep(3600);
