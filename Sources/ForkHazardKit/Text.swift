@@ -1,18 +1,9 @@
 // Small text helpers, so that the library needs only FoundationEssentials (the whole of Foundation
-// costs several milliseconds of start-up).
+// costs several milliseconds of start-up). `trimmed` comes from ProcFS.
 
 /// The last component of a path: `/usr/lib/libc.so.6` → `libc.so.6`.
 public func fileName(of path: String) -> String {
     path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
-}
-
-extension StringProtocol {
-    /// Without leading and trailing blanks and newlines.
-    public var trimmed: String {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else { return "" }
-        return String(self[first...last])
-    }
 }
 
 /// `value` with one decimal: 2.25 → "2.3" (rounded half away from zero).

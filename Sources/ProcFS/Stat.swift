@@ -130,7 +130,7 @@ func leadingNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
 /// `btime` from `/proc/stat`: the boot time in seconds since the epoch.
 public func parseBootTime(_ text: String) -> UInt64? {
     for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
-        return UInt64(line.dropFirst(6).trimmingSpaces)
+        return UInt64(line.dropFirst(6).trimmed)
     }
     return nil
 }
@@ -150,7 +150,8 @@ extension StringProtocol {
         String(drop(while: { $0 == " " || $0 == "\t" }))
     }
 
-    var trimmingSpaces: String {
+    /// Without leading and trailing blanks and newlines.
+    public var trimmed: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
         return String(self[first...last])
