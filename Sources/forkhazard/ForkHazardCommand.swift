@@ -49,7 +49,7 @@ struct ForkHazardCommand: ParsableCommand {
             each thread is blocked in and what it waits for (futex, pipe and its writers, socket and \
             its peer, child, sleep, file lock), its native stack and the kind of lock it waits \
             for, then its findings and a verdict. It reads /proc first; then it stops each thread \
-            for a few microseconds (PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP) to copy its \
+            for tens of microseconds (PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP) to copy its \
             registers and stack, and releases it at once. --no-stacks never stops anything.
 
             EXAMPLES:
