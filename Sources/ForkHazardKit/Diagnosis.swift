@@ -21,14 +21,3 @@ public struct Diagnosis: Sendable {
     }
 }
 
-extension Report {
-    /// The report as `--json` prints it: one line, sorted keys, ending in a newline (pipe it through
-    /// `jq .` to read it).
-    public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain values cannot fail.
-        let data = try! encoder.encode(self)
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
-}

@@ -1,10 +1,8 @@
 import ProcFS
 
-/// The JSON schema version of `Report`; bump it on any incompatible change.
-public let reportSchemaVersion = 1
-
-/// Everything known about a process tree at one moment.
-public struct Snapshot: Codable, Sendable {
+/// Everything known about a process tree at one moment. Plain values: words for people are made
+/// only by the renderers (`Rendering/`).
+public struct Snapshot: Sendable {
     /// When the snapshot was taken, ISO 8601 UTC.
     public var takenAt: String
     public var host: HostInfo
@@ -18,7 +16,7 @@ public struct Snapshot: Codable, Sendable {
     public func process(_ pid: Int32) -> ProcessSnapshot? { processes.first { $0.pid == pid } }
 }
 
-public struct HostInfo: Codable, Sendable {
+public struct HostInfo: Sendable {
     public var architecture: Architecture
     public var kernel: String
     /// `kernel.randomize_va_space`: 0 means no ASLR, so layouts cannot tell a fork from an exec.
@@ -26,9 +24,21 @@ public struct HostInfo: Codable, Sendable {
     public var clockTicksPerSecond: Int
     /// Seconds since the epoch at boot (`btime`).
     public var bootTime: UInt64
+    /// `kernel.pid_max`: PIDs and TIDs wrap to low numbers after it.
+    public var pidMax: Int32
+
+    public init(architecture: Architecture, kernel: String, aslr: Int?, clockTicksPerSecond: Int, bootTime: UInt64,
+                pidMax: Int32 = 4_194_304) {
+        self.architecture = architecture
+        self.kernel = kernel
+        self.aslr = aslr
+        self.clockTicksPerSecond = clockTicksPerSecond
+        self.bootTime = bootTime
+        self.pidMax = pidMax
+    }
 }
 
-public struct ProcessSnapshot: Codable, Sendable {
+public struct ProcessSnapshot: Sendable {
     public var pid: Int32
     public var ppid: Int32
     /// `comm`, at most 15 bytes.
@@ -50,16 +60,35 @@ public struct ProcessSnapshot: Codable, Sendable {
     public var runtimes: [String]?
     /// For a process whose parent is in the snapshot: forked without exec, or exec'd. Filled in by analysis.
     public var forkOrigin: ForkOrigin?
+
+    public func thread(_ tid: Int32) -> ThreadSnapshot? { threads.first { $0.tid == tid } }
 }
 
-public struct AddressLayout: Codable, Sendable, Equatable {
+public struct AddressLayout: Sendable, Equatable {
     /// End of `[stack]`.
-    public var stackTop: String?
-    public var vdso: String?
+    public var stackTop: UInt64?
+    public var vdso: UInt64?
     /// Start of the executable's first mapping.
-    public var exeBase: String?
+    public var exeBase: UInt64?
     /// Start of libc's first mapping.
-    public var libcBase: String?
+    public var libcBase: UInt64?
+
+    public init(stackTop: UInt64? = nil, vdso: UInt64? = nil, exeBase: UInt64? = nil, libcBase: UInt64? = nil) {
+        self.stackTop = stackTop
+        self.vdso = vdso
+        self.exeBase = exeBase
+        self.libcBase = libcBase
+    }
+
+    /// The layout of a process from its maps and executable path; nil without maps.
+    public init?(maps: [MemoryMapping], exe: String?) {
+        guard !maps.isEmpty else { return nil }
+        func start(_ match: (MemoryMapping) -> Bool) -> UInt64? { maps.first(where: match)?.start }
+        stackTop = maps.first { $0.path == "[stack]" }?.end
+        vdso = start { $0.path == "[vdso]" }
+        exeBase = exe.flatMap { path in start { $0.path == path } }
+        libcBase = start { fileName(of: $0.path).hasPrefix("libc.so") || fileName(of: $0.path).hasPrefix("libc-") }
+    }
 
     /// Whether two layouts have at least one address in common and none that differ.
     public func matches(_ other: AddressLayout) -> Bool? {
@@ -72,30 +101,62 @@ public struct AddressLayout: Codable, Sendable, Equatable {
 
 /// How a process came to be: forked from its parent without exec (a copy of the parent's memory,
 /// locks included), or exec'd (a fresh program).
-public struct ForkOrigin: Codable, Sendable {
-    public enum Kind: String, Codable, Sendable {
+public struct ForkOrigin: Sendable, Equatable {
+    public enum Kind: String, Sendable {
         case forkedWithoutExec, execed, unknown
     }
 
     public var kind: Kind
     public var parent: Int32
     /// The facts the kind rests on.
-    public var evidence: [String]
+    public var basis: [ForkBasis]
     /// For a fork without exec: the parent's threads that existed at the fork (the one that forked
     /// among them), as far as /proc can tell.
     public var threadsAtFork: [ThreadAtFork]?
 }
 
-public struct ThreadAtFork: Codable, Sendable, Equatable {
-    public var tid: Int32
-    public var name: String
-    /// `certain`: started in an earlier clock tick than the child; `possible`: in the same 10 ms tick.
-    public var certainty: String
-    /// What it is doing now.
-    public var now: String?
+/// One fact about how a process came to be.
+public enum ForkBasis: Sendable, Equatable, Hashable {
+    /// Its command line is a fresh interpreter that `multiprocessing` starts (`spawn`, fork server, …).
+    case execMarker(ExecMarker)
+    /// It runs another executable than its parent.
+    case otherExecutable(child: String, parent: String)
+    /// Its address layout is its parent's: with ASLR on, an exec would have moved it.
+    case sameLayout(AddressLayout)
+    case otherLayout(child: AddressLayout, parent: AddressLayout)
+    /// Its command line is its parent's.
+    case sameCommandLine
+    /// ASLR is off, so layouts cannot tell a fork from an exec.
+    case aslrOff
+    case layoutUnreadable
+
+    public enum ExecMarker: String, Sendable {
+        case spawn, forkserver, resourceTracker
+    }
 }
 
-public struct ThreadSnapshot: Codable, Sendable {
+extension AddressLayout: Hashable {}
+
+public struct ThreadAtFork: Sendable, Equatable, Hashable {
+    public enum Certainty: String, Sendable {
+        /// Started in an earlier clock tick than the child, or created before it by the PID counter.
+        case certain
+        /// Order unknown.
+        case possible
+    }
+
+    public var tid: Int32
+    public var name: String
+    public var certainty: Certainty
+
+    public init(tid: Int32, name: String, certainty: Certainty) {
+        self.tid = tid
+        self.name = name
+        self.certainty = certainty
+    }
+}
+
+public struct ThreadSnapshot: Sendable {
     public var tid: Int32
     public var name: String
     /// One letter from `stat`: R S D Z T t X I.
@@ -119,31 +180,28 @@ public struct ThreadSnapshot: Codable, Sendable {
     public var steady: Bool?
 }
 
-public struct StackFrame: Codable, Sendable, Equatable {
-    public var address: String
+public struct StackFrame: Sendable, Equatable {
+    public var address: UInt64
     public var symbol: String?
     public var module: String?
-    public var moduleOffset: String?
+    public var moduleOffset: UInt64?
     public var file: String?
     public var line: Int?
 
-    enum CodingKeys: String, CodingKey { case address, symbol, module, moduleOffset, file, line }
-
-    /// Every key is written; unknown values as null.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(address, forKey: .address)
-        try c.encode(symbol, forKey: .symbol)
-        try c.encode(module, forKey: .module)
-        try c.encode(moduleOffset, forKey: .moduleOffset)
-        try c.encode(file, forKey: .file)
-        try c.encode(line, forKey: .line)
+    public init(address: UInt64, symbol: String? = nil, module: String? = nil, moduleOffset: UInt64? = nil,
+                file: String? = nil, line: Int? = nil) {
+        self.address = address
+        self.symbol = symbol
+        self.module = module
+        self.moduleOffset = moduleOffset
+        self.file = file
+        self.line = line
     }
 }
 
 /// What a thread is doing: the system call decoded, with the objects it waits on.
-public struct ThreadWait: Codable, Sendable {
-    public enum Kind: String, Codable, Sendable {
+public struct ThreadWait: Sendable {
+    public enum Kind: String, Sendable {
         /// Runnable or on a CPU.
         case running
         /// Stopped or faulting outside a system call.
@@ -158,7 +216,7 @@ public struct ThreadWait: Codable, Sendable {
         case sleep
         case fileLock
         case signal
-        /// A timed wait resumed after a stop; its arguments are gone.
+        /// `restart_syscall`: a wait resumed after a stop.
         case restarted
         /// An exited thread not yet reaped.
         case zombie
@@ -171,29 +229,57 @@ public struct ThreadWait: Codable, Sendable {
     /// The system call's name; nil outside one.
     public var syscall: String?
     public var syscallNumber: Int?
-    /// The six raw arguments, hex.
-    public var args: [String]?
-    /// One line a person reads: `futex wait 0x55e6e815a5e0 (private, forever)`.
-    public var summary: String
+    /// The six raw arguments.
+    public var args: [UInt64]?
     /// True when only another thread, process or event can end the wait: no timeout.
     public var forever: Bool
     /// The timeout or remaining sleep, when the wait has one and it could be read.
     public var timeoutSeconds: Double?
+    /// For a sleep: whether it runs to an absolute deadline (`timeoutSeconds` is then the time left).
+    public var absolute: Bool?
+    /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
+    public var programCounter: UInt64?
+    public var stoppedState: String?
+    /// For a kernel thread: the kernel function it sleeps in, or nil when idle or running.
+    public var kernelFunction: String?
+    /// This thread is forkhazard's own, taking the snapshot.
+    public var inspector: Bool?
+    /// For `restart_syscall`: the call that was resumed, told from the stack's innermost frame.
+    public var resumed: String?
     public var futex: FutexWait?
     /// futex_waitv: every futex in the vector.
     public var futexes: [FutexWait]?
     /// The fds it waits on, with what they are and who holds their other end.
     public var fds: [FdDescription]?
-    /// wait4/waitid: the children it may reap.
+    /// For poll/select/epoll whose fd list could not be read: how many fds it named.
+    public var unreadableFdCount: Int?
+    /// wait4/waitid: which children it waits for, and those of the snapshot that match.
+    public var childTarget: ChildTarget?
     public var children: [Int32]?
     public var fileLock: FileLockWait?
     /// For a futex wait: the kind of lock, told from the stack.
     public var lock: LockInfo?
+
+    public init(kind: Kind, syscall: String? = nil, forever: Bool, timeoutSeconds: Double? = nil) {
+        self.kind = kind
+        self.syscall = syscall
+        self.forever = forever
+        self.timeoutSeconds = timeoutSeconds
+    }
 }
 
-public struct FutexWait: Codable, Sendable, Equatable {
-    public var address: String
-    /// `WAIT`, `WAIT_BITSET`, `LOCK_PI`, `LOCK_PI2`, `WAIT_REQUEUE_PI`, `WAITV`.
+/// The children a wait4/waitid call waits for.
+public enum ChildTarget: Sendable, Equatable {
+    case any
+    case pid(Int32)
+    /// Any child in this process group (the caller's own, for `wait4(0, …)`).
+    case group(Int32)
+    case pidfd
+}
+
+public struct FutexWait: Sendable, Equatable {
+    public var address: UInt64
+    /// `WAIT`, `WAIT_BITSET`, `LOCK_PI`, `LOCK_PI2`, `WAIT_REQUEUE_PI`, `WAITV`, or a waking operation.
     public var operation: String
     /// Private futexes can be woken only by threads of the same process.
     public var `private`: Bool
@@ -206,18 +292,18 @@ public struct FutexWait: Codable, Sendable, Equatable {
     public var mappedBy: [Int32]?
 }
 
-public struct MappingReference: Codable, Sendable, Equatable {
+public struct MappingReference: Sendable, Equatable {
     /// A path, `/dev/shm/…`, `[heap]`, `[stack]`, or nil for anonymous memory.
     public var path: String?
     public var inode: UInt64
     public var device: String
     /// Offset of the address within the mapped object.
-    public var offset: String
+    public var offset: UInt64
     public var shared: Bool
 }
 
-public struct FdDescription: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable {
+public struct FdDescription: Sendable, Equatable {
+    public enum Kind: String, Sendable {
         case pipe, unixSocket, tcpSocket, udpSocket, socket, file, tty, epoll, eventfd, signalfd, timerfd, anonInode, unknown
     }
 
@@ -234,16 +320,21 @@ public struct FdDescription: Codable, Sendable, Equatable {
     public var socket: SocketDescription?
     /// For an epoll fd: the fds it watches.
     public var watched: [FdDescription]?
+
+    public init(fd: Int32, kind: Kind) {
+        self.fd = fd
+        self.kind = kind
+    }
 }
 
-public struct FdHolder: Codable, Sendable, Equatable, Hashable {
+public struct FdHolder: Sendable, Equatable, Hashable {
     public var pid: Int32
     public var name: String
     public var fd: Int32
     public var access: AccessMode?
 }
 
-public struct SocketDescription: Codable, Sendable, Equatable {
+public struct SocketDescription: Sendable, Equatable {
     /// `unix`, `tcp`, `tcp6`, `udp`, `udp6`, or nil when not found in the tables.
     public var proto: String?
     public var type: String?
@@ -254,102 +345,13 @@ public struct SocketDescription: Codable, Sendable, Equatable {
     public var peerInode: UInt64?
 }
 
-public struct FileLockWait: Codable, Sendable, Equatable {
+public struct FileLockWait: Sendable, Equatable {
     public var fd: Int32
     public var path: String?
     public var inode: UInt64?
-    /// `exclusive` or `shared`.
-    public var mode: String
+    /// `exclusive` or `shared`, nil when the lock's type could not be read.
+    public var exclusive: Bool?
     /// `flock` or `posix` or `ofd`.
     public var type: String
     public var holders: [Int32]
-}
-
-public enum Severity: String, Codable, Sendable, Comparable {
-    case info, warning, error
-
-    private var rank: Int { self == .info ? 0 : self == .warning ? 1 : 2 }
-    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
-}
-
-public struct Finding: Codable, Sendable {
-    public var rule: String
-    public var severity: Severity
-    public var pids: [Int32]
-    /// Every thread involved, a lock's owner included.
-    public var tids: [Int32]
-    public var message: String
-    public var evidence: [String]
-    public var remedy: String
-}
-
-/// Ordered by severity: healthy < hazard < deadlock.
-public enum Verdict: String, Codable, Sendable, Comparable {
-    case healthy, hazard, deadlock
-
-    public init(findings: [Finding]) {
-        let worst = findings.map(\.severity).max()
-        self = worst == .error ? .deadlock : worst == .warning ? .hazard : .healthy
-    }
-
-    public static func < (a: Verdict, b: Verdict) -> Bool { a.exitCode < b.exitCode }
-
-    /// The process exit status that stands for this verdict.
-    public var exitCode: Int32 {
-        switch self {
-        case .healthy: return 0
-        case .hazard: return 1
-        case .deadlock: return 2
-        }
-    }
-}
-
-/// A snapshot with its findings: what `--json` prints.
-public struct Report: Codable, Sendable {
-    public var schemaVersion: Int
-    public var verdict: Verdict
-    public var takenAt: String
-    public var host: HostInfo
-    public var roots: [Int32]
-    public var processes: [ProcessSnapshot]
-    public var findings: [Finding]
-    public var notes: [String]
-
-    public init(snapshot: Snapshot, findings: [Finding]) {
-        schemaVersion = reportSchemaVersion
-        verdict = Verdict(findings: findings)
-        takenAt = snapshot.takenAt
-        host = snapshot.host
-        roots = snapshot.roots
-        processes = snapshot.processes
-        self.findings = findings
-        notes = snapshot.notes
-    }
-
-    public func process(_ pid: Int32) -> ProcessSnapshot? { processes.first { $0.pid == pid } }
-}
-
-extension ThreadSnapshot {
-    enum CodingKeys: String, CodingKey {
-        case tid, name, state, startTime, startTicks, cpuSeconds, voluntaryContextSwitches,
-             involuntaryContextSwitches, wchan, wait, stack, pauseMicros, steady
-    }
-
-    /// Like the synthesized encoder, except that `wait` and `stack` are written as null when unknown.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(tid, forKey: .tid)
-        try c.encode(name, forKey: .name)
-        try c.encode(state, forKey: .state)
-        try c.encode(startTime, forKey: .startTime)
-        try c.encode(startTicks, forKey: .startTicks)
-        try c.encode(cpuSeconds, forKey: .cpuSeconds)
-        try c.encodeIfPresent(voluntaryContextSwitches, forKey: .voluntaryContextSwitches)
-        try c.encodeIfPresent(involuntaryContextSwitches, forKey: .involuntaryContextSwitches)
-        try c.encodeIfPresent(wchan, forKey: .wchan)
-        try c.encode(wait, forKey: .wait)
-        try c.encode(stack, forKey: .stack)
-        try c.encodeIfPresent(pauseMicros, forKey: .pauseMicros)
-        try c.encodeIfPresent(steady, forKey: .steady)
-    }
 }

@@ -27,14 +27,6 @@ struct PeerResolver {
                 fd.peers = all
             }
         }
-        // Keep the one-line summaries in step with the peers just found.
-        for p in processes.indices {
-            for t in processes[p].threads.indices {
-                if let wait = processes[p].threads[t].wait, wait.fds != nil {
-                    processes[p].threads[t].wait?.summary = fdWaitSummary(wait)
-                }
-            }
-        }
     }
 
     /// Calls `body` on every fd a thread waits on, the fds an epoll fd watches included.

@@ -55,13 +55,13 @@ final class ProcessReader: WaitContext {
             var wait: ThreadWait?
             if pid == getpid() {
                 // Its own wait state would show this very read.
-                wait = ThreadWait(kind: .running, summary: "forkhazard itself, taking this snapshot", forever: false)
+                wait = ThreadWait(kind: .running, forever: false)
+                wait?.inspector = true
             } else if state == "Z" || state == "X" {
-                wait = ThreadWait(kind: .zombie, summary: "exited (zombie, not yet reaped by its parent)", forever: false)
+                wait = ThreadWait(kind: .zombie, forever: false)
             } else if threadStat.isKernelThread {
-                let sleeping = wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }
-                wait = ThreadWait(kind: .kernel, summary: "kernel thread" + (sleeping.map { ", in \($0)" } ?? (state == "I" ? ", idle" : "")),
-                                  forever: false)
+                wait = ThreadWait(kind: .kernel, forever: false)
+                wait?.kernelFunction = wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }
             } else {
                 switch syscall {
                 case .success(let text):
@@ -91,7 +91,7 @@ final class ProcessReader: WaitContext {
             state: String(stat.state), threadCount: stat.numThreads,
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
             isKernelThread: stat.isKernelThread, threads: threads,
-            layout: stat.isKernelThread ? nil : layout(exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe))
+            layout: stat.isKernelThread ? nil : AddressLayout(maps: maps, exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe))
     }
 
     /// Looks again at a thread: the same system call line and unchanged context switch counts mean
@@ -105,16 +105,6 @@ final class ProcessReader: WaitContext {
             && status.nonvoluntaryContextSwitches == first.involuntary
     }
 
-    func layout(exe: String?) -> AddressLayout? {
-        guard !maps.isEmpty else { return nil }
-        func start(_ match: (MemoryMapping) -> Bool) -> String? { maps.first(where: match).map { "0x" + hex($0.start) } }
-        return AddressLayout(
-            stackTop: maps.first { $0.path == "[stack]" }.map { "0x" + hex($0.end) },
-            vdso: start { $0.path == "[vdso]" },
-            exeBase: exe.flatMap { path in start { $0.path == path } },
-            libcBase: start { fileName(of: $0.path).hasPrefix("libc.so") || fileName(of: $0.path).hasPrefix("libc-") })
-    }
-
     func runtimes(exe: String?) -> [String]? {
         var found: [String] = []
         let names = Set(maps.map { fileName(of: $0.path) })
@@ -126,26 +116,26 @@ final class ProcessReader: WaitContext {
     }
 
     /// Reads the owner of the lock a thread waits on, where the lock records one.
-    func lockOwner(_ lock: LockInfo, wait: ThreadWait, stack: [StackFrame]?) -> (owner: Int32, source: String)? {
-        guard let futex = wait.futex, let address = UInt64(futex.address.dropFirst(2), radix: 16) else { return nil }
+    func lockOwner(_ lock: LockInfo, wait: ThreadWait, stack: [StackFrame]?) -> (owner: Int32, source: LockInfo.OwnerSource)? {
+        guard let address = wait.futex?.address, let futex = wait.futex else { return nil }
         func tid(_ value: UInt32) -> Int32? {
             let candidate = Int32(bitPattern: value & 0x3fff_ffff)
             return candidate > 0 ? candidate : nil
         }
         if futex.operation.hasPrefix("LOCK_PI") || futex.operation == "WAIT_REQUEUE_PI" {
-            return u32(at: address).flatMap(tid).map { ($0, "PI futex word") }
+            return u32(at: address).flatMap(tid).map { ($0, .piFutexWord) }
         }
         switch lock.kind {
         case .pthreadMutex:
             // pthread_mutex_t: __lock @0, __owner @8, __kind @16; PI and robust mutexes keep the TID in __lock.
             guard let word = u32(at: address), word != 0, let owner = u32(at: address + 8), let kind = u32(at: address + 16) else { return nil }
-            if kind & 32 != 0 { return tid(word).map { ($0, "PI mutex word") } }
-            return tid(owner).map { ($0, "mutex __owner") }
+            if kind & 32 != 0 { return tid(word).map { ($0, .piMutexWord) } }
+            return tid(owner).map { ($0, .mutexOwner) }
         case .pthreadRwlock:
             // Readers wait on __wrphase_futex (+8), writers on __writers_futex (+12); __cur_writer is at +24.
             let writer = (stack ?? []).contains { $0.symbol?.contains("wrlock") == true }
             let base = address - (writer ? 12 : 8)
-            return u32(at: base + 24).flatMap(tid).map { ($0, "rwlock __cur_writer") }
+            return u32(at: base + 24).flatMap(tid).map { ($0, .rwlockWriter) }
         default:
             return nil
         }

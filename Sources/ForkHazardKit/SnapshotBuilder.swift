@@ -49,7 +49,8 @@ public struct SnapshotBuilder: Sendable {
                             kernel: ((try? proc.text("sys/kernel/osrelease")) ?? "unknown").trimmed,
                             aslr: (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmed) },
                             clockTicksPerSecond: max(1, sysconf(Int32(_SC_CLK_TCK))),
-                            bootTime: parseBootTime(statText) ?? 0)
+                            bootTime: parseBootTime(statText) ?? 0,
+                            pidMax: (try? proc.text("sys/kernel/pid_max")).flatMap { Int32($0.trimmed) } ?? 4_194_304)
 
         // Every process on the host, by parent: /proc has no reliable children list on every kernel.
         let table = ProcessTable(proc: proc)
@@ -167,9 +168,6 @@ extension SnapshotBuilder {
                 lock.recordsNoOwner = true
             }
             process.threads[index].wait?.lock = lock
-            var suffix = lock.kind != .unknown ? lock.kind.label : ""
-            if let owner = lock.owner { suffix += (suffix.isEmpty ? "" : " ") + "owned by TID \(owner)" }
-            if !suffix.isEmpty { process.threads[index].wait?.summary += " — " + suffix }
         }
     }
 }

@@ -122,11 +122,11 @@ final class StackUnwinder {
     /// Names `ip` from the module that maps it; a return address is looked up one byte back,
     /// inside the call.
     func frame(_ ip: UInt64, isReturnAddress: Bool) -> StackFrame {
-        var frame = StackFrame(address: "0x" + hex(ip))
+        var frame = StackFrame(address: ip)
         guard let map = maps.first(where: { $0.contains(ip) }) else { return frame }
         let lookup = isReturnAddress && ip > map.start ? ip - 1 : ip
         let offset = lookup - map.start + map.offset
-        frame.moduleOffset = "0x" + hex(ip - map.start + map.offset)
+        frame.moduleOffset = ip - map.start + map.offset
         guard map.path.hasPrefix("/") else {
             frame.module = map.path.isEmpty ? nil : map.path
             return frame
@@ -139,19 +139,6 @@ final class StackUnwinder {
         frame.module = path
         frame.symbol = symbolizer.symbolize(module: file, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
         return frame
-    }
-}
-
-extension StackFrame {
-    init(address: String) {
-        self.init(address: address, symbol: nil, module: nil, moduleOffset: nil, file: nil, line: nil)
-    }
-
-    /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
-    var display: String {
-        if let symbol { return shortDemangled(symbol) }
-        if let module, let moduleOffset { return "\(fileName(of: module))+\(moduleOffset)" }
-        return address
     }
 }
 

@@ -38,7 +38,7 @@ extension WaitContext {
 }
 
 /// Turns `/proc/PID/task/TID/syscall` into a `ThreadWait`: the call by name, what it waits on and
-/// whether it can time out.
+/// whether it can time out. Data only: the renderers put it into words.
 struct WaitDecoder {
     let architecture: Architecture
 
@@ -48,19 +48,18 @@ struct WaitDecoder {
     func decode(_ state: SyscallState, threadState: String, in context: WaitContext) -> ThreadWait {
         switch state {
         case .running:
-            return ThreadWait(kind: .running, summary: "running", forever: false)
+            return ThreadWait(kind: .running, forever: false)
         case .notInSyscall(_, let pc):
-            let stopped = threadState == "T" || threadState == "t"
-            return ThreadWait(
-                kind: .userSpace,
-                summary: stopped ? "stopped (state \(threadState)) outside a system call" : "not in a system call (pc 0x\(hex(pc)))",
-                forever: false)
+            var wait = ThreadWait(kind: .userSpace, forever: false)
+            wait.programCounter = pc
+            if threadState == "T" || threadState == "t" { wait.stoppedState = threadState }
+            return wait
         case .inSyscall(let number, let args, _, _):
-            let name = SyscallNames.name(number, on: architecture)
-            var wait = decodeCall(name: name ?? "syscall_\(number)", args: args, in: context)
-            wait.syscall = name ?? "syscall_\(number)"
+            let name = SyscallNames.name(number, on: architecture) ?? "syscall_\(number)"
+            var wait = decodeCall(name: name, args: args, in: context)
+            wait.syscall = name
             wait.syscallNumber = number
-            wait.args = args.map { "0x" + hex($0) }
+            wait.args = args
             return wait
         }
     }
@@ -84,32 +83,26 @@ struct WaitDecoder {
         case "wait4", "waitid":
             return decodeWait(name, args, in: context)
         case "nanosleep":
-            return sleep(name, request: args[0], absoluteClock: nil, in: context)
+            return sleep(request: args[0], absoluteClock: nil, in: context)
         case "clock_nanosleep":
             let clock = Int32(truncatingIfNeeded: args[0])
-            return sleep(name, request: args[2], absoluteClock: args[1] & 1 != 0 ? clock : nil, in: context)
+            return sleep(request: args[2], absoluteClock: args[1] & 1 != 0 ? clock : nil, in: context)
         case "flock":
             let exclusive = args[1] & 2 != 0
-            return decodeFileLock(name, fd: Int32(truncatingIfNeeded: args[0]), exclusive: exclusive,
-                                  type: "flock", in: context)
+            return decodeFileLock(fd: Int32(truncatingIfNeeded: args[0]), exclusive: exclusive, type: "flock", in: context)
         case "fcntl" where args[1] == 7 || args[1] == 38:  // F_SETLKW, F_OFD_SETLKW
             // struct flock starts with short l_type: F_RDLCK 0, F_WRLCK 1.
             let lockType = context.memory(at: args[2], count: 2).map { $0[0] }
-            return decodeFileLock(name, fd: Int32(truncatingIfNeeded: args[0]), exclusive: lockType.map { $0 != 0 },
+            return decodeFileLock(fd: Int32(truncatingIfNeeded: args[0]), exclusive: lockType.map { $0 != 0 },
                                   type: args[1] == 7 ? "posix" : "ofd", in: context)
         case "pause", "rt_sigsuspend":
-            return ThreadWait(kind: .signal, summary: "\(name) (until a signal arrives)", forever: true)
+            return ThreadWait(kind: .signal, forever: true)
         case "rt_sigtimedwait":
-            let timeout = args[2] == 0 ? nil : context.timespec(at: args[2])
-            return ThreadWait(kind: .signal, summary: "\(name) (sigwait, \(describeTimeout(forever: args[2] == 0, seconds: timeout)))",
-                              forever: args[2] == 0, timeoutSeconds: timeout)
+            return ThreadWait(kind: .signal, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
         case "restart_syscall":
-            return ThreadWait(kind: .restarted,
-                              summary: "restart_syscall (a timed wait resumed after a stop; its arguments are gone)",
-                              forever: false)
+            return ThreadWait(kind: .restarted, forever: false)
         default:
-            let shown = args.prefix(3).map { "0x" + hex($0) }.joined(separator: ", ")
-            return ThreadWait(kind: .other, summary: "\(name)(\(shown), …)", forever: false)
+            return ThreadWait(kind: .other, forever: false)
         }
     }
 
@@ -128,12 +121,14 @@ struct WaitDecoder {
         let realtime = op & 256 != 0
         let operation = Self.futexOperations[command] ?? "OP_\(command)"
         let blocking = [0, 6, 9, 11, 13].contains(command)
-        var futex = FutexWait(address: "0x" + hex(args[0]), operation: operation, private: isPrivate,
+        var futex = FutexWait(address: args[0], operation: operation, private: isPrivate,
                               clock: realtime || command == 6 ? "realtime" : "monotonic",
                               expected: blocking && command != 6 && command != 13 ? UInt32(truncatingIfNeeded: args[2]) : nil)
         futex.mapping = mappingReference(args[0], in: context)
         guard blocking else {
-            return ThreadWait(kind: .other, summary: "futex \(operation.lowercased()) 0x\(hex(args[0]))", forever: false, futex: futex)
+            var wait = ThreadWait(kind: .other, forever: false)
+            wait.futex = futex
+            return wait
         }
         let forever = args[3] == 0
         var timeout: Double?
@@ -141,10 +136,9 @@ struct WaitDecoder {
             // FUTEX_WAIT takes a relative timeout; the others an absolute deadline.
             timeout = command == 0 ? value : max(0, value - context.now(clock: realtime || command == 6 ? Self.clockRealtime : Self.clockMonotonic))
         }
-        let scope = isPrivate ? "private" : "shared\(futex.mapping.map { ": " + describe($0) } ?? "")"
-        return ThreadWait(kind: .futex,
-                          summary: "futex \(operation.lowercased()) 0x\(hex(args[0])) (\(scope), \(describeTimeout(forever: forever, seconds: timeout)))",
-                          forever: forever, timeoutSeconds: timeout, futex: futex)
+        var wait = ThreadWait(kind: .futex, forever: forever, timeoutSeconds: timeout)
+        wait.futex = futex
+        return wait
     }
 
     private func decodeFutexWaitv(_ args: [UInt64], in context: WaitContext) -> ThreadWait {
@@ -156,7 +150,7 @@ struct WaitDecoder {
                 let value: UInt64 = RemoteMemory.littleEndian(entry.prefix(8))
                 let address: UInt64 = RemoteMemory.littleEndian(entry.dropFirst(8).prefix(8))
                 let flags: UInt32 = RemoteMemory.littleEndian(entry.dropFirst(16).prefix(4))
-                var futex = FutexWait(address: "0x" + hex(address), operation: "WAITV", private: flags & 128 != 0,
+                var futex = FutexWait(address: address, operation: "WAITV", private: flags & 128 != 0,
                                       clock: args[4] == 0 ? "realtime" : "monotonic", expected: UInt32(truncatingIfNeeded: value))
                 futex.mapping = mappingReference(address, in: context)
                 futexes.append(futex)
@@ -166,21 +160,15 @@ struct WaitDecoder {
         let timeout = forever ? nil : context.timespec(at: args[3]).map {
             max(0, $0 - context.now(clock: Int32(truncatingIfNeeded: args[4])))
         }
-        let list = futexes.isEmpty ? "\(count) futexes (unreadable)"
-            : futexes.map { "\($0.address) \($0.private ? "private" : "shared")" }.joined(separator: ", ")
-        return ThreadWait(kind: .futex, summary: "futex_waitv [\(list)] (\(describeTimeout(forever: forever, seconds: timeout)))",
-                          forever: forever, timeoutSeconds: timeout, futexes: futexes)
+        var wait = ThreadWait(kind: .futex, forever: forever, timeoutSeconds: timeout)
+        wait.futexes = futexes
+        return wait
     }
 
     private func mappingReference(_ address: UInt64, in context: WaitContext) -> MappingReference? {
         guard let map = context.mapping(containing: address) else { return nil }
         return MappingReference(path: map.path.isEmpty ? nil : map.path, inode: map.inode, device: map.device,
-                                offset: "0x" + hex(address - map.start + map.offset), shared: map.isShared)
-    }
-
-    private func describe(_ mapping: MappingReference) -> String {
-        let name = mapping.path ?? "anonymous shared memory"
-        return mapping.inode != 0 ? "\(name) inode \(mapping.inode) +\(mapping.offset)" : "\(name) +\(mapping.offset)"
+                                offset: address - map.start + map.offset, shared: map.isShared)
     }
 
     // MARK: fds
@@ -190,13 +178,16 @@ struct WaitDecoder {
     private func decodeFdCall(_ name: String, fd: Int32, direction: Direction, in context: WaitContext) -> ThreadWait {
         var description = context.describeFd(fd)
         description.events = direction == .input ? (name.hasPrefix("accept") ? "accept" : "in") : (name == "connect" ? "connect" : "out")
-        return ThreadWait(kind: .fd, summary: "", forever: true, fds: [description]).summarized(name)
+        var wait = ThreadWait(kind: .fd, forever: true)
+        wait.fds = [description]
+        return wait
     }
 
     private func decodePoll(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let count = Int(min(args[1], 1024))
         var fds: [FdDescription] = []
-        if let raw = context.memory(at: args[0], count: count * 8) {
+        let raw = count > 0 ? context.memory(at: args[0], count: count * 8) : nil
+        if let raw {
             for i in 0..<count {
                 let fd = Int32(bitPattern: RemoteMemory.littleEndian(raw[(i * 8)..<(i * 8 + 4)]))
                 let events: UInt16 = RemoteMemory.littleEndian(raw[(i * 8 + 4)..<(i * 8 + 6)])
@@ -206,18 +197,16 @@ struct WaitDecoder {
                 fds.append(description)
             }
         }
-        let forever: Bool
-        var timeout: Double?
+        var wait: ThreadWait
         if name == "poll" {
             let ms = Int32(truncatingIfNeeded: args[2])
-            forever = ms < 0
-            timeout = forever ? nil : Double(ms) / 1000
+            wait = ThreadWait(kind: .poll, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
         } else {
-            forever = args[2] == 0
-            timeout = forever ? nil : context.timespec(at: args[2])
+            wait = ThreadWait(kind: .poll, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
         }
-        return pollWait(name, fds: fds, unreadable: count > 0 && fds.isEmpty ? "\(count) fds" : nil,
-                        forever: forever, timeout: timeout)
+        wait.fds = fds
+        if count > 0 && raw == nil { wait.unreadableFdCount = count }
+        return wait
     }
 
     private func decodeSelect(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
@@ -230,35 +219,27 @@ struct WaitDecoder {
                 events[Int32(fd), default: []].append(event)
             }
         }
-        let fds = events.keys.sorted().map { fd -> FdDescription in
+        let forever = args[4] == 0
+        var wait = ThreadWait(kind: .poll, forever: forever,
+                              timeoutSeconds: forever ? nil : context.timespec(at: args[4], microseconds: name == "select"))
+        wait.fds = events.keys.sorted().map { fd -> FdDescription in
             var description = context.describeFd(fd)
             description.events = events[fd]!.joined(separator: "|")
             return description
         }
-        let forever = args[4] == 0
-        let timeout = forever ? nil : context.timespec(at: args[4], microseconds: name == "select")
-        return pollWait(name, fds: fds, unreadable: nil, forever: forever, timeout: timeout)
+        return wait
     }
 
     private func decodeEpoll(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let epfd = Int32(truncatingIfNeeded: args[0])
-        let description = context.describeFd(epfd)
-        let forever: Bool
-        var timeout: Double?
+        var wait: ThreadWait
         if name == "epoll_pwait2" {
-            forever = args[3] == 0
-            timeout = forever ? nil : context.timespec(at: args[3])
+            wait = ThreadWait(kind: .poll, forever: args[3] == 0, timeoutSeconds: args[3] == 0 ? nil : context.timespec(at: args[3]))
         } else {
             let ms = Int32(truncatingIfNeeded: args[3])
-            forever = ms < 0
-            timeout = forever ? nil : Double(ms) / 1000
+            wait = ThreadWait(kind: .poll, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
         }
-        return ThreadWait(kind: .poll, summary: "", forever: forever, timeoutSeconds: timeout, fds: [description]).summarized(name)
-    }
-
-    private func pollWait(_ name: String, fds: [FdDescription], unreadable: String?, forever: Bool, timeout: Double?) -> ThreadWait {
-        var wait = ThreadWait(kind: .poll, summary: "", forever: forever, timeoutSeconds: timeout, fds: fds).summarized(name)
-        if let unreadable { wait.summary = "\(name) [\(unreadable), unreadable] (\(describeTimeout(forever: forever, seconds: timeout)))" }
+        wait.fds = [context.describeFd(epfd)]
         return wait
     }
 
@@ -266,88 +247,58 @@ struct WaitDecoder {
 
     private func decodeWait(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let children = context.children
-        var selected: [Int32]
-        var what: String
+        let target: ChildTarget
         let options = name == "wait4" ? args[2] : args[3]
         if name == "wait4" {
             let pid = Int32(truncatingIfNeeded: args[0])
             switch pid {
-            case -1: selected = children.map(\.pid); what = "any child"
-            case 0: selected = children.filter { $0.pgrp == context.processGroup }.map(\.pid); what = "any child in its process group"
-            case ..<(-1): selected = children.filter { $0.pgrp == -pid }.map(\.pid); what = "any child in process group \(-pid)"
-            default: selected = children.filter { $0.pid == pid }.map(\.pid); what = "child \(pid)"
+            case -1: target = .any
+            case 0: target = .group(context.processGroup)
+            case ..<(-1): target = .group(-pid)
+            default: target = .pid(pid)
             }
         } else {
             let id = Int32(truncatingIfNeeded: args[1])
             switch args[0] {
-            case 0: selected = children.map(\.pid); what = "any child"
-            case 1: selected = children.filter { $0.pid == id }.map(\.pid); what = "child \(id)"
-            case 2:
-                let group = id == 0 ? context.processGroup : id
-                selected = children.filter { $0.pgrp == group }.map(\.pid); what = "any child in process group \(group)"
-            default: selected = children.map(\.pid); what = "a child by pidfd"
+            case 0: target = .any
+            case 1: target = .pid(id)
+            case 2: target = .group(id == 0 ? context.processGroup : id)
+            default: target = .pidfd
             }
         }
-        let nonBlocking = options & 1 != 0  // WNOHANG
-        var detail = selected.isEmpty ? "no such child in the snapshot"
-            : what.hasPrefix("child ") ? "alive" : "children: " + selected.map(String.init).joined(separator: ", ")
-        detail += nonBlocking ? ", non-blocking" : ", forever"
-        return ThreadWait(kind: .child, summary: "\(name) for \(what) (\(detail))", forever: !nonBlocking, children: selected)
+        let selected: [Int32]
+        switch target {
+        case .any, .pidfd: selected = children.map(\.pid)
+        case .pid(let pid): selected = children.filter { $0.pid == pid }.map(\.pid)
+        case .group(let group): selected = children.filter { $0.pgrp == group }.map(\.pid)
+        }
+        var wait = ThreadWait(kind: .child, forever: options & 1 == 0)  // WNOHANG does not block
+        wait.childTarget = target
+        wait.children = selected
+        return wait
     }
 
-    private func sleep(_ name: String, request: UInt64, absoluteClock: Int32?, in context: WaitContext) -> ThreadWait {
+    private func sleep(request: UInt64, absoluteClock: Int32?, in context: WaitContext) -> ThreadWait {
         var seconds = context.timespec(at: request)
         if let clock = absoluteClock, let deadline = seconds {
             seconds = max(0, deadline - context.now(clock: clock))
         }
-        let text = seconds.map { absoluteClock == nil ? formatDuration($0) : "\(formatDuration($0)) left" } ?? "for an unreadable time"
-        return ThreadWait(kind: .sleep, summary: "\(name) \(text)", forever: false, timeoutSeconds: seconds)
+        var wait = ThreadWait(kind: .sleep, forever: false, timeoutSeconds: seconds)
+        wait.absolute = absoluteClock != nil
+        return wait
     }
 
     /// `exclusive` is nil when the lock's type could not be read.
-    private func decodeFileLock(_ name: String, fd: Int32, exclusive: Bool?, type: String, in context: WaitContext) -> ThreadWait {
+    private func decodeFileLock(fd: Int32, exclusive: Bool?, type: String, in context: WaitContext) -> ThreadWait {
         let description = context.describeFd(fd)
         let holders = description.inode.map { context.fileLockHolders(fd: fd, inode: $0) } ?? []
-        let lock = FileLockWait(fd: fd, path: description.target, inode: description.inode,
-                                mode: exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown", type: type, holders: holders)
-        let held = holders.isEmpty ? "holder unknown" : "held by " + holders.map(String.init).joined(separator: ", ")
-        return ThreadWait(kind: .fileLock,
-                          summary: "\(name) \(lock.mode) lock on fd \(fd) = \(description.target ?? "?") (\(held), forever)",
-                          forever: true, fds: [description], fileLock: lock)
+        var wait = ThreadWait(kind: .fileLock, forever: true)
+        wait.fds = [description]
+        wait.fileLock = FileLockWait(fd: fd, path: description.target, inode: description.inode, exclusive: exclusive,
+                                     type: type, holders: holders)
+        return wait
     }
 }
-
-// MARK: formatting shared with the renderers
-
-extension ThreadWait {
-    func summarized(_ name: String) -> ThreadWait {
-        var copy = self
-        copy.syscall = name
-        copy.summary = fdWaitSummary(copy)
-        return copy
-    }
-}
-
-/// The one-line summary of a wait on fds: `read fd 5 = pipe:[5353] <- writers: 2261 fd 4`.
-func fdWaitSummary(_ wait: ThreadWait) -> String {
-    let name = wait.syscall ?? "?"
-    let fds = wait.fds ?? []
-    let timeout = describeTimeout(forever: wait.forever, seconds: wait.timeoutSeconds)
-    switch wait.kind {
-    case .fd:
-        return "\(name) \(fds.map(describeFdShort).joined())"
-    case .poll where fds.count == 1 && fds[0].kind == .epoll && name.hasPrefix("epoll"):
-        let list = (fds[0].watched ?? []).map(describeFdShort).joined(separator: "; ")
-        return "\(name) fd \(fds[0].fd) = epoll watching [\(list)] (\(timeout))"
-    case .fileLock:
-        return wait.summary
-    default:
-        let list = fds.map(describeFdShort).joined(separator: "; ")
-        return !wait.forever && wait.timeoutSeconds == 0 ? "\(name) [\(list)] (non-blocking)" : "\(name) [\(list)] (\(timeout))"
-    }
-}
-
-func hex(_ value: UInt64) -> String { String(value, radix: 16) }
 
 func pollEvents(_ mask: UInt32) -> String {
     var names: [String] = []
@@ -355,49 +306,4 @@ func pollEvents(_ mask: UInt32) -> String {
     if mask & 0x2 != 0 { names.append("pri") }
     if mask & 0x4 != 0 { names.append("out") }
     return names.isEmpty ? "0x" + String(mask, radix: 16) : names.joined(separator: "|")
-}
-
-func formatDuration(_ seconds: Double) -> String {
-    if seconds < 0.001 { return "\(Int((seconds * 1e6).rounded()))µs" }
-    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-    if seconds < 100 { return oneDecimal(seconds) + "s" }
-    return "\(Int(seconds.rounded()))s"
-}
-
-func describeTimeout(forever: Bool, seconds: Double?) -> String {
-    if forever { return "forever" }
-    return seconds.map { "timeout \(formatDuration($0))" } ?? "timed"
-}
-
-/// `fd 5 = pipe:[5353] <- writers: 2261 fd 4`.
-func describeFdShort(_ fd: FdDescription) -> String {
-    var text = "fd \(fd.fd) = \(fd.target ?? "?")"
-    if let socket = fd.socket {
-        let parts = [socket.proto, socket.type, socket.state].compactMap { $0 }
-        var details = parts.joined(separator: " ")
-        if let local = socket.local, let remote = socket.remote { details += " \(local) -> \(remote)" }
-        if let path = socket.path, !path.isEmpty { details += " \(path)" }
-        if !details.isEmpty { text += " (\(details))" }
-    } else if fd.kind == .tty {
-        text += " (terminal)"
-    }
-    if let events = fd.events, fd.kind != .pipe, fd.kind != .unixSocket { text += " [\(events)]" }
-    if let peers = fd.peers {
-        let label: String
-        switch fd.kind {
-        case .pipe: label = fd.waitsForWriters ? " <- writers: " : " -> readers: "
-        case .unixSocket: label = " <-> peer \(fd.socket?.peerInode.map { "socket:[\($0)]" } ?? "") held by: "
-        default: label = " <- "
-        }
-        text += label + (peers.isEmpty ? "none" : peers.map { "\($0.pid) fd \($0.fd)" }.joined(separator: ", "))
-    }
-    return text
-}
-
-extension FdDescription {
-    /// Whether a waiter on this fd waits for data to come in (rather than for room to write).
-    var waitsForWriters: Bool {
-        guard let events else { return access != .write }
-        return events.contains("in") || events == "accept"
-    }
 }

@@ -76,6 +76,9 @@ struct OutputOptions: ParsableArguments {
     @Option(name: .long, help: "Colour the text report: auto (only on a terminal), always or never.")
     var color: ColorChoice = .auto
 
+    @Flag(name: .long, help: "List every process and thread in the text report; by default look-alike siblings and threads are one entry with a count (JSON always has all).")
+    var full = false
+
     enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, always, never
     }
@@ -90,7 +93,7 @@ struct OutputOptions: ParsableArguments {
             useColor = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
                 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         }
-        return TextRenderer(color: useColor).render(report)
+        return TextRenderer(color: useColor, full: full).render(report)
     }
 }
 

@@ -12,13 +12,16 @@ import Testing
         try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "read")
         let report = try Diagnosis().run(pids: [victim.pid])
         #expect(report.verdict == .deadlock)
-        #expect(report.findings.map(\.rule) == ["deadlock"], "no fork findings: the parent is single-threaded")
+        #expect(report.findings.map(\.rule) == [.deadlock], "no fork findings: the parent is single-threaded")
         let deadlock = try #require(report.findings.first)
         #expect(deadlock.pids == [victim.pid, victim.helper])
         #expect(Set(deadlock.tids) == [victim.pid, victim.helper])
-        #expect(deadlock.evidence.contains { $0.hasPrefix("cycle: ") && $0.contains("\(victim.pid)") && $0.contains("\(victim.helper)") })
-        #expect(deadlock.evidence.contains { $0.contains("only writers of pipe:[") && $0.contains(": \(victim.helper) can wake it") })
-        #expect(deadlock.evidence.contains { $0.hasPrefix("confirmed by a second look") })
+        guard case .deadlock(let facts) = deadlock.facts else { Issue.record("not deadlock facts"); return }
+        #expect(Set(facts.cycle ?? []) == [victim.pid, victim.helper])
+        let evidence = report.evidence(deadlock)
+        #expect(evidence.contains { $0.hasPrefix("cycle: ") && $0.contains("\(victim.pid)") && $0.contains("\(victim.helper)") })
+        #expect(evidence.contains { $0.contains("only writers of pipe:[") && $0.contains(": \(victim.helper) can wake it") })
+        #expect(evidence.contains { $0.hasPrefix("confirmed by a second look") })
         let cli = try runForkhazard([String(victim.pid)])
         #expect(cli.status == 2)
         #expect(cli.stdout.contains("ERROR deadlock: 2 threads in 2 processes are stuck for good"))
@@ -33,7 +36,7 @@ import Testing
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             let attempt = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
-            if attempt.findings.contains(where: { $0.rule == "lost-worker" }) {
+            if attempt.findings.contains(where: { $0.rule == .lostWorker }) {
                 report = attempt
                 break
             }
@@ -41,13 +44,13 @@ import Testing
         }
         let found = try #require(report, "no lost-worker finding within 15 s")
         #expect(found.verdict == .deadlock)
-        let lost = try #require(found.findings.first { $0.rule == "lost-worker" })
+        let lost = try #require(found.findings.first { $0.rule == .lostWorker })
         #expect(lost.severity == .error)
         #expect(lost.pids.first == victim.pid)
         #expect(lost.pids.count == 4, "the parent and its three workers")
-        #expect(lost.evidence.contains { $0.contains("it replaced a worker that died") })
-        #expect(lost.remedy.contains("BrokenProcessPool"))
-        #expect(!found.findings.contains { $0.rule == "inherited-lock" }, "workers wait on a process-shared semaphore")
+        #expect(found.evidence(lost).contains { $0.contains("it replaced a worker that died") })
+        #expect(found.words(lost).remedy.contains("BrokenProcessPool"))
+        #expect(!found.findings.contains { $0.rule == .inheritedLock }, "workers wait on a process-shared semaphore")
         // The workers' shared futex is known to be mapped by the whole pool.
         let shared = found.processes.flatMap(\.threads).compactMap(\.wait?.futex).filter { !$0.private }
         #expect(shared.allSatisfy { ($0.mappedBy?.count ?? 0) == 4 })
@@ -57,7 +60,7 @@ import Testing
 
     func expectHealthy(_ pid: Int32) throws {
         let report = try Diagnosis().run(pids: [pid])
-        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        #expect(report.findings.isEmpty, "\(report.findings.map { report.words($0).message })")
         #expect(report.verdict == .healthy)
         let cli = try runForkhazard([String(pid)])
         #expect(cli.status == 0)

@@ -6,8 +6,8 @@ import Testing
 
 /// Fork provenance and the fork-hazard rules on real programs, diagnosed while hung.
 @Suite("Fork hazards") struct ForkHazardTests {
-    func findings(_ report: Report, _ rule: String, on pid: Int32) -> [Finding] {
-        report.findings.filter { $0.rule == rule && $0.pids.first == pid }
+    func findings(_ report: Report, _ rule: RuleID, on pid: Int32) -> [Finding] {
+        report.findings(rule, naming: pid)
     }
 
     @Test func cThreadHoldsAMutexWhileMainForks() throws {
@@ -18,14 +18,18 @@ import Testing
         #expect(report.verdict == .deadlock)
         #expect(report.process(child)?.forkOrigin?.kind == .forkedWithoutExec)
         let holder = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
-        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        let inherited = try #require(findings(report, .inheritedLock, on: child).first)
         #expect(inherited.severity == .error)
         #expect(inherited.tids == [child, holder.tid], "the waiter and the lock's owner")
-        #expect(inherited.evidence.contains { $0.contains("is owned by TID \(holder.tid) (its mutex __owner), thread 'holder' of parent \(victim.pid)") })
-        let warning = try #require(findings(report, "fork-from-threaded", on: child).first)
+        #expect(report.evidence(inherited).contains { $0.contains("is owned by TID \(holder.tid) (its mutex __owner), thread 'holder' of parent \(victim.pid)") })
+        guard case .inheritedLock(let facts) = inherited.facts else { Issue.record("not inherited-lock facts"); return }
+        #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: holder.tid)))
+        #expect(facts.confirmed, "the deadlock proof found the child stuck")
+        #expect(report.findings(.deadlock).allSatisfy { $0.pids.contains(victim.pid) }, "no deadlock made only of the child: it is the same cause")
+        let warning = try #require(findings(report, .forkFromThreaded, on: child).first)
         #expect(warning.severity == .warning)
         #expect(Set(warning.tids) == [victim.pid, holder.tid])
-        #expect(warning.remedy.contains("posix_spawn"))
+        #expect(report.words(warning).remedy.contains("posix_spawn"))
         // The command line says the same, with exit status 2.
         let cli = try runForkhazard([String(victim.pid)])
         #expect(cli.status == 2)
@@ -42,8 +46,8 @@ import Testing
         let lock = try #require(report.thread(child)?.wait?.lock)
         #expect(lock.kind == .pthreadRwlock)
         #expect(lock.owner == writer.tid)
-        #expect(lock.ownerSource == "rwlock __cur_writer")
-        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        #expect(lock.ownerSource == .rwlockWriter)
+        let inherited = try #require(findings(report, .inheritedLock, on: child).first)
         #expect(inherited.tids == [child, writer.tid])
         #expect(report.verdict == .deadlock)
     }
@@ -73,14 +77,14 @@ import Testing
         let wait = try #require(report.thread(child)?.wait)
         #expect(wait.lock?.kind == .cpythonLock)
         #expect(wait.lock?.recordsNoOwner == true)
-        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
+        let inherited = try #require(findings(report, .inheritedLock, on: child).first)
         // CPython before 3.14 does not name OS threads: the holder is the first thread after main.
         let holder = try #require(report.process(parent)?.threads.first { $0.tid != parent })
         #expect(inherited.tids.contains(holder.tid), "points at the parent's threads alive at fork")
-        #expect(inherited.evidence.contains { $0.contains("a CPython lock records no owner") })
-        let warning = try #require(findings(report, "fork-from-threaded", on: child).first)
-        #expect(warning.evidence.contains { $0.contains("TID \(holder.tid) '") && $0.contains("(certain)") })
-        #expect(warning.remedy.contains("spawn"))
+        #expect(report.evidence(inherited).contains { $0.contains("a CPython lock records no owner") })
+        let warning = try #require(findings(report, .forkFromThreaded, on: child).first)
+        #expect(report.evidence(warning).contains { $0.hasPrefix("TID \(holder.tid) '") })
+        #expect(report.words(warning).remedy.contains("spawn"))
     }
 
     @Test func openMPRegionInTheParentThenInAForkedChild() throws {
@@ -90,10 +94,10 @@ import Testing
         try waitForBlocked(pid: child, tid: child, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
         #expect(report.thread(child)?.wait?.lock?.kind == .libgompBarrier)
-        let inherited = try #require(findings(report, "inherited-lock", on: child).first)
-        #expect(inherited.evidence.contains { $0.contains("a libgomp barrier has no owner") })
-        #expect(!findings(report, "fork-from-threaded", on: child).isEmpty)
-        #expect(inherited.remedy.contains("OpenMP"))
+        let inherited = try #require(findings(report, .inheritedLock, on: child).first)
+        #expect(report.evidence(inherited).contains { $0.contains("a libgomp barrier has no owner") })
+        #expect(!findings(report, .forkFromThreaded, on: child).isEmpty)
+        #expect(report.words(inherited).remedy.contains("OpenMP"))
         #expect(report.verdict == .deadlock)
     }
 
@@ -101,7 +105,7 @@ import Testing
         let victim = try Victim(scenario: "fork-sleep")
         try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
         let report = try Diagnosis().run(pids: [victim.pid])
-        #expect(report.findings.map(\.rule) == ["fork-from-threaded"])
+        #expect(report.findings.map(\.rule) == [.forkFromThreaded])
         #expect(report.verdict == .hazard)
         let cli = try runForkhazard([String(victim.pid)])
         #expect(cli.status == 1)
@@ -135,7 +139,7 @@ import Testing
         try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
         let report = try Diagnosis().run(pids: [victim.pid])
         #expect(report.process(victim.helper)?.forkOrigin?.kind == .execed)
-        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        #expect(report.findings.isEmpty, "\(report.findings.map { report.words($0).message })")
     }
 
     func script(_ name: String) throws -> String {

@@ -46,7 +46,7 @@ import Testing
         #expect(mapping.shared)
         #expect(mapping.path?.hasPrefix("/dev/shm/fh-test-\(victim.pid)") == true)
         #expect(mapping.inode != 0)
-        #expect(mapping.offset == "0x100c")
+        #expect(mapping.offset == 0x100c)
         #expect(wait.summary.contains("shared: /dev/shm/fh-test-\(victim.pid)"))
     }
 
@@ -141,7 +141,7 @@ import Testing
         let (_, wait) = try diagnose(victim)
         #expect(wait.kind == .fileLock && wait.forever)
         let lock = try #require(wait.fileLock)
-        #expect(lock.mode == "exclusive")
+        #expect(lock.exclusive == true)
         #expect(lock.holders == [victim.pid])
         #expect(lock.path?.hasPrefix("/tmp/fh-flock-") == true)
     }

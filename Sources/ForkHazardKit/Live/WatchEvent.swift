@@ -5,35 +5,72 @@ import Foundation
 #endif
 import Glibc
 
-/// One line of `run`/`watch` output: text on stderr, a JSON Lines record with `--json`, or a
-/// GitHub workflow command with `--format github`.
-public struct WatchEvent: Codable, Sendable {
-    /// `start`, `fork-from-threaded`, `stall`, `deadlock`, `kill`, `signal`, `note`, `exit`, `summary`.
-    public var event: String
-    public var time: String
-    public var pids: [Int32]
-    public var tids: [Int32]?
-    public var severity: Severity?
-    public var message: String
-    public var evidence: [String]?
-    /// Only on `summary`.
-    public var summary: WatchSummary?
+/// Something `run` or `watch` saw, as values; `EventWriter` puts it into words (text on stderr, a
+/// JSON Lines record, or a GitHub workflow command).
+public struct WatchEvent: Sendable {
+    public enum Kind: Sendable {
+        /// Watching begins.
+        case start(processes: Int, source: EventSource, stallAfter: Double)
+        /// A finding: a fork from a multi-threaded parent seen live, or an error finding of a
+        /// stall's diagnosis (the event is named after its rule).
+        case finding(Finding)
+        /// No thread made progress for this long; a diagnosis follows.
+        case stall(quietSeconds: Double)
+        /// Ending the stuck tree: SIGTERM to these processes, SIGKILL after the grace.
+        case kill(pids: [Int32], grace: Double)
+        /// A signal came to forkhazard; forwarded to the command when it is ours.
+        case signal(number: Int32, forwardedTo: Int32?)
+        case note(Note)
+        /// Always the last event.
+        case summary(WatchSummary)
+    }
 
-    public init(_ event: String, pids: [Int32], tids: [Int32]? = nil, severity: Severity? = nil, message: String,
-                evidence: [String]? = nil) {
-        self.event = event
+    public enum EventSource: Sendable, Equatable {
+        case procConnector
+        case polling(PollingReason)
+    }
+
+    public enum PollingReason: Sendable, Equatable {
+        case forced
+        case connectorUnavailable(errno: Int32)
+    }
+
+    public enum Note: Sendable, Equatable {
+        /// The kernel dropped process events; /proc was scanned again.
+        case lostEvents
+        case reportNotWritten(path: String)
+    }
+
+    public var kind: Kind
+    public var time: String
+    /// The tree being watched.
+    public var root: Int32
+    /// The diagnosis a finding came from, for names, waits and stacks in its words.
+    public var report: Report?
+
+    public init(_ kind: Kind, root: Int32, report: Report? = nil) {
+        self.kind = kind
+        self.root = root
+        self.report = report
         self.time = isoTime(Date())
-        self.pids = pids
-        self.tids = tids
-        self.severity = severity
-        self.message = message
-        self.evidence = evidence
+    }
+
+    /// The event's name in every format: `start`, `fork-from-threaded`, `stall`, a rule, `kill`, `signal`, `note`, `summary`.
+    public var name: String {
+        switch kind {
+        case .start: return "start"
+        case .finding(let finding): return finding.rule.rawValue
+        case .stall: return "stall"
+        case .kill: return "kill"
+        case .signal: return "signal"
+        case .note: return "note"
+        case .summary: return "summary"
+        }
     }
 }
 
-public struct WatchSummary: Codable, Sendable {
-    /// `proc-connector` or `polling`.
-    public var eventSource: String
+public struct WatchSummary: Sendable {
+    public var eventSource: WatchEvent.EventSource
     public var processesSeen: Int
     public var forksFromThreaded: Int
     public var stalls: Int
@@ -58,20 +95,18 @@ public final class EventWriter {
     }
 
     public func emit(_ event: WatchEvent) {
+        let words = EventWords(event)
         let line: String
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            line = String(decoding: (try? encoder.encode(event)) ?? Data(), as: UTF8.self)
+            line = words.json.text
         case .github:
-            let kind = event.severity == .error ? "error" : event.severity == .warning ? "warning" : "notice"
-            let body = ([event.message] + (event.evidence ?? [])).joined(separator: "\n")
-            line = "::\(kind) title=forkhazard \(event.event)::" + escapeWorkflow(body)
+            let kind = words.severity == .error ? "error" : words.severity == .warning ? "warning" : "notice"
+            let body = ([words.message] + words.evidence).joined(separator: "\n")
+            line = "::\(kind) title=forkhazard \(event.name)::" + escapeWorkflow(body)
         case .text:
             let clock = event.time.split(separator: "T").last.map { String($0.dropLast()) } ?? event.time
-            line = "forkhazard [\(clock)] \(event.event): \(event.message)"
-                + (event.evidence ?? []).map { "\n    \($0)" }.joined()
+            line = "forkhazard [\(clock)] \(event.name): \(words.message)" + words.evidence.map { "\n    \($0)" }.joined()
         }
         write(line + "\n")
     }
@@ -79,6 +114,91 @@ public final class EventWriter {
     /// Raw text (a whole report) on the same stream.
     public func write(_ text: String) {
         writeAll(fd, text)
+    }
+
+    func escapeWorkflow(_ text: String) -> String {
+        text.replacing("%", with: "%25").replacing("\r", with: "%0D").replacing("\n", with: "%0A")
+    }
+}
+
+/// An event in words.
+struct EventWords {
+    let event: WatchEvent
+    var message = ""
+    var evidence: [String] = []
+    var severity: Severity?
+    var pids: [Int32]
+    var tids: [Int32]?
+
+    init(_ event: WatchEvent) {
+        self.event = event
+        pids = [event.root]
+        switch event.kind {
+        case .start(let processes, let source, let stallAfter):
+            let events: String
+            switch source {
+            case .procConnector: events = "proc connector"
+            case .polling(.forced): events = "polling /proc every 20 ms (forced by --poll)"
+            case .polling(.connectorUnavailable(let code)):
+                events = "polling /proc every 20 ms (proc connector unavailable: \(String(cString: strerror(code))))"
+            }
+            message = "watching the tree of \(event.root) (\(plural(processes, "process", "processes"))); events: \(events); "
+                + "stall after \(formatDuration(stallAfter)) without progress"
+        case .finding(let finding):
+            let text = FindingWords(report: event.report).text(for: finding)
+            message = text.message
+            evidence = text.flatEvidence
+            severity = finding.severity
+            pids = finding.pids
+            tids = finding.tids
+        case .stall(let quiet):
+            message = "no thread of the tree made progress for \(formatDuration(quiet)): diagnosing"
+            severity = .error
+        case .kill(let members, let grace):
+            message = "ending the stuck tree: SIGTERM to \(members.map(String.init).joined(separator: ", ")), "
+                + "SIGKILL after \(formatDuration(grace)) to any left"
+            pids = members
+        case .signal(let number, let forwardedTo):
+            message = "received signal \(number)" + (forwardedTo.map { "; forwarded to \($0)" } ?? "")
+        case .note(.lostEvents):
+            message = "the kernel dropped process events (ENOBUFS); rescanning /proc"
+        case .note(.reportNotWritten(let path)):
+            message = "could not write the report to \(path)"
+        case .summary(let summary):
+            message = "\(summary.outcome); \(plural(summary.processesSeen, "process", "processes")) seen, "
+                + "\(plural(summary.forksFromThreaded, "fork", "forks")) from a multi-threaded parent, "
+                + plural(summary.stalls, "stall", "stalls")
+                + (summary.lostEventBursts > 0 ? ", \(summary.lostEventBursts) bursts of lost events" : "")
+        }
+    }
+
+    /// The JSON Lines record (docs/json.md).
+    var json: JSON {
+        var object = JSONObject()
+        object["event"] = .string(event.name)
+        object["time"] = .string(event.time)
+        object["pids"] = .pids(pids)
+        object.optional("tids", tids.map(JSON.pids) ?? .null)
+        object.optional("severity", .from(severity?.rawValue))
+        object["message"] = .string(message)
+        if !evidence.isEmpty { object["evidence"] = .strings(evidence) }
+        switch event.kind {
+        case .finding(let finding):
+            object["facts"] = finding.factsJSON
+        case .summary(let summary):
+            var s = JSONObject()
+            s["eventSource"] = .string(summary.eventSource == .procConnector ? "proc-connector" : "polling")
+            s["processesSeen"] = .from(summary.processesSeen)
+            s["forksFromThreaded"] = .from(summary.forksFromThreaded)
+            s["stalls"] = .from(summary.stalls)
+            s["lostEventBursts"] = .from(summary.lostEventBursts)
+            s["outcome"] = .string(summary.outcome)
+            s["exitStatus"] = .from(summary.exitStatus)
+            object["summary"] = s.json
+        default:
+            break
+        }
+        return object.json
     }
 }
 
@@ -89,11 +209,5 @@ public func writeAll(_ fd: Int32, _ text: String) {
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         if n < 0 { if errno == EINTR { continue } else { return } }
         bytes = bytes.dropFirst(n)
-    }
-}
-
-extension EventWriter {
-    func escapeWorkflow(_ text: String) -> String {
-        text.replacing("%", with: "%25").replacing("\r", with: "%0D").replacing("\n", with: "%0A")
     }
 }

@@ -61,7 +61,7 @@ public final class Watcher {
     private var hazards = 0
     private var stalls = 0
     private var lost = 0
-    private var eventSource = "polling"
+    private var eventSource = WatchEvent.EventSource.polling(.forced)
     private var lastSignature: [Int32: UInt64] = [:]
     private var lastProgress = Date()
     private var stallReported = false
@@ -69,14 +69,14 @@ public final class Watcher {
 
     struct PendingFork {
         var parent: Int32
-        var parentName: String
-        /// Threads of the parent at the fork: TIDs lower than the child's PID, with names.
-        var threads: [(tid: Int32, name: String)]
+        /// Threads of the parent at the fork, with names.
+        var threads: [Int32: String]
         var deadline: Date
     }
 
     private var socket: ProcEventSocket?
-    private var pollingReason = "forced by --poll"
+    private lazy var aslr: Int? = (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmed) }
+    private lazy var pidMax: Int32 = (try? proc.text("sys/kernel/pid_max")).flatMap { Int32($0.trimmed) } ?? 4_194_304
 
     /// Subscribes to process events at once, so that a command started next is followed from its
     /// first fork.
@@ -87,9 +87,9 @@ public final class Watcher {
         if !options.forcePolling {
             do {
                 socket = try ProcEventSocket()
-                eventSource = "proc-connector"
+                eventSource = .procConnector
             } catch {
-                if case .unavailable(let code) = error { pollingReason = "proc connector unavailable: \(String(cString: strerror(code)))" }
+                if case .unavailable(let code) = error { eventSource = .polling(.connectorUnavailable(errno: code)) }
             }
         }
     }
@@ -98,19 +98,14 @@ public final class Watcher {
     public func run(root: Int32) -> Outcome {
         self.root = root
         let socket = self.socket
-        let why = pollingReason
         rescan()
-        writer.emit(WatchEvent("start", pids: [root],
-                               message: "watching the tree of \(root) (\(plural(tree.count, "process", "processes"))); events: "
-                                   + (socket != nil ? "proc connector" : "polling /proc every 20 ms (\(why))")
-                                   + "; stall after \(formatDuration(options.stallAfter)) without progress"))
+        emit(.start(processes: tree.count, source: eventSource, stallAfter: options.stallAfter))
         var lastSample = Date.distantPast
         let sampleEvery = min(1.0, max(0.05, options.stallAfter / 4))
         while true {
             let signal = fh_take_received_signal()
             if signal != 0 {
-                writer.emit(WatchEvent("signal", pids: [root], message: "received signal \(signal)"
-                                       + (owned ? "; forwarded to \(root)" : "")))
+                emit(.signal(number: signal, forwardedTo: owned ? root : nil))
             }
             // Events first: a root that has just ended may have forked right before.
             let ended = rootEnded()
@@ -119,7 +114,7 @@ public final class Watcher {
                     for event in try socket.drain() { handle(event) }
                 } catch {
                     lost += 1
-                    writer.emit(WatchEvent("note", pids: [root], message: "the kernel dropped process events (ENOBUFS); rescanning /proc"))
+                    emit(.note(.lostEvents))
                     discoverByScan()
                 }
             } else {
@@ -172,7 +167,7 @@ public final class Watcher {
         case .exec(_, let tgid):
             pending[tgid] = nil
         case .exit(let pid, let tgid, _) where pid == tgid:
-            if let fork = pending.removeValue(forKey: tgid) { report(child: tgid, fork, exited: true) }
+            if let fork = pending.removeValue(forKey: tgid) { report(child: tgid, fork, basis: [], exited: true) }
             tree.remove(tgid)
             threads[tgid] = nil
         case .exit(let tid, let tgid, _):
@@ -194,58 +189,63 @@ public final class Watcher {
         tree = tree.filter { table.entries[$0] != nil }
     }
 
-    /// Polling: the parent's threads now, less those created after the fork. TIDs and PIDs come
-    /// from one increasing counter, so those have TIDs above the child's PID; after the counter
-    /// wrapped (the child's PID below the parent's), start times tell instead.
+    /// Polling: the parent's threads now, less those created after the fork, as fork provenance
+    /// tells them from start times and the PID counter.
     private func threadsAtFork(of parent: Int32, child: Int32) -> [Int32: String] {
-        let now = readThreads(of: parent)
-        if child > parent { return now.filter { $0.key < child || $0.key == parent } }
         let proc = self.proc
         let start = { (path: String) in (try? proc.bytes(path)).flatMap { ProcStat(parsing: $0) }?.startTicks }
-        let childStart = start("\(child)/stat") ?? .max
-        return now.filter { $0.key == parent || (start("\(parent)/task/\($0.key)/stat") ?? .max) <= childStart }
+        guard let childStart = start("\(child)/stat") else { return [:] }
+        let threads = readThreads(of: parent).compactMap { tid, name in
+            start("\(parent)/task/\(tid)/stat").map { ForkProvenance.ThreadStart(tid: tid, name: name, startTicks: $0) }
+        }
+        let atFork = ForkProvenance.threadsAtFork(parentPid: parent, threads: threads, childPid: child,
+                                                  childStartTicks: childStart, pidMax: pidMax)
+        return Dictionary(atFork.map { ($0.tid, $0.name) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func consider(child: Int32, parent: Int32, threadsAtFork: [Int32: String]) {
         guard threadsAtFork.count >= 2 else { return }
-        let named = threadsAtFork.sorted { $0.key < $1.key }.map { (tid: $0.key, name: $0.value) }
-        pending[child] = PendingFork(parent: parent, parentName: threadsAtFork[parent] ?? "?", threads: named,
-                                     deadline: Date().addingTimeInterval(options.forkGrace))
+        pending[child] = PendingFork(parent: parent, threads: threadsAtFork, deadline: Date().addingTimeInterval(options.forkGrace))
     }
 
     private func checkPending(now: Date) {
         for (child, fork) in pending where fork.deadline <= now {
             pending[child] = nil
-            guard execed(child, parent: fork.parent) == false else { continue }
-            report(child: child, fork, exited: false)
+            let origin = self.origin(of: child, parent: fork.parent)
+            guard origin?.kind == .forkedWithoutExec else { continue }
+            report(child: child, fork, basis: origin?.basis ?? [], exited: false)
         }
     }
 
-    /// An exec shows as another executable or a moved stack (ASLR), the proc connector aside; nil
-    /// when the child is gone and /proc cannot tell (polling; the connector reports its exit).
-    private func execed(_ child: Int32, parent: Int32) -> Bool? {
-        guard let childExe = try? proc.link("\(child)/exe") else { return nil }
-        if let parentExe = try? proc.link("\(parent)/exe"), parentExe != childExe { return true }
-        func stackTop(_ pid: Int32) -> UInt64? {
-            MemoryMapping.parseAll((try? proc.bytes("\(pid)/maps")) ?? []).first { $0.path == "[stack]" }?.end
+    /// How the child came to be, by the same provenance as a diagnosis; nil when it is gone.
+    private func origin(of child: Int32, parent: Int32) -> ForkOrigin? {
+        func facts(_ pid: Int32) -> ForkProvenance.ProcessFacts? {
+            guard let argv = (try? proc.bytes("\(pid)/cmdline")).map(parseCmdline) else { return nil }
+            let exe = try? proc.link("\(pid)/exe")
+            let maps = MemoryMapping.parseAll((try? proc.bytes("\(pid)/maps")) ?? [])
+            return ForkProvenance.ProcessFacts(argv: argv, exe: exe, layout: AddressLayout(maps: maps, exe: exe))
         }
-        if let a = stackTop(child), let b = stackTop(parent) { return a != b }
-        return nil
+        guard let childFacts = facts(child), let parentFacts = facts(parent) else { return nil }
+        return ForkProvenance.origin(child: childFacts, parent: parentFacts, parentPid: parent, aslr: aslr)
     }
 
-    private func report(child: Int32, _ fork: PendingFork, exited: Bool) {
+    private func report(child: Int32, _ fork: PendingFork, basis: [ForkBasis], exited: Bool) {
         hazards += 1
         if worstVerdict == .healthy { worstVerdict = .hazard }
         // Names as they are now, where the threads still exist (a thread is often named after it starts).
-        let threads = fork.threads.map { thread in
-            (tid: thread.tid, name: (try? proc.text("\(fork.parent)/task/\(thread.tid)/comm"))?.trimmed ?? thread.name)
+        let threads = fork.threads.sorted { $0.key < $1.key }.map { tid, name in
+            ThreadAtFork(tid: tid, name: (try? proc.text("\(fork.parent)/task/\(tid)/comm"))?.trimmed ?? name, certainty: .certain)
         }
-        let others = threads.filter { $0.tid != fork.parent }
-        writer.emit(WatchEvent(
-            "fork-from-threaded", pids: [child, fork.parent], tids: fork.threads.map(\.tid), severity: .warning,
-            message: "\(child) was forked without exec from \(fork.parentName) \(fork.parent) while it had "
-                + "\(plural(others.count, "other thread", "other threads"))" + (exited ? " (it exited without exec)" : ""),
-            evidence: ["threads of \(fork.parent) at the fork: " + threads.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")]))
+        let childName = (try? proc.text("\(child)/comm"))?.trimmed ?? fork.threads[fork.parent] ?? "?"
+        let facts = ForkFromThreadedFacts(
+            parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"),
+            children: [ProcessRef(pid: child, name: childName)], threadsAtFork: threads, basis: basis, exitedWithoutExec: exited)
+        emit(.finding(Finding(rule: .forkFromThreaded, severity: .warning, pids: [child, fork.parent],
+                              tids: threads.map(\.tid), facts: .forkFromThreaded(facts))))
+    }
+
+    private func emit(_ kind: WatchEvent.Kind, report: Report? = nil) {
+        writer.emit(WatchEvent(kind, root: root, report: report))
     }
 
     // MARK: progress
@@ -274,19 +274,17 @@ public final class Watcher {
     private func stalled() -> Outcome? {
         stalls += 1
         stallReported = true
-        writer.emit(WatchEvent("stall", pids: [root], severity: .error,
-                               message: "no thread of the tree made progress for \(formatDuration(Date().timeIntervalSince(lastProgress))): diagnosing"))
+        emit(.stall(quietSeconds: Date().timeIntervalSince(lastProgress)))
         if let report = try? options.diagnosis.run(pids: [root]) {
             worstVerdict = max(worstVerdict, report.verdict)
             // The text report goes with text events; JSON Lines and annotations stay parseable
             // (the JSON report is in --report, the error findings follow as events).
             if writer.format == .text { writer.write(TextRenderer(color: false).render(report)) }
             if let file = options.reportFile, !FileManager.default.createFile(atPath: file, contents: Data(report.json().utf8)) {
-                writer.emit(WatchEvent("note", pids: [root], message: "could not write the report to \(file)"))
+                emit(.note(.reportNotWritten(path: file)))
             }
             for finding in report.findings where finding.severity == .error {
-                writer.emit(WatchEvent(finding.rule, pids: finding.pids, tids: finding.tids, severity: .error,
-                                       message: finding.message, evidence: finding.evidence))
+                emit(.finding(finding), report: report)
             }
         }
         switch options.onStall {
@@ -304,9 +302,7 @@ public final class Watcher {
     /// left after the grace. Only for a tree this process started.
     private func endTree() {
         var members = [root] + ProcessTable(proc: proc).descendants(of: root)
-        writer.emit(WatchEvent("kill", pids: members, message: "ending the stuck tree: SIGTERM to "
-                               + members.map(String.init).joined(separator: ", ")
-                               + ", SIGKILL after \(formatDuration(options.killGrace)) to any left"))
+        emit(.kill(pids: members, grace: options.killGrace))
         for pid in members { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(options.killGrace)
         var status: Int32 = 0
@@ -336,9 +332,12 @@ public final class Watcher {
     }
 
     private func finish(_ outcome: Outcome) -> Outcome {
-        for (child, fork) in pending where execed(child, parent: fork.parent) == false { report(child: child, fork, exited: false) }
+        for (child, fork) in pending {
+            if let origin = origin(of: child, parent: fork.parent), origin.kind == .forkedWithoutExec {
+                report(child: child, fork, basis: origin.basis, exited: false)
+            }
+        }
         pending = [:]
-        var summary = WatchEvent("summary", pids: [root], message: "")
         let (name, status): (String, Int32)
         switch outcome {
         case .exited(let raw): (name, status) = ("exited", Self.exitStatus(raw))
@@ -346,11 +345,8 @@ public final class Watcher {
         case .stuck: (name, status) = ("stuck", 124)
         case .treeGone: (name, status) = ("tree-gone", worstVerdict.exitCode)
         }
-        summary.message = "\(name); \(plural(seen, "process", "processes")) seen, \(plural(hazards, "fork", "forks")) from a multi-threaded parent, "
-            + "\(plural(stalls, "stall", "stalls"))" + (lost > 0 ? ", \(lost) bursts of lost events" : "")
-        summary.summary = WatchSummary(eventSource: eventSource, processesSeen: seen, forksFromThreaded: hazards, stalls: stalls,
-                                       lostEventBursts: lost, outcome: name, exitStatus: status)
-        writer.emit(summary)
+        emit(.summary(WatchSummary(eventSource: eventSource, processesSeen: seen, forksFromThreaded: hazards, stalls: stalls,
+                                   lostEventBursts: lost, outcome: name, exitStatus: status)))
         return outcome
     }
 

@@ -1,6 +1,6 @@
 /// A rule looks at a whole snapshot and reports findings.
 public protocol Rule: Sendable {
-    var id: String { get }
+    var id: RuleID { get }
     func findings(in snapshot: Snapshot) -> [Finding]
 }
 
@@ -15,9 +15,43 @@ public struct Analyzer: Sendable {
         self.rules = rules
     }
 
-    /// Annotates fork origins, then runs every rule.
+    /// Annotates fork origins, runs every rule, and tells each cause once.
     public func report(for snapshot: Snapshot) -> Report {
         let annotated = ForkProvenance.annotate(snapshot)
-        return Report(snapshot: annotated, findings: rules.flatMap { $0.findings(in: annotated) })
+        return Report(snapshot: annotated, findings: Self.foldingInheritedLocks(rules.flatMap { $0.findings(in: annotated) }))
+    }
+
+    /// A deadlock made only of threads stuck on inherited locks is the same cause as those
+    /// `inherited-lock` findings: it is dropped, and they are marked confirmed (the deadlock proof,
+    /// with its second look, found every one of their waiters stuck). A deadlock with other
+    /// threads in it (a parent waiting for such a child) stays, naming the inherited-lock waiters.
+    static func foldingInheritedLocks(_ findings: [Finding]) -> [Finding] {
+        var result = findings
+        var waiterOf: [ThreadKey: Int] = [:]
+        for (index, finding) in result.enumerated() {
+            if case .inheritedLock(let facts) = finding.facts {
+                for waiter in facts.waiters { waiterOf[waiter] = index }
+            }
+        }
+        guard !waiterOf.isEmpty else { return result }
+        var stuck = Set<ThreadKey>()
+        var dropped = Set<Int>()
+        for (index, finding) in result.enumerated() {
+            guard case .deadlock(var facts) = finding.facts else { continue }
+            let members = facts.members.map(\.thread)
+            stuck.formUnion(members)
+            if members.allSatisfy({ waiterOf[$0] != nil }) {
+                dropped.insert(index)
+            } else {
+                facts.inheritedLockWaiters = members.filter { waiterOf[$0] != nil }
+                result[index].facts = .deadlock(facts)
+            }
+        }
+        for (index, finding) in result.enumerated() {
+            guard case .inheritedLock(var facts) = finding.facts else { continue }
+            facts.confirmed = facts.waiters.allSatisfy(stuck.contains)
+            result[index].facts = .inheritedLock(facts)
+        }
+        return result.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 }

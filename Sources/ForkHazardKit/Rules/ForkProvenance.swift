@@ -1,73 +1,120 @@
-/// Tells, for each process whose parent is in the snapshot, whether it was forked without exec
-/// and which of the parent's threads existed at that moment. Pure: works on the snapshot alone.
+import ProcFS
+
+/// Tells how a process came to be — forked from its parent without exec, or exec'd — and which of
+/// the parent's threads existed at the fork. Pure; one implementation for the snapshot's analysis
+/// and for `run`/`watch`, which feed it what they read live.
 public enum ForkProvenance {
-    /// `multiprocessing` children that start a fresh interpreter.
-    static let execMarkers = [
-        ("from multiprocessing.spawn import spawn_main", "multiprocessing's spawn start method (a fresh interpreter)"),
-        ("--multiprocessing-fork", "multiprocessing's spawn start method (a fresh interpreter)"),
-        ("from multiprocessing.forkserver import main", "multiprocessing's fork server (a fresh interpreter)"),
-        ("from multiprocessing.resource_tracker import main", "multiprocessing's resource tracker (a fresh interpreter)"),
+    /// What provenance needs to know of a process.
+    public struct ProcessFacts: Sendable {
+        public var argv: [String]
+        public var exe: String?
+        public var layout: AddressLayout?
+
+        public init(argv: [String], exe: String?, layout: AddressLayout?) {
+            self.argv = argv
+            self.exe = exe
+            self.layout = layout
+        }
+
+        init(_ process: ProcessSnapshot) {
+            self.init(argv: process.argv, exe: process.exe, layout: process.layout)
+        }
+    }
+
+    /// A thread as provenance needs it: when it started.
+    public struct ThreadStart: Sendable {
+        public var tid: Int32
+        public var name: String
+        public var startTicks: UInt64
+
+        public init(tid: Int32, name: String, startTicks: UInt64) {
+            self.tid = tid
+            self.name = name
+            self.startTicks = startTicks
+        }
+    }
+
+    /// `multiprocessing` children that start a fresh interpreter, by a piece of their command line.
+    static let execMarkers: [(String, ForkBasis.ExecMarker)] = [
+        ("from multiprocessing.spawn import spawn_main", .spawn),
+        ("--multiprocessing-fork", .spawn),
+        ("from multiprocessing.forkserver import main", .forkserver),
+        ("from multiprocessing.resource_tracker import main", .resourceTracker),
     ]
 
+    /// Fills in `forkOrigin` of every process whose parent is in the snapshot.
     public static func annotate(_ snapshot: Snapshot) -> Snapshot {
         var result = snapshot
         let byPid = Dictionary(snapshot.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         for index in result.processes.indices {
             let child = result.processes[index]
             guard let parent = byPid[child.ppid], !child.isKernelThread else { continue }
-            result.processes[index].forkOrigin = origin(of: child, parent: parent, aslr: snapshot.host.aslr)
+            var origin = self.origin(child: ProcessFacts(child), parent: ProcessFacts(parent), parentPid: parent.pid,
+                                     aslr: snapshot.host.aslr)
+            if origin.kind == .forkedWithoutExec {
+                origin.threadsAtFork = threadsAtFork(
+                    parentPid: parent.pid,
+                    threads: parent.threads.filter { $0.state != "Z" }.map { ThreadStart(tid: $0.tid, name: $0.name, startTicks: $0.startTicks) },
+                    childPid: child.pid, childStartTicks: child.startTicks, pidMax: snapshot.host.pidMax)
+            }
+            result.processes[index].forkOrigin = origin
         }
         return result
     }
 
-    public static func origin(of child: ProcessSnapshot, parent: ProcessSnapshot, aslr: Int?) -> ForkOrigin {
-        var origin = ForkOrigin(kind: .unknown, parent: parent.pid, evidence: [])
+    /// Forked without exec, exec'd, or unknown, with the facts that tell.
+    public static func origin(child: ProcessFacts, parent: ProcessFacts, parentPid: Int32, aslr: Int?) -> ForkOrigin {
+        var origin = ForkOrigin(kind: .unknown, parent: parentPid, basis: [])
         let commandLine = child.argv.joined(separator: " ")
-        if let (_, what) = execMarkers.first(where: { commandLine.contains($0.0) }) {
+        if let (_, marker) = execMarkers.first(where: { commandLine.contains($0.0) }) {
             origin.kind = .execed
-            origin.evidence.append("its command line is \(what)")
+            origin.basis = [.execMarker(marker)]
             return origin
         }
         if let exe = child.exe, let parentExe = parent.exe, exe != parentExe {
             origin.kind = .execed
-            origin.evidence.append("it runs \(exe), its parent \(parentExe): a new program was exec'd")
+            origin.basis = [.otherExecutable(child: exe, parent: parentExe)]
             return origin
         }
-        if let childLayout = child.layout, let parentLayout = parent.layout, aslr != 0,
-           let same = childLayout.matches(parentLayout) {
-            if same {
-                origin.kind = .forkedWithoutExec
-                origin.evidence.append("its address layout is its parent's (\(describe(childLayout))): with ASLR on, an exec would have moved it")
-            } else {
-                origin.kind = .execed
-                origin.evidence.append("its address layout differs from its parent's (\(describe(childLayout)) vs \(describe(parentLayout))): a new program was exec'd")
-                return origin
-            }
-        } else {
-            origin.evidence.append(aslr == 0
-                ? "ASLR is off (kernel.randomize_va_space=0), so address layouts cannot tell a fork from an exec"
-                : "the address layouts could not be compared (memory maps unreadable)")
+        guard aslr != 0 else {
+            origin.basis = [.aslrOff]
             return origin
         }
-        if child.argv == parent.argv { origin.evidence.append("it has its parent's command line") }
-        origin.threadsAtFork = threadsAtFork(of: parent, child: child)
+        guard let childLayout = child.layout, let parentLayout = parent.layout, let same = childLayout.matches(parentLayout) else {
+            origin.basis = [.layoutUnreadable]
+            return origin
+        }
+        guard same else {
+            origin.kind = .execed
+            origin.basis = [.otherLayout(child: childLayout, parent: parentLayout)]
+            return origin
+        }
+        origin.kind = .forkedWithoutExec
+        origin.basis = [.sameLayout(childLayout)]
+        if child.argv == parent.argv { origin.basis.append(.sameCommandLine) }
         return origin
     }
 
-    /// The parent's threads that had started when the child was forked. Start times tick at
-    /// 10 ms: a thread from an earlier tick is certain. Within the same tick, TIDs and PIDs come
-    /// from one increasing counter, so a TID below the child's PID is certain too (a wrap of the
-    /// counter inside one tick aside); a TID above it only possible.
-    static func threadsAtFork(of parent: ProcessSnapshot, child: ProcessSnapshot) -> [ThreadAtFork] {
-        parent.threads.filter { $0.startTicks <= child.startTicks && $0.state != "Z" }.map { thread in
-            let certain = thread.startTicks < child.startTicks || thread.tid == parent.pid || thread.tid < child.pid
-            return ThreadAtFork(tid: thread.tid, name: thread.name, certainty: certain ? "certain" : "possible",
-                                now: thread.wait?.summary)
-        }
+    /// The parent's threads that existed when the child was forked. Start times tick every 10 ms:
+    /// a thread from an earlier tick was there, one from a later tick was not. Within one tick the
+    /// PID counter decides: PIDs and TIDs come from one counter that only grows until it wraps at
+    /// `pid_max`, so a thread whose TID comes before the child's PID in the counter's order was
+    /// created first; one after it, later (a `multiprocessing.Pool` starts its handler threads
+    /// right after forking its workers, in the same tick). Going around the counter by half within
+    /// one tick is impossible, so "before" is decided modulo `pid_max` and holds across a wrap.
+    public static func threadsAtFork(parentPid: Int32, threads: [ThreadStart], childPid: Int32, childStartTicks: UInt64,
+                                     pidMax: Int32) -> [ThreadAtFork] {
+        threads.filter { thread in
+            if thread.tid == parentPid || thread.startTicks < childStartTicks { return true }
+            if thread.startTicks > childStartTicks { return false }
+            return counterOrder(thread.tid, before: childPid, pidMax: pidMax)
+        }.map { ThreadAtFork(tid: $0.tid, name: $0.name, certainty: .certain) }
     }
 
-    static func describe(_ layout: AddressLayout) -> String {
-        [("[stack] top", layout.stackTop), ("vdso", layout.vdso), ("libc", layout.libcBase), ("executable", layout.exeBase)]
-            .compactMap { name, value in value.map { "\(name) \($0)" } }.joined(separator: ", ")
+    /// Whether `a` was handed out before `b` by the PID counter, which wraps at `pidMax`.
+    static func counterOrder(_ a: Int32, before b: Int32, pidMax: Int32) -> Bool {
+        let max = Int64(Swift.max(pidMax, 2))
+        let distance = ((Int64(b) - Int64(a)) % max + max) % max
+        return distance > 0 && distance < max / 2
     }
 }

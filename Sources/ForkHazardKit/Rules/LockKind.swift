@@ -1,50 +1,37 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Glibc
-
 /// What kind of lock a blocked thread waits for, told from its stack and its wait.
-public struct LockInfo: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable, CaseIterable {
+public struct LockInfo: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
         case pthreadMutex, pthreadRwlock, conditionVariable, semaphore
         case cpythonLock, cpythonGIL, cpythonImportLock
         case libgompBarrier, libgompLock
         case malloc, stdio, dynamicLoader
         case unknown
+    }
 
-        /// How the text report names it.
-        public var label: String {
-            switch self {
-            case .pthreadMutex: return "pthread mutex"
-            case .pthreadRwlock: return "pthread rwlock"
-            case .conditionVariable: return "condition variable"
-            case .semaphore: return "semaphore"
-            case .cpythonLock: return "CPython lock"
-            case .cpythonGIL: return "CPython GIL"
-            case .cpythonImportLock: return "CPython import lock"
-            case .libgompBarrier: return "libgomp barrier"
-            case .libgompLock: return "libgomp lock"
-            case .malloc: return "malloc arena lock"
-            case .stdio: return "stdio lock"
-            case .dynamicLoader: return "dynamic loader lock"
-            case .unknown: return "unknown lock"
-            }
-        }
+    /// Where a lock's owner was read.
+    public enum OwnerSource: String, Sendable {
+        case mutexOwner = "mutex __owner"
+        case piMutexWord = "PI mutex word"
+        case piFutexWord = "PI futex word"
+        case rwlockWriter = "rwlock __cur_writer"
     }
 
     public var kind: Kind
     /// The futex word.
-    public var address: String?
+    public var address: UInt64?
     /// The frame the kind was told from; nil when no frame told.
     public var frame: String?
     /// The TID that holds the lock, read from the target's memory where the lock records one.
     public var owner: Int32?
-    /// Where the owner was read: `mutex __owner`, `PI futex word`, `rwlock __cur_writer`.
-    public var ownerSource: String?
+    public var ownerSource: OwnerSource?
     /// True for locks that record no owner (semaphores, CPython locks, condition variables).
     public var recordsNoOwner: Bool?
+
+    public init(kind: Kind, address: UInt64?, frame: String? = nil) {
+        self.kind = kind
+        self.address = address
+        self.frame = frame
+    }
 }
 
 enum LockClassifier {

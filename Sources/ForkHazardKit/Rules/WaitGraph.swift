@@ -1,42 +1,75 @@
-/// A thread of the snapshot.
-public struct ThreadKey: Hashable, Comparable, Sendable {
-    public var pid: Int32
-    public var tid: Int32
-
-    public static func < (a: ThreadKey, b: ThreadKey) -> Bool { (a.pid, a.tid) < (b.pid, b.tid) }
-}
-
 /// Who can end each thread's wait: the possible wakers, or "live" when the wait can end by itself
 /// or by something outside what the host's /proc explains. Pure: built from a snapshot.
 public struct WaitGraph: Sendable {
     public enum Wakers: Sendable, Equatable {
-        /// The wait can end without any thread of the snapshot: a timeout, a running thread,
-        /// a peer outside the tree, a terminal, a network socket.
-        case live(String)
-        /// Only these threads, or any thread of these processes (the waiter aside), can end it;
-        /// `who` says why, for a person.
-        case only(Set<ThreadKey>, processes: Set<Int32> = [], who: String)
+        /// The wait can end without any thread of the snapshot.
+        case live(LiveReason)
+        /// Only these threads, or any thread of these processes (the waiter aside), can end it,
+        /// for these reasons (one per fd of a poll).
+        case only(Set<ThreadKey>, processes: Set<Int32> = [], because: [WakerRole])
 
         /// Nothing at all can end the wait.
-        var isNobody: Bool {
+        public var isNobody: Bool {
             if case .only(let threads, let processes, _) = self { return threads.isEmpty && processes.isEmpty }
             return false
         }
     }
 
+    /// Why a thread or process can end a wait.
+    public enum WakerRole: Sendable, Equatable {
+        /// The owner recorded in the lock, a thread of the same process.
+        case lockOwner(tid: Int32)
+        /// A private futex: the other threads of the waiter's process.
+        case otherThreads(pid: Int32)
+        /// A private futex in a process that has no other thread: nobody.
+        case noOtherThread(pid: Int32)
+        /// A shared futex: the processes mapping its object.
+        case mappers(path: String?, pids: [Int32])
+        case fileLockHolders([Int32])
+        /// The processes holding a write end of the pipe read (a read end of the pipe written).
+        case pipeWriters(target: String?, pids: [Int32])
+        case pipeReaders(target: String?, pids: [Int32])
+        case socketPeer(target: String?, pids: [Int32])
+        case children([Int32])
+    }
+
+    /// Why a wait is live: it can end without any thread of the snapshot.
+    public enum LiveReason: Sendable, Equatable {
+        case waitUnknown
+        /// A timeout or a sleep; the seconds left when known.
+        case timed(seconds: Double?)
+        /// Running, outside a system call, a signal wait, a resumed call, or anything else that
+        /// is not a wait on another thread.
+        case endsByItself(ThreadWait.Kind)
+        /// Not seen in the same wait twice.
+        case notSteady
+        /// A possible waker is a process outside the tree.
+        case outsideTree(pid: Int32, role: WakerRole)
+        case mappersUnknown
+        case lockHolderUnknown
+        case fdsUnreadable
+        case otherEndUnknown(fd: Int32)
+        /// Every other end is closed: the call returns.
+        case noOtherEnd(fd: Int32)
+        /// A network socket, a terminal, a file, an eventfd …: something outside can make it ready.
+        case external(FdDescription)
+        case noChild
+        case futexVector
+    }
+
     public let wakers: [ThreadKey: Wakers]
-    private let threads: [ThreadKey: (process: ProcessSnapshot, thread: ThreadSnapshot)]
 
     public init(_ snapshot: Snapshot) {
-        var threads: [ThreadKey: (ProcessSnapshot, ThreadSnapshot)] = [:]
-        for process in snapshot.processes {
-            for thread in process.threads { threads[ThreadKey(pid: process.pid, tid: thread.tid)] = (process, thread) }
-        }
-        self.threads = threads
-        let byPid = Dictionary(snapshot.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        self.init(processes: snapshot.processes)
+    }
+
+    init(processes: [ProcessSnapshot]) {
+        let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         var wakers: [ThreadKey: Wakers] = [:]
-        for (key, (process, thread)) in threads where thread.state != "Z" && thread.state != "X" {
-            wakers[key] = Self.wakers(of: thread, in: process, byPid: byPid)
+        for process in processes {
+            for thread in process.threads where thread.state != "Z" && thread.state != "X" {
+                wakers[ThreadKey(pid: process.pid, tid: thread.tid)] = Self.wakers(of: thread, in: process, byPid: byPid)
+            }
         }
         self.wakers = wakers
     }
@@ -96,12 +129,6 @@ public struct WaitGraph: Sendable {
         return groups.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 
-    func describe(_ key: ThreadKey) -> String {
-        guard let (process, thread) = threads[key] else { return "\(key.pid)" }
-        let who = process.threads.count == 1 ? "\(process.name) \(key.pid)" : "\(process.name) \(key.pid) thread \(key.tid) '\(thread.name)'"
-        return "\(who) \(thread.wait?.summary ?? "?")"
-    }
-
     /// A cycle of processes waiting on each other within `group`, if there is one.
     func processCycle(in group: [ThreadKey]) -> [Int32]? {
         var edges: [Int32: Set<Int32>] = [:]
@@ -136,65 +163,76 @@ public struct WaitGraph: Sendable {
     // MARK: wakers of one wait
 
     static func wakers(of thread: ThreadSnapshot, in process: ProcessSnapshot, byPid: [Int32: ProcessSnapshot]) -> Wakers {
-        guard let wait = thread.wait else { return .live("its wait is unknown") }
-        guard wait.forever else { return .live("its wait is timed or ends by itself") }
-        guard thread.steady == true else { return .live("it was not seen in the same wait twice") }
-        func threadsOf(_ pids: [Int32], what: String) -> Wakers {
-            for pid in pids where byPid[pid] == nil { return .live("\(what) \(pid) is outside the tree") }
-            return .only([], processes: Set(pids), who: "\(what) \(pids.map(String.init).joined(separator: ", "))")
+        guard let wait = thread.wait else { return .live(.waitUnknown) }
+        guard wait.forever else {
+            let timed: Set<ThreadWait.Kind> = [.futex, .fd, .poll, .sleep, .signal, .fileLock]
+            return .live(timed.contains(wait.kind) ? .timed(seconds: wait.timeoutSeconds) : .endsByItself(wait.kind))
+        }
+        guard thread.steady == true else { return .live(.notSteady) }
+        /// Every process must be in the tree; any outside one is a live waker.
+        func processes(_ pids: [Int32], _ role: WakerRole) -> Wakers {
+            for pid in pids where byPid[pid] == nil { return .live(.outsideTree(pid: pid, role: role)) }
+            return .only([], processes: Set(pids), because: [role])
         }
         switch wait.kind {
         case .futex:
-            guard let futex = wait.futex else { return .live("futex_waitv") }
+            guard let futex = wait.futex else { return .live(.futexVector) }
             if futex.private {
                 if let owner = wait.lock?.owner, process.threads.contains(where: { $0.tid == owner }) {
-                    return .only([ThreadKey(pid: process.pid, tid: owner)], who: "the lock's owner, thread \(owner)")
+                    return .only([ThreadKey(pid: process.pid, tid: owner)], because: [.lockOwner(tid: owner)])
                 }
                 let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
-                return .only([], processes: others ? [process.pid] : [],
-                             who: others ? "the other threads of \(process.pid) (a private futex)"
-                                 : "a private futex, and \(process.pid) has no other thread")
+                return others ? .only([], processes: [process.pid], because: [.otherThreads(pid: process.pid)])
+                    : .only([], because: [.noOtherThread(pid: process.pid)])
             }
-            guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else {
-                return .live("who maps the shared futex's object is unknown")
-            }
-            return threadsOf(mappedBy, what: "a process mapping \(futex.mapping?.path ?? "its object"):")
+            guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else { return .live(.mappersUnknown) }
+            return processes(mappedBy, .mappers(path: futex.mapping?.path, pids: mappedBy))
         case .fd, .poll, .fileLock:
             if let lock = wait.fileLock {
-                guard !lock.holders.isEmpty else { return .live("the file lock's holder is unknown") }
-                return threadsOf(lock.holders, what: "the lock's holder")
+                guard !lock.holders.isEmpty else { return .live(.lockHolderUnknown) }
+                return processes(lock.holders, .fileLockHolders(lock.holders))
             }
-            guard let fds = wait.fds, !fds.isEmpty else { return .live("the fds it waits on could not be read") }
+            guard let fds = wait.fds, !fds.isEmpty else { return .live(.fdsUnreadable) }
             var all = Set<ThreadKey>()
-            var processes = Set<Int32>()
-            var who: [String] = []
+            var pids = Set<Int32>()
+            var roles: [WakerRole] = []
             for fd in fds.flatMap({ $0.kind == .epoll ? ($0.watched ?? []) : [$0] }) {
-                switch wakersOf(fd, threadsOf: threadsOf) {
+                switch wakers(of: fd, processes: processes) {
                 case .live(let why): return .live(why)
-                case .only(let keys, let pids, let text):
+                case .only(let keys, let more, let because):
                     all.formUnion(keys)
-                    processes.formUnion(pids)
-                    who.append(text)
+                    pids.formUnion(more)
+                    roles += because
                 }
             }
-            return .only(all, processes: processes, who: who.joined(separator: "; "))
+            return .only(all, processes: pids, because: roles)
         case .child:
-            guard let children = wait.children, !children.isEmpty else { return .live("it waits for no child of the tree") }
-            return threadsOf(children, what: children.count == 1 ? "child" : "children")
+            guard let children = wait.children, !children.isEmpty else { return .live(.noChild) }
+            return processes(children, .children(children))
         default:
-            return .live("\(wait.kind.rawValue) waits end by themselves or by a signal")
+            return .live(.endsByItself(wait.kind))
         }
     }
 
-    static func wakersOf(_ fd: FdDescription, threadsOf: ([Int32], String) -> Wakers) -> Wakers {
+    static func wakers(of fd: FdDescription, processes: ([Int32], WakerRole) -> Wakers) -> Wakers {
         switch fd.kind {
         case .pipe, .unixSocket:
-            guard let peers = fd.peers else { return .live("the other end of fd \(fd.fd) is unknown") }
-            guard !peers.isEmpty else { return .live("fd \(fd.fd) has no other end: the call returns") }
-            let role = fd.kind == .unixSocket ? "holders of the peer of \(fd.target ?? "the socket"):" : (fd.waitsForWriters ? "writers of \(fd.target ?? "the pipe"):" : "readers of \(fd.target ?? "the pipe"):")
-            return threadsOf(Array(Set(peers.map(\.pid))).sorted(), role)
+            guard let peers = fd.peers else { return .live(.otherEndUnknown(fd: fd.fd)) }
+            guard !peers.isEmpty else { return .live(.noOtherEnd(fd: fd.fd)) }
+            let pids = Array(Set(peers.map(\.pid))).sorted()
+            let role: WakerRole = fd.kind == .unixSocket ? .socketPeer(target: fd.target, pids: pids)
+                : fd.waitsForWriters ? .pipeWriters(target: fd.target, pids: pids) : .pipeReaders(target: fd.target, pids: pids)
+            return processes(pids, role)
         default:
-            return .live("fd \(fd.fd) (\(fd.kind.rawValue)) can be woken from outside the tree")
+            return .live(.external(fd))
         }
+    }
+}
+
+extension FdDescription {
+    /// Whether a waiter on this fd waits for data to come in (rather than for room to write).
+    var waitsForWriters: Bool {
+        guard let events else { return access != .write }
+        return events.contains("in") || events == "accept"
     }
 }

@@ -1,0 +1,307 @@
+/// The report as `--json` prints it (docs/json.md): the model's values, plus the sentences a
+/// person reads (`summary` of a wait, a finding's `message`, `evidence` and `remedy`).
+extension Report {
+    /// One line, sorted keys, ending in a newline (pipe it through `jq .` to read it).
+    public func json() -> String {
+        jsonValue.text + "\n"
+    }
+
+    public var jsonValue: JSON {
+        let words = FindingWords(report: self)
+        var object = JSONObject()
+        object["schemaVersion"] = .int(Int64(schemaVersion))
+        object["verdict"] = .string(verdict.rawValue)
+        object["takenAt"] = .string(takenAt)
+        object["host"] = host.json
+        object["roots"] = .pids(roots)
+        object["processes"] = .array(processes.map { $0.json(in: self) })
+        object["findings"] = .array(findings.map { $0.json(words.text(for: $0)) })
+        object["notes"] = .strings(notes)
+        return object.json
+    }
+}
+
+extension HostInfo {
+    var json: JSON {
+        var object = JSONObject()
+        object["architecture"] = .string(architecture.rawValue)
+        object["kernel"] = .string(kernel)
+        object.optional("aslr", .from(aslr))
+        object["clockTicksPerSecond"] = .int(Int64(clockTicksPerSecond))
+        object["bootTime"] = .from(bootTime)
+        object["pidMax"] = .from(pidMax)
+        return object.json
+    }
+}
+
+extension ProcessSnapshot {
+    func json(in report: Report) -> JSON {
+        var object = JSONObject()
+        object["pid"] = .from(pid)
+        object["ppid"] = .from(ppid)
+        object["name"] = .string(name)
+        object["argv"] = .strings(argv)
+        object.optional("exe", .from(exe))
+        object.optional("uid", uid.map { .int(Int64($0)) } ?? .null)
+        object["state"] = .string(state)
+        object["threadCount"] = .from(threadCount)
+        object["startTime"] = .string(startTime)
+        object["startTicks"] = .from(startTicks)
+        object["isKernelThread"] = .bool(isKernelThread)
+        object["threads"] = .array(threads.map(\.json))
+        if let layout {
+            var layoutObject = JSONObject()
+            layoutObject.optional("stackTop", .hex(layout.stackTop))
+            layoutObject.optional("vdso", .hex(layout.vdso))
+            layoutObject.optional("exeBase", .hex(layout.exeBase))
+            layoutObject.optional("libcBase", .hex(layout.libcBase))
+            object["layout"] = layoutObject.json
+        }
+        object.optional("runtimes", runtimes.map(JSON.strings) ?? .null)
+        if let forkOrigin {
+            var origin = JSONObject()
+            origin["kind"] = .string(forkOrigin.kind.rawValue)
+            origin["parent"] = .from(forkOrigin.parent)
+            origin["evidence"] = .strings(forkOrigin.basis.map { $0.sentence() })
+            if let threads = forkOrigin.threadsAtFork {
+                let parent = report.process(forkOrigin.parent)
+                origin["threadsAtFork"] = .array(threads.map { thread in
+                    var object = thread.jsonObject
+                    object.optional("now", .from(parent?.thread(thread.tid)?.waitLine))
+                    return object.json
+                })
+            }
+            object["forkOrigin"] = origin.json
+        }
+        return object.json
+    }
+}
+
+extension ThreadAtFork {
+    var jsonObject: JSONObject {
+        var object = JSONObject()
+        object["tid"] = .from(tid)
+        object["name"] = .string(name)
+        object["certainty"] = .string(certainty.rawValue)
+        return object
+    }
+}
+
+extension ThreadSnapshot {
+    var json: JSON {
+        var object = JSONObject()
+        object["tid"] = .from(tid)
+        object["name"] = .string(name)
+        object["state"] = .string(state)
+        object["startTime"] = .string(startTime)
+        object["startTicks"] = .from(startTicks)
+        object["cpuSeconds"] = .double(cpuSeconds)
+        object.optional("voluntaryContextSwitches", .from(voluntaryContextSwitches))
+        object.optional("involuntaryContextSwitches", .from(involuntaryContextSwitches))
+        object.optional("wchan", .from(wchan))
+        object["wait"] = wait?.json ?? .null
+        object["stack"] = stack.map { .array($0.map(\.json)) } ?? .null
+        object.optional("pauseMicros", .from(pauseMicros))
+        object.optional("steady", .from(steady))
+        return object.json
+    }
+}
+
+extension StackFrame {
+    /// Every key is written; unknown values as null.
+    var json: JSON {
+        .object(["address": .hex(address), "symbol": .from(symbol), "module": .from(module),
+                 "moduleOffset": .hex(moduleOffset), "file": .from(file), "line": .from(line)])
+    }
+}
+
+extension ThreadWait {
+    var json: JSON {
+        var object = JSONObject()
+        object["kind"] = .string(kind.rawValue)
+        object["summary"] = .string(summary)
+        object["forever"] = .bool(forever)
+        object.optional("timeoutSeconds", .from(timeoutSeconds))
+        object.optional("syscall", .from(syscall))
+        object.optional("syscallNumber", .from(syscallNumber))
+        object.optional("args", args.map { .strings($0.map(hexAddress)) } ?? .null)
+        object.optional("resumed", .from(resumed))
+        object.optional("futex", futex?.json ?? .null)
+        object.optional("futexes", futexes.map { .array($0.map(\.json)) } ?? .null)
+        object.optional("fds", fds.map { .array($0.map(\.json)) } ?? .null)
+        object.optional("children", children.map(JSON.pids) ?? .null)
+        object.optional("fileLock", fileLock?.json ?? .null)
+        object.optional("lock", lock?.json ?? .null)
+        return object.json
+    }
+}
+
+extension FutexWait {
+    var json: JSON {
+        var object = JSONObject()
+        object["address"] = .hex(address)
+        object["operation"] = .string(operation)
+        object["private"] = .bool(`private`)
+        object.optional("clock", .from(clock))
+        object.optional("expected", expected.map { .int(Int64($0)) } ?? .null)
+        if let mapping {
+            var map = JSONObject()
+            map.optional("path", .from(mapping.path))
+            map["inode"] = .from(mapping.inode)
+            map["device"] = .string(mapping.device)
+            map["offset"] = .hex(mapping.offset)
+            map["shared"] = .bool(mapping.shared)
+            object["mapping"] = map.json
+        }
+        object.optional("mappedBy", mappedBy.map(JSON.pids) ?? .null)
+        return object.json
+    }
+}
+
+extension FdDescription {
+    var json: JSON {
+        var object = JSONObject()
+        object["fd"] = .from(fd)
+        object["kind"] = .string(kind.rawValue)
+        object.optional("target", .from(target))
+        object.optional("inode", .from(inode))
+        object.optional("access", .from(access?.rawValue))
+        object.optional("events", .from(events))
+        object.optional("peers", peers.map { .array($0.map(\.json)) } ?? .null)
+        if let socket {
+            var s = JSONObject()
+            s.optional("proto", .from(socket.proto))
+            s.optional("type", .from(socket.type))
+            s.optional("state", .from(socket.state))
+            s.optional("local", .from(socket.local))
+            s.optional("remote", .from(socket.remote))
+            s.optional("path", .from(socket.path))
+            s.optional("peerInode", .from(socket.peerInode))
+            object["socket"] = s.json
+        }
+        object.optional("watched", watched.map { .array($0.map(\.json)) } ?? .null)
+        return object.json
+    }
+}
+
+extension FdHolder {
+    var json: JSON {
+        var object = JSONObject()
+        object["pid"] = .from(pid)
+        object["name"] = .string(name)
+        object["fd"] = .from(fd)
+        object.optional("access", .from(access?.rawValue))
+        return object.json
+    }
+}
+
+extension FileLockWait {
+    var json: JSON {
+        var object = JSONObject()
+        object["fd"] = .from(fd)
+        object.optional("path", .from(path))
+        object.optional("inode", .from(inode))
+        object["mode"] = .string(exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown")
+        object["type"] = .string(type)
+        object["holders"] = .pids(holders)
+        return object.json
+    }
+}
+
+extension LockInfo {
+    var json: JSON {
+        var object = JSONObject()
+        object["kind"] = .string(kind.rawValue)
+        object.optional("address", .hex(address))
+        object.optional("frame", .from(frame))
+        object.optional("owner", .from(owner))
+        object.optional("ownerSource", .from(ownerSource?.rawValue))
+        object.optional("recordsNoOwner", .from(recordsNoOwner))
+        return object.json
+    }
+}
+
+extension ThreadKey {
+    var json: JSON { .object(["pid": .from(pid), "tid": .from(tid)]) }
+}
+
+extension Finding {
+    /// The finding with its words and, under `facts`, the values they were made from.
+    func json(_ text: FindingText) -> JSON {
+        var object = JSONObject()
+        object["rule"] = .string(rule.rawValue)
+        object["severity"] = .string(severity.rawValue)
+        object["pids"] = .pids(pids)
+        object["tids"] = .pids(tids)
+        object["message"] = .string(text.message)
+        object["evidence"] = .strings(text.flatEvidence)
+        object["remedy"] = .string(text.remedy)
+        object["cause"] = .string(text.cause)
+        object["fix"] = .string(text.fix)
+        object["facts"] = factsJSON
+        return object.json
+    }
+
+    var factsJSON: JSON {
+        var object = JSONObject()
+        switch facts {
+        case .inheritedLock(let facts):
+            object["parent"] = .from(facts.parent.pid)
+            object["children"] = .pids(facts.children.map(\.pid))
+            object["waiters"] = .array(facts.waiters.map(\.json))
+            object["lock"] = facts.lock.json
+            var holder = JSONObject()
+            switch facts.holder {
+            case .thread(let key):
+                holder["kind"] = .string("thread")
+                holder["pid"] = .from(key.pid)
+                holder["tid"] = .from(key.tid)
+            case .gone(let tid):
+                holder["kind"] = .string("gone")
+                holder["tid"] = .from(tid)
+            case .unrecorded(let why, let candidates):
+                holder["kind"] = .string("unrecorded")
+                holder["reason"] = .string(why.rawValue)
+                holder["candidates"] = .array(candidates.map(\.jsonObject.json))
+            }
+            object["holder"] = holder.json
+            object["confirmed"] = .bool(facts.confirmed)
+        case .forkFromThreaded(let facts):
+            object["parent"] = .from(facts.parent.pid)
+            object["children"] = .pids(facts.children.map(\.pid))
+            object["threadsAtFork"] = .array(facts.threadsAtFork.map(\.jsonObject.json))
+            object["exitedWithoutExec"] = .bool(facts.exitedWithoutExec)
+        case .deadlock(let facts):
+            object["members"] = .array(facts.members.map { member in
+                var m = JSONObject()
+                m["pid"] = .from(member.thread.pid)
+                m["tid"] = .from(member.thread.tid)
+                m["wakers"] = member.wakers.json
+                return m.json
+            })
+            object["cycle"] = facts.cycle.map(JSON.pids) ?? .null
+            object["unwakeable"] = .array(facts.unwakeable.map(\.json))
+            object["inheritedLockWaiters"] = .array(facts.inheritedLockWaiters.map(\.json))
+        case .lostWorker(let facts):
+            object["parent"] = .from(facts.parent.pid)
+            object["workers"] = .pids(facts.workers)
+            object["originals"] = .pids(facts.originals)
+            object["replacements"] = .pids(facts.replacements)
+            object["poolThreads"] = .pids(facts.poolThreads)
+            object["mainThread"] = .from(facts.mainThread)
+        }
+        return object.json
+    }
+}
+
+extension WaitGraph.Wakers {
+    var json: JSON {
+        switch self {
+        case .live(let why):
+            return .object(["live": .bool(true), "reason": .string(why.words)])
+        case .only(let threads, let processes, let roles):
+            return .object(["live": .bool(false), "threads": .array(threads.sorted().map(\.json)),
+                            "processes": .pids(processes.sorted()), "reasons": .strings(roles.map { $0.words() })])
+        }
+    }
+}

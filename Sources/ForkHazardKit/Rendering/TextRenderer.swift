@@ -1,0 +1,265 @@
+/// Renders a report for a person: the verdict and what to do first, then a process tree like
+/// `pstree -Aacutspn` with one decoded line per thread (identical siblings and threads collapsed
+/// to one entry with a count, unless `full`), then the findings, notes and the verdict again.
+public struct TextRenderer: Sendable {
+    public var color: Bool
+    /// Show every process and thread instead of collapsing identical ones.
+    public var full: Bool
+    /// Longest argv shown on a process line, in characters.
+    public var argvWidth = 160
+    /// Innermost frames shown per thread; JSON has them all.
+    public var stackFramesShown = 8
+    /// Lines the summary at the top may take, the verdict included.
+    public var summaryLines = 5
+
+    public init(color: Bool, full: Bool = false) {
+        self.color = color
+        self.full = full
+    }
+
+    public func render(_ report: Report) -> String {
+        let words = FindingWords(report: report)
+        let findings = report.findings.sorted { $0.severity > $1.severity }
+        let texts = findings.map(words.text(for:))
+        var out: [String] = []
+        let threadCount = report.processes.reduce(0) { $0 + $1.threads.count }
+        out.append(style("forkhazard", .bold) + ": \(plural(report.processes.count, "process", "processes")), "
+                   + "\(plural(threadCount, "thread", "threads")) at \(report.takenAt)")
+        out += summary(report, findings, texts)
+        out.append("")
+        out += tree(report)
+        out.append("")
+        if findings.isEmpty {
+            out.append(style("Findings:", .bold) + " none.")
+        } else {
+            out.append(style("Findings:", .bold))
+            for (finding, text) in zip(findings, texts) {
+                out.append("  \(label(finding.severity)) \(style(finding.rule.rawValue, .bold)): \(text.message)")
+                for item in text.evidence {
+                    out.append("      - \(item.text)")
+                    for detail in item.details { out.append("          \(detail)") }
+                }
+                out.append("      remedy: \(text.remedy)")
+            }
+        }
+        if !report.notes.isEmpty {
+            out.append("")
+            out.append(style("Notes:", .bold))
+            for note in report.notes { out.append("  - \(note)") }
+        }
+        out.append("")
+        out.append(verdictLine(report))
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: summary
+
+    /// The verdict, then per finding its cause and what to do, in at most `summaryLines` lines.
+    func summary(_ report: Report, _ findings: [Finding], _ texts: [FindingText]) -> [String] {
+        guard !findings.isEmpty else { return [verdictLine(report)] }
+        var lines: [String] = []
+        var lastFix: String?
+        var shown = 0
+        for (finding, text) in zip(findings, texts) {
+            let fix = text.fix == lastFix ? nil : text.fix
+            guard 1 + lines.count + 1 + (fix == nil ? 0 : 1) <= summaryLines else { break }
+            lines.append("  \(label(finding.severity)) \(finding.rule.rawValue): \(text.cause)")
+            if let fix { lines.append("    fix: \(fix)") }
+            lastFix = text.fix
+            shown += 1
+        }
+        let more = findings.count - shown
+        return [verdictLine(report) + (more > 0 ? "; \(more) more below" : "")] + lines
+    }
+
+    public func verdictLine(_ report: Report) -> String {
+        let errors = report.findings.filter { $0.severity == .error }.count
+        let warnings = report.findings.filter { $0.severity == .warning }.count
+        let unknown = report.processes.flatMap(\.threads).filter { $0.wait == nil && $0.state != "Z" }.count
+        let caveat = unknown == 0 ? "" : "; the waits of \(plural(unknown, "thread", "threads")) could not be read"
+        switch report.verdict {
+        case .healthy:
+            return style("Verdict: healthy", .green) + " — no deadlock or fork hazard found (exit 0)" + caveat
+        case .hazard:
+            return style("Verdict: hazard", .yellow) + " — \(plural(warnings, "warning", "warnings")), no proven deadlock (exit 1)"
+        case .deadlock:
+            return style("Verdict: deadlock", .red) + " — \(plural(errors, "error", "errors"))"
+                + (warnings > 0 ? ", \(plural(warnings, "warning", "warnings"))" : "") + " (exit 2)"
+        }
+    }
+
+    func label(_ severity: Severity) -> String {
+        severity == .error ? style("ERROR", .red) : severity == .warning ? style("WARNING", .yellow) : "INFO"
+    }
+
+    // MARK: the tree
+
+    func tree(_ report: Report) -> [String] {
+        var out: [String] = []
+        let byPid = Dictionary(report.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        var children: [Int32: [ProcessSnapshot]] = [:]
+        for p in report.processes where byPid[p.ppid] != nil && !report.roots.contains(p.pid) {
+            children[p.ppid, default: []].append(p)
+        }
+        let threads = report.processes.flatMap(\.threads)
+        let tidWidth = threads.map { String($0.tid).count }.max() ?? 1
+        let nameWidth = min(15, threads.map(\.name.count).max() ?? 1)
+
+        func render(_ entry: [ProcessSnapshot], prefix: String, connector: String, continuation: String) {
+            let process = entry[0]
+            out.append(prefix + connector + processLine(process, members: entry))
+            let inner = prefix + continuation
+            let kids = entry.count == 1 ? children[process.pid] ?? [] : []
+            let bar = inner + (kids.isEmpty ? "   " : "|  ")
+            for group in threadGroups(process) {
+                let thread = group[0]
+                out.append(bar + threadLine(thread, count: group.count, tidWidth: tidWidth, nameWidth: nameWidth))
+                if let stack = thread.stack, !stack.isEmpty {
+                    out.append(bar + String(repeating: " ", count: tidWidth + 1) + style(stackLine(stack), .dim))
+                }
+            }
+            let entries = siblingGroups(kids, children: children)
+            for (index, child) in entries.enumerated() {
+                let last = index == entries.count - 1
+                render(child, prefix: inner, connector: last ? "`-" : "|-", continuation: last ? "  " : "| ")
+            }
+        }
+        for process in report.processes where byPid[process.ppid] == nil || report.roots.contains(process.pid) {
+            render([process], prefix: "", connector: "", continuation: "")
+        }
+        return out
+    }
+
+    /// Siblings in PID order; childless siblings that look the same are one entry (unless `full`).
+    func siblingGroups(_ siblings: [ProcessSnapshot], children: [Int32: [ProcessSnapshot]]) -> [[ProcessSnapshot]] {
+        guard !full else { return siblings.map { [$0] } }
+        var groups: [[ProcessSnapshot]] = []
+        var bySignature: [String: Int] = [:]
+        for process in siblings {
+            guard (children[process.pid] ?? []).isEmpty else {
+                groups.append([process])
+                continue
+            }
+            let signature = self.signature(process)
+            if let index = bySignature[signature] {
+                groups[index].append(process)
+            } else {
+                bySignature[signature] = groups.count
+                groups.append([process])
+            }
+        }
+        return groups
+    }
+
+    /// Threads in TID order; threads that look the same are one entry (unless `full`).
+    func threadGroups(_ process: ProcessSnapshot) -> [[ThreadSnapshot]] {
+        guard !full else { return process.threads.map { [$0] } }
+        var groups: [[ThreadSnapshot]] = []
+        var bySignature: [String: Int] = [:]
+        let own = Set(process.threads.map(\.tid)).union([process.pid])
+        for thread in process.threads {
+            let signature = threadSignature(thread, own: own)
+            if thread.tid != process.pid, let index = bySignature[signature] {
+                groups[index].append(thread)
+            } else {
+                if thread.tid != process.pid { bySignature[signature] = groups.count }
+                groups.append([thread])
+            }
+        }
+        return groups
+    }
+
+    /// What a process looks like apart from numbers of its own: command, threads, waits, stacks.
+    func signature(_ process: ProcessSnapshot) -> String {
+        let own = Set(process.threads.map(\.tid)).union([process.pid])
+        return ([process.name, process.argv.joined(separator: " "), process.state, "\(process.threads.count)",
+                 processTag(process)] + process.threads.map { threadSignature($0, own: own) }).joined(separator: "\u{0}")
+    }
+
+    func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>) -> String {
+        [thread.name, thread.state, masked(thread.waitLine, own: own),
+         (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<")].joined(separator: "\u{1}")
+    }
+
+    /// A wait line without the numbers that differ between look-alike processes: addresses,
+    /// inodes, fd numbers, durations and the process's own PID and TIDs.
+    func masked(_ line: String, own: Set<Int32>) -> String {
+        var out = ""
+        var token = ""
+        func flush() {
+            guard !token.isEmpty else { return }
+            let isNumber = token.first?.isNumber == true
+            let duration = isNumber && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
+            let mask = token.hasPrefix("0x") || duration || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))
+                || Int32(token).map(own.contains) == true
+            out += mask ? "#" : token
+            token = ""
+        }
+        for character in line {
+            if character.isLetter || character.isNumber || character == "." || character == "µ" {
+                token.append(character)
+            } else {
+                flush()
+                out.append(character)
+            }
+        }
+        flush()
+        return out
+    }
+
+    func processLine(_ process: ProcessSnapshot, members: [ProcessSnapshot]) -> String {
+        var args = process.argv.dropFirst().joined(separator: " ")
+        if args.count > argvWidth { args = String(args.prefix(argvWidth)) + "…" }
+        var name = process.isKernelThread ? "[\(process.name)]" : process.name
+        if process.argv.isEmpty, let exe = process.exe, !process.isKernelThread { name += " (\(exe))" }
+        var line = members.count > 1
+            ? "\(members.count)*[" + style(name, .bold) + ",\(compactList(members.map(\.pid)))" + (args.isEmpty ? "" : " " + args) + "]"
+            : style(name, .bold) + ",\(process.pid)" + (args.isEmpty ? "" : " " + args)
+        let tag = processTag(process)
+        if !tag.isEmpty {
+            let others = (process.forkOrigin?.threadsAtFork?.count ?? 1) - 1
+            line += "  " + style(tag, process.state == "Z" ? .red : others > 0 ? .yellow : .dim)
+        }
+        return line
+    }
+
+    /// `[forked without exec from a parent with 2 other threads]`, `<zombie>`, or nothing.
+    func processTag(_ process: ProcessSnapshot) -> String {
+        var tags: [String] = []
+        if let origin = process.forkOrigin, origin.kind == .forkedWithoutExec {
+            let others = (origin.threadsAtFork?.count ?? 1) - 1
+            tags.append("[forked without exec" + (others > 0 ? " from a parent with \(plural(others, "other thread", "other threads"))" : "") + "]")
+        }
+        if process.state == "Z" { tags.append("<zombie>") }
+        return tags.joined(separator: " ")
+    }
+
+    func threadLine(_ thread: ThreadSnapshot, count: Int = 1, tidWidth: Int, nameWidth: Int) -> String {
+        let tid = String(repeating: " ", count: max(0, tidWidth - String(thread.tid).count)) + String(thread.tid)
+        let name = (count > 1 ? "\(count)*[\(thread.name)]" : thread.name).padding(nameWidth)
+        let what = thread.waitLine
+        let emphasis: Style? = thread.wait?.forever == true ? .cyan : nil
+        return "\(tid) \(name) \(thread.state)  " + (emphasis.map { style(what, $0) } ?? what)
+    }
+
+    /// `at __lll_lock_wait <- pthread_mutex_lock <- main <- … (+3)`.
+    func stackLine(_ stack: [StackFrame]) -> String {
+        let shown = stack.prefix(stackFramesShown).map(\.display)
+        let more = stack.count > stackFramesShown ? " <- … (+\(stack.count - stackFramesShown))" : ""
+        return "at " + shown.joined(separator: " <- ") + more
+    }
+
+    enum Style: String {
+        case dim = "2", bold = "1", red = "31", green = "32", yellow = "33", cyan = "36"
+    }
+
+    func style(_ text: String, _ style: Style) -> String {
+        color ? "\u{1B}[\(style.rawValue)m\(text)\u{1B}[0m" : text
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

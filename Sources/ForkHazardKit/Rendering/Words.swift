@@ -1,0 +1,578 @@
+// The words: every sentence and line a person reads is made here from the model's values. The
+// text, JSON, GitHub-annotation and event renderers all speak through these functions.
+
+func hex(_ value: UInt64) -> String { String(value, radix: 16) }
+
+/// `0x55e6e815a5e0`.
+func hexAddress(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+func plural(_ n: Int, _ one: String, _ many: String) -> String { "\(n) \(n == 1 ? one : many)" }
+
+/// `is` or `are` for a count.
+func isAre(_ n: Int) -> String { n == 1 ? "is" : "are" }
+
+func formatDuration(_ seconds: Double) -> String {
+    if seconds < 0.001 { return "\(Int((seconds * 1e6).rounded()))µs" }
+    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+    if seconds < 100 { return oneDecimal(seconds) + "s" }
+    return "\(Int(seconds.rounded()))s"
+}
+
+func describeTimeout(forever: Bool, seconds: Double?) -> String {
+    if forever { return "forever" }
+    return seconds.map { "timeout \(formatDuration($0))" } ?? "timed"
+}
+
+/// PIDs as runs: `8159-8174`, `12, 15-17`; past `limit` items, the rest as a count.
+func compactList(_ values: [Int32], limit: Int = 8) -> String {
+    let sorted = Array(Set(values)).sorted()
+    var runs: [String] = []
+    var index = 0
+    while index < sorted.count {
+        var end = index
+        while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
+        runs.append(end > index ? "\(sorted[index])-\(sorted[end])" : "\(sorted[index])")
+        index = end + 1
+    }
+    guard runs.count > limit else { return runs.joined(separator: ", ") }
+    let shown = runs.prefix(limit).joined(separator: ", ")
+    let hidden = sorted.count - runs.prefix(limit).reduce(0) { count, run in
+        let bounds = run.split(separator: "-").compactMap { Int($0) }
+        return count + (bounds.count == 2 ? bounds[1] - bounds[0] + 1 : 1)
+    }
+    return "\(shown) and \(hidden) more"
+}
+
+extension LockInfo.Kind {
+    /// How a report names the kind.
+    public var label: String {
+        switch self {
+        case .pthreadMutex: return "pthread mutex"
+        case .pthreadRwlock: return "pthread rwlock"
+        case .conditionVariable: return "condition variable"
+        case .semaphore: return "semaphore"
+        case .cpythonLock: return "CPython lock"
+        case .cpythonGIL: return "CPython GIL"
+        case .cpythonImportLock: return "CPython import lock"
+        case .libgompBarrier: return "libgomp barrier"
+        case .libgompLock: return "libgomp lock"
+        case .malloc: return "malloc arena lock"
+        case .stdio: return "stdio lock"
+        case .dynamicLoader: return "dynamic loader lock"
+        case .unknown: return "lock"
+        }
+    }
+}
+
+// MARK: frames
+
+extension StackFrame {
+    /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
+    var display: String {
+        if let symbol { return shortDemangled(symbol) }
+        if let module, let moduleOffset { return "\(fileName(of: module))+\(hexAddress(moduleOffset))" }
+        return hexAddress(address)
+    }
+}
+
+/// `a <- b <- c`, the innermost frames.
+func shortStack(_ stack: [StackFrame], frames: Int = 4) -> String {
+    stack.prefix(frames).map(\.display).joined(separator: " <- ") + (stack.count > frames ? " <- …" : "")
+}
+
+// MARK: waits
+
+/// How many fds and peers a wait line shows before it counts the rest.
+let fdsShown = 4
+let holdersShown = 6
+
+extension ThreadWait {
+    /// The one line a person reads: `futex wait 0x55e6e815a5e0 (private, forever) — pthread mutex owned by TID 8212`.
+    public var summary: String {
+        let name = syscall ?? "?"
+        switch kind {
+        case .running:
+            return inspector == true ? "forkhazard itself, taking this snapshot" : "running"
+        case .userSpace:
+            if let stoppedState { return "stopped (state \(stoppedState)) outside a system call" }
+            return "not in a system call" + (programCounter.map { " (pc \(hexAddress($0)))" } ?? "")
+        case .zombie:
+            return "exited (zombie, not yet reaped by its parent)"
+        case .kernel:
+            return "kernel thread" + (kernelFunction.map { ", in \($0)" } ?? "")
+        case .futex:
+            if let futexes {
+                let list = futexes.isEmpty ? "\(args.map { Int(min($0[1], 128)) } ?? 0) futexes (unreadable)"
+                    : futexes.map { "\(hexAddress($0.address)) \($0.private ? "private" : "shared")" }.joined(separator: ", ")
+                return "futex_waitv [\(list)] (\(describeTimeout(forever: forever, seconds: timeoutSeconds)))"
+            }
+            guard let futex else { return name }
+            let scope = futex.private ? "private" : "shared" + (futex.mapping.map { ": " + describe($0) } ?? "")
+            return "futex \(futex.operation.lowercased()) \(hexAddress(futex.address)) "
+                + "(\(scope), \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" + lockSuffix
+        case .fd:
+            return "\(name) " + (fds ?? []).map { describeFd($0) }.joined(separator: "; ")
+        case .poll:
+            let timeout = !forever && timeoutSeconds == 0 ? "non-blocking" : describeTimeout(forever: forever, seconds: timeoutSeconds)
+            if let unreadableFdCount { return "\(name) [\(unreadableFdCount) fds, unreadable] (\(timeout))" }
+            let fds = self.fds ?? []
+            if fds.count == 1, fds[0].kind == .epoll, name.hasPrefix("epoll") {
+                return "\(name) fd \(fds[0].fd) = epoll watching [\(describeFds(fds[0].watched ?? []))] (\(timeout))"
+            }
+            return "\(name) [\(describeFds(fds))] (\(timeout))"
+        case .child:
+            let children = self.children ?? []
+            let what: String
+            switch childTarget {
+            case .pid(let pid)?: what = "child \(pid)"
+            case .group(let group)?: what = "any child in process group \(group)"
+            case .pidfd?: what = "a child by pidfd"
+            case .any?, nil: what = "any child"
+            }
+            var detail = children.isEmpty ? "no such child in the snapshot"
+                : childTarget.map { if case .pid = $0 { return true } else { return false } } == true ? "alive"
+                : "children: " + compactList(children)
+            detail += forever ? ", forever" : ", non-blocking"
+            return "\(name) for \(what) (\(detail))"
+        case .sleep:
+            let time = timeoutSeconds.map { absolute == true ? "\(formatDuration($0)) left" : formatDuration($0) } ?? "for an unreadable time"
+            return "\(name) \(time)"
+        case .fileLock:
+            guard let lock = fileLock else { return name }
+            let mode = lock.exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown"
+            let held = lock.holders.isEmpty ? "holder unknown" : "held by " + compactList(lock.holders)
+            return "\(name) \(mode) lock on fd \(lock.fd) = \(lock.path ?? "?") (\(held), forever)"
+        case .signal:
+            if name == "rt_sigtimedwait" { return "\(name) (sigwait, \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" }
+            return "\(name) (until a signal arrives)"
+        case .restarted:
+            if let resumed { return "restart_syscall (\(resumed), resumed after a stop)" }
+            return "restart_syscall (a wait resumed after a stop; its arguments are gone)"
+        case .other:
+            if let futex { return "futex \(futex.operation.lowercased()) \(hexAddress(futex.address))" }
+            let shown = (args ?? []).prefix(3).map(hexAddress).joined(separator: ", ")
+            return "\(name)(\(shown), …)"
+        }
+    }
+
+    /// ` — pthread mutex owned by TID 8212`, or nothing.
+    var lockSuffix: String {
+        guard let lock else { return "" }
+        var words = lock.kind != .unknown ? lock.kind.label : ""
+        if let owner = lock.owner { words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)" }
+        return words.isEmpty ? "" : " — " + words
+    }
+
+    private func describe(_ mapping: MappingReference) -> String {
+        let name = mapping.path ?? "anonymous shared memory"
+        return mapping.inode != 0 ? "\(name) inode \(mapping.inode) +\(hexAddress(mapping.offset))" : "\(name) +\(hexAddress(mapping.offset))"
+    }
+}
+
+extension ThreadSnapshot {
+    /// The wait line, or why there is none.
+    var waitLine: String {
+        wait?.summary ?? (wchan.map { "in \($0) (system call unreadable)" } ?? "wait unknown (see Notes)")
+    }
+}
+
+/// Several fds, the first few in full and the rest counted.
+func describeFds(_ fds: [FdDescription]) -> String {
+    let shown = fds.prefix(fdsShown).map { describeFd($0) }.joined(separator: "; ")
+    return fds.count > fdsShown ? shown + "; … \(fds.count - fdsShown) more fds" : shown
+}
+
+/// `fd 5 = pipe:[5353] <- writers: 2261 fd 4`.
+func describeFd(_ fd: FdDescription) -> String {
+    var text = "fd \(fd.fd) = \(fd.target ?? "?")"
+    if let socket = fd.socket {
+        let parts = [socket.proto, socket.type, socket.state].compactMap { $0 }
+        var details = parts.joined(separator: " ")
+        if let local = socket.local, let remote = socket.remote { details += " \(local) -> \(remote)" }
+        if let path = socket.path, !path.isEmpty { details += " \(path)" }
+        if !details.isEmpty { text += " (\(details))" }
+    } else if fd.kind == .tty {
+        text += " (terminal)"
+    }
+    if let events = fd.events, fd.kind != .pipe, fd.kind != .unixSocket { text += " [\(events)]" }
+    if let peers = fd.peers {
+        let label: String
+        switch fd.kind {
+        case .pipe: label = fd.waitsForWriters ? " <- writers: " : " -> readers: "
+        case .unixSocket: label = " <-> peer \(fd.socket?.peerInode.map { "socket:[\($0)]" } ?? "") held by: "
+        default: label = " <- "
+        }
+        text += label + describeHolders(peers)
+    }
+    return text
+}
+
+/// `9764 fd 6, 9807-9822 fd 6` grouped by fd number: `9764, 9807-9822 fd 6`.
+func describeHolders(_ holders: [FdHolder]) -> String {
+    guard !holders.isEmpty else { return "none" }
+    var byFd: [(fd: Int32, pids: [Int32])] = []
+    for holder in holders {
+        if let index = byFd.firstIndex(where: { $0.fd == holder.fd }) {
+            byFd[index].pids.append(holder.pid)
+        } else {
+            byFd.append((holder.fd, [holder.pid]))
+        }
+    }
+    let parts = byFd.prefix(holdersShown).map { "\(compactList($0.pids, limit: holdersShown)) fd \($0.fd)" }
+    return parts.joined(separator: ", ") + (byFd.count > holdersShown ? " and \(byFd.count - holdersShown) more fds" : "")
+}
+
+// MARK: fork provenance
+
+extension ForkBasis {
+    /// The fact for one process, or for several (`many`) forked from one parent.
+    func sentence(many: Bool = false) -> String {
+        let its = many ? "their" : "its"
+        switch self {
+        case .execMarker(let marker):
+            let what: String
+            switch marker {
+            case .spawn: what = "multiprocessing's spawn start method"
+            case .forkserver: what = "multiprocessing's fork server"
+            case .resourceTracker: what = "multiprocessing's resource tracker"
+            }
+            return "\(its) command line is \(what) (a fresh interpreter)"
+        case .otherExecutable(let child, let parent):
+            return "it runs \(child), its parent \(parent): a new program was exec'd"
+        case .sameLayout(let layout):
+            return "\(its) address layout is \(its) parent's (\(layout.words)): with ASLR on, an exec would have moved it"
+        case .otherLayout(let child, let parent):
+            return "its address layout differs from its parent's (\(child.words) vs \(parent.words)): a new program was exec'd"
+        case .sameCommandLine:
+            return many ? "they have their parent's command line" : "it has its parent's command line"
+        case .aslrOff:
+            return "ASLR is off (kernel.randomize_va_space=0), so address layouts cannot tell a fork from an exec"
+        case .layoutUnreadable:
+            return "the address layouts could not be compared (memory maps unreadable)"
+        }
+    }
+}
+
+extension AddressLayout {
+    var words: String {
+        [("[stack] top", stackTop), ("vdso", vdso), ("libc", libcBase), ("executable", exeBase)]
+            .compactMap { name, value in value.map { "\(name) \(hexAddress($0))" } }.joined(separator: ", ")
+    }
+}
+
+// MARK: wakers
+
+extension WaitGraph.WakerRole {
+    /// Who can wake the wait; `own`, when given, names the waiter's own process instead of its PID.
+    func words(own: String? = nil) -> String {
+        switch self {
+        case .lockOwner(let tid): return "the lock's owner, thread \(tid)"
+        case .otherThreads(let pid): return "the other threads of \(own ?? "\(pid)") (a private futex)"
+        case .noOtherThread(let pid): return "a private futex, and \(own ?? "\(pid)") has no other thread"
+        case .mappers(let path, let pids): return "a process mapping \(path ?? "its object"): \(compactList(pids))"
+        case .fileLockHolders(let pids): return "the lock's holder \(compactList(pids))"
+        case .pipeWriters(let target, let pids): return "writers of \(target ?? "the pipe"): \(compactList(pids))"
+        case .pipeReaders(let target, let pids): return "readers of \(target ?? "the pipe"): \(compactList(pids))"
+        case .socketPeer(let target, let pids): return "holders of the peer of \(target ?? "the socket"): \(compactList(pids))"
+        case .children(let pids): return "\(pids.count == 1 ? "child" : "children") \(compactList(pids))"
+        }
+    }
+}
+
+extension WaitGraph.LiveReason {
+    /// Why a wait may end without any thread of the snapshot, for a person.
+    var words: String {
+        switch self {
+        case .waitUnknown: return "its wait is unknown"
+        case .timed(let seconds): return seconds.map { "it times out in \(formatDuration($0))" } ?? "its wait is timed"
+        case .endsByItself(let kind): return "\(kind.rawValue) waits end by themselves or by a signal"
+        case .notSteady: return "it was not seen in the same wait twice"
+        case .outsideTree(let pid, let role): return "\(pid) is outside the tree (\(role.words()))"
+        case .mappersUnknown: return "who maps the shared futex's object is unknown"
+        case .lockHolderUnknown: return "the file lock's holder is unknown"
+        case .fdsUnreadable: return "the fds it waits on could not be read"
+        case .otherEndUnknown(let fd): return "the other end of fd \(fd) is unknown"
+        case .noOtherEnd(let fd): return "fd \(fd) has no other end: the call returns"
+        case .external(let fd): return "\(describeFd(fd)) can be woken from outside the tree"
+        case .noChild: return "it waits for no child of the tree"
+        case .futexVector: return "futex_waitv"
+        }
+    }
+}
+
+// MARK: findings
+
+/// A finding in words.
+public struct FindingText: Sendable {
+    /// One sentence.
+    public var message: String
+    /// The facts, each with sub-items (the text report indents them, JSON flattens them).
+    public var evidence: [Evidence]
+    /// What to change, in full.
+    public var remedy: String
+    /// The cause in one sentence, for the summary at the top.
+    public var cause: String
+    /// The remedy in one sentence, for the summary at the top.
+    public var fix: String
+
+    public struct Evidence: Sendable {
+        public var text: String
+        public var details: [String] = []
+    }
+
+    /// Evidence as the JSON lists it: one string per item and sub-item.
+    public var flatEvidence: [String] { evidence.flatMap { [$0.text] + $0.details } }
+}
+
+/// Puts findings into words; the report (when there is one) gives names, waits and stacks.
+public struct FindingWords {
+    public let report: Report?
+
+    public init(report: Report?) {
+        self.report = report
+    }
+
+    public func text(for finding: Finding) -> FindingText {
+        switch finding.facts {
+        case .inheritedLock(let facts): return inheritedLock(facts)
+        case .forkFromThreaded(let facts): return forkFromThreaded(facts)
+        case .deadlock(let facts): return deadlock(facts, pids: finding.pids)
+        case .lostWorker(let facts): return lostWorker(facts)
+        }
+    }
+
+    // MARK: people
+
+    func name(_ pid: Int32) -> String { report?.process(pid)?.name ?? "?" }
+
+    /// `fork-child 17318` or `python3 8158 thread 8160 'holder'`.
+    func who(_ key: ThreadKey) -> String {
+        let process = report?.process(key.pid)
+        let name = process?.name ?? "?"
+        if key.tid == key.pid || process?.threads.count == 1 { return "\(name) \(key.pid)" }
+        return "\(name) \(key.pid) thread \(key.tid) '\(process?.thread(key.tid)?.name ?? "?")'"
+    }
+
+    /// `fork-child 17318`, or `16 processes (8159-8174)`.
+    func group(_ processes: [ProcessRef]) -> String {
+        processes.count == 1 ? "\(processes[0].name) \(processes[0].pid)" : "\(processes.count) processes (\(compactList(processes.map(\.pid))))"
+    }
+
+    /// What a thread is doing now, with its innermost frames.
+    func now(_ key: ThreadKey) -> String? {
+        guard let thread = report?.thread(key) else { return nil }
+        return thread.waitLine + (thread.stack.map { "; at " + shortStack($0) } ?? "")
+    }
+
+    // MARK: remedies
+
+    static let pythonRemedy = "Python: start worker processes with the 'spawn' or 'forkserver' method "
+        + "(multiprocessing.get_context('spawn'); ProcessPoolExecutor(mp_context=multiprocessing.get_context('spawn'))), "
+        + "or run programs with subprocess; do not fork a process that has started threads."
+    static let nativeRemedy = "C/C++: call exec immediately after fork (only async-signal-safe calls in between), use "
+        + "posix_spawn, or fork before starting threads; if a forked child must keep running, take and release "
+        + "every lock it needs in pthread_atfork handlers."
+    static let openMPRemedy = "OpenMP: libgomp's thread pool does not survive fork; fork (or start worker processes) "
+        + "before the first parallel region, or exec right after fork."
+
+    func runtimes(_ pid: Int32) -> [String] { report?.process(pid)?.runtimes ?? [] }
+
+    func forkRemedy(parent: Int32) -> (full: String, short: String) {
+        let runtimes = runtimes(parent)
+        let python = runtimes.contains("python")
+        var full = [python ? Self.pythonRemedy : Self.nativeRemedy]
+        var short = python ? "start worker processes with 'spawn' or 'forkserver' instead of fork, or fork before any thread starts"
+            : "exec right after fork or use posix_spawn, or fork before starting threads"
+        if runtimes.contains("libgomp") {
+            full.append(Self.openMPRemedy)
+            short += "; with OpenMP, fork before the first parallel region"
+        }
+        return (full.joined(separator: " "), short.prefix(1).uppercased() + short.dropFirst() + ".")
+    }
+
+    // MARK: inherited-lock
+
+    func inheritedLock(_ facts: InheritedLockFacts) -> FindingText {
+        let lock = facts.lock.kind.label
+        let many = facts.children.count > 1
+        let children = group(facts.children)
+        let parent = "\(facts.parent.name) \(facts.parent.pid)"
+        var evidence: [FindingText.Evidence] = []
+
+        let waiters = facts.waiters.count == facts.children.count
+            ? (many ? "the main thread of each" : "TID \(facts.waiters[0].tid)")
+            : plural(facts.waiters.count, "thread", "threads") + " (" + compactList(facts.waiters.map(\.tid)) + ")"
+        evidence.append(.init(text: "\(children) forked from \(parent): \(waiters) waits forever on private futex "
+                                + "\(facts.lock.address.map(hexAddress) ?? "?") (\(lock)); a private futex can be woken only by threads of its own process"))
+        for basis in facts.basis { evidence.append(.init(text: basis.sentence(many: many))) }
+
+        let holderShort: String
+        switch facts.holder {
+        case .thread(let owner):
+            let role = owner.pid == facts.parent.pid ? "its parent" : "process"
+            let ownerName = report?.thread(owner)?.name ?? "?"
+            holderShort = "thread \(owner.tid) '\(ownerName)' of \(role) \(owner.pid) held"
+            let source = facts.lock.ownerSource?.rawValue ?? "owner field"
+            evidence.append(.init(text: "\(lock) \(facts.lock.address.map(hexAddress) ?? "") is owned by TID \(owner.tid) (its \(source)), "
+                                    + "thread '\(ownerName)' of \(owner.pid == facts.parent.pid ? "parent" : "process") \(owner.pid)"
+                                    + (now(owner).map { " (alive there, \($0))" } ?? "")
+                                    + "; TID \(owner.tid) does not exist in \(many ? "the children" : "\(facts.children[0].pid)"), "
+                                    + "so \(many ? "they" : "the child") can never acquire it"))
+        case .gone(let tid):
+            holderShort = "thread \(tid), which no longer exists, held"
+            evidence.append(.init(text: "\(lock) is owned by TID \(tid) (its \(facts.lock.ownerSource?.rawValue ?? "owner field")), which no "
+                                    + "process of this tree has (the thread exited, or it belongs to a process outside the tree)"))
+        case .unrecorded(let why, let candidates):
+            let names = candidates.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")
+            holderShort = candidates.count == 1 ? "\(parent)'s only other thread at the fork, \(candidates[0].tid) '\(candidates[0].name)', must have held"
+                : "one of \(parent)'s threads alive at the fork (\(names)) held"
+            let noOwner: String
+            switch why {
+            case .barrier: noOwner = "a libgomp barrier has no owner: it waits for the other threads of the team, which do not exist in the child"
+            case .notRecorded: noOwner = "a \(lock) records no owner"
+            case .unreadable: noOwner = "the owner of this lock could not be read"
+            }
+            evidence.append(.init(text: "\(noOwner); \(many ? "the children have" : "\(facts.children[0].pid) has") no other thread that could release it"))
+            if !candidates.isEmpty {
+                evidence.append(.init(text: "threads of \(parent) alive at the fork, one of which held it: \(names)"))
+            }
+        }
+        if facts.confirmed {
+            evidence.append(.init(text: "confirmed by the deadlock proof: nothing can wake \(many ? "these threads" : "this thread"), "
+                                    + "and a second look before any thread was stopped found the same wait and unchanged context switch counts"))
+        }
+        let remedy = forkRemedy(parent: facts.parent.pid)
+        let verb = facts.waiters.count == 1 ? "waits" : "wait"
+        return FindingText(
+            message: "\(children) \(verb) on a \(lock) inherited across fork that no thread of \(many ? "their" : "its") own can release: "
+                + "\(many ? "they" : "it") can never wake",
+            evidence: evidence, remedy: remedy.full,
+            cause: "\(children) \(verb) forever for a \(lock) that \(holderShort) when \(many ? "they were" : "it was") forked.",
+            fix: remedy.short)
+    }
+
+    // MARK: fork-from-threaded
+
+    func forkFromThreaded(_ facts: ForkFromThreadedFacts) -> FindingText {
+        let children = group(facts.children)
+        let many = facts.children.count > 1
+        let parent = "\(facts.parent.name) \(facts.parent.pid)"
+        let others = plural(facts.otherThreads.count, "other thread", "other threads")
+        var evidence = facts.basis.map { FindingText.Evidence(text: $0.sentence(many: many)) }
+        let threads = facts.threadsAtFork.map { thread -> String in
+            let key = ThreadKey(pid: facts.parent.pid, tid: thread.tid)
+            return "TID \(thread.tid) '\(thread.name)'" + (thread.tid == facts.parent.pid ? ", the main thread" : "")
+                + (now(key).map { ", now: \($0)" } ?? "")
+        }
+        evidence.append(.init(text: "\(parent) had \(plural(facts.threadsAtFork.count, "thread", "threads")) when \(children) "
+                                + "\(many ? "were" : "was") forked (each started before the child, by its clock tick or the PID counter):",
+                              details: threads))
+        evidence.append(.init(text: "threads that have exited since the fork cannot be seen in /proc and are not listed"))
+        let remedy = forkRemedy(parent: facts.parent.pid)
+        let exited = facts.exitedWithoutExec ? " (\(many ? "they" : "it") exited without exec)" : ""
+        return FindingText(
+            message: "\(children) \(many ? "were" : "was") forked without exec from \(parent) while it had \(others): "
+                + "any lock they held is held forever in the child\(exited)",
+            evidence: evidence, remedy: remedy.full,
+            cause: "\(children) \(many ? "were" : "was") forked without exec from \(parent) while it had \(others)\(exited).",
+            fix: remedy.short)
+    }
+
+    // MARK: deadlock
+
+    func deadlock(_ facts: DeadlockFacts, pids: [Int32]) -> FindingText {
+        let members = facts.members
+        let inherited = Set(facts.inheritedLockWaiters)
+        // One line per member; members of sibling processes whose lines read the same are one line.
+        var lines: [(key: String, first: ThreadKey, pids: [Int32])] = []
+        func reason(_ member: DeadlockFacts.Member, own: String?) -> String {
+            var text: String
+            switch member.wakers {
+            case .only(_, _, let roles) where member.wakers.isNobody:
+                text = "nothing can wake it (\(roles.map { $0.words(own: own) }.joined(separator: "; ")))"
+            case .only(_, _, let roles):
+                text = "only \(roles.map { $0.words(own: own) }.joined(separator: "; ")) can wake it"
+            case .live(let why):
+                text = why.words
+            }
+            if inherited.contains(member.thread) { text += "; an inherited lock (see inherited-lock)" }
+            return text
+        }
+        for member in members {
+            let process = report?.process(member.thread.pid)
+            let key = [process?.name ?? "?", (process?.argv ?? []).joined(separator: " "), "\(member.thread.tid == member.thread.pid)",
+                       report?.thread(member.thread)?.waitLine ?? "?", reason(member, own: "the process")].joined(separator: "\u{0}")
+            if let index = lines.firstIndex(where: { $0.key == key }) {
+                lines[index].pids.append(member.thread.pid)
+            } else {
+                lines.append((key, member.thread, [member.thread.pid]))
+            }
+        }
+        var evidence: [FindingText.Evidence] = lines.map { line in
+            let member = members.first { $0.thread == line.first }!
+            let waitText = report?.thread(line.first)?.waitLine ?? "?"
+            if line.pids.count > 1 {
+                return .init(text: "\(line.pids.count) processes \(name(line.first.pid)) \(compactList(line.pids)), each: "
+                                 + "\(waitText); \(reason(member, own: "the process"))")
+            }
+            return .init(text: "\(who(line.first)) \(waitText); \(reason(member, own: nil))")
+        }
+        if let cycle = facts.cycle {
+            evidence.append(.init(text: "cycle: " + cycle.map(String.init).joined(separator: " -> ")))
+        } else if !facts.unwakeable.isEmpty, members.count > facts.unwakeable.count {
+            evidence.append(.init(text: "no thread at all can wake " + compactList(facts.unwakeable.map(\.tid))
+                                    + "; the others wait, directly or not, for it"))
+        }
+        evidence.append(.init(text: "confirmed by a second look before any thread was stopped: the same system calls, unchanged context switch counts"))
+        let threads = plural(members.count, "thread", "threads")
+        let processes = plural(pids.count, "process", "processes")
+        let cause: String
+        if let cycle = facts.cycle {
+            cause = "\(threads) in \(processes) wait for each other for good (cycle \(cycle.map(String.init).joined(separator: " -> ")))."
+        } else if let root = facts.unwakeable.first, members.count > facts.unwakeable.count {
+            let waiting = members.map(\.thread).filter { !facts.unwakeable.contains($0) }
+            cause = "\(who(root)) can never wake, and \(waiting.count == 1 ? who(waiting[0]) : plural(waiting.count, "thread", "threads")) "
+                + "\(waiting.count == 1 ? "waits" : "wait") for it for good."
+        } else {
+            cause = "\(threads) in \(processes) \(isAre(members.count)) stuck for good: nothing can wake \(members.count == 1 ? "it" : "them")."
+        }
+        return FindingText(
+            message: "\(threads) in \(processes) \(isAre(members.count)) stuck for good: each waits for another of them, or for nothing at all",
+            evidence: evidence,
+            remedy: "Break the chain: each waits for another in the list. Close the pipe and socket ends a process does not "
+                + "use right after fork, do not wait for a child that waits for you, put timeouts on waits across "
+                + "processes, and take locks in one order. A lock inherited across fork is explained under inherited-lock.",
+            cause: cause,
+            fix: "Break the chain: close pipe ends a process does not use after fork, put timeouts on waits across processes, take locks in one order.")
+    }
+
+    // MARK: lost-worker
+
+    func lostWorker(_ facts: LostWorkerFacts) -> FindingText {
+        let parent = "\(facts.parent.name) \(facts.parent.pid)"
+        var evidence: [FindingText.Evidence] = [
+            .init(text: "\(parent) has \(plural(facts.workers.count, "worker process", "worker processes")): \(compactList(facts.workers))"),
+        ]
+        let firstPoolThread = facts.poolThreads.min() ?? 0
+        for (worker, delay) in zip(facts.replacements, facts.replacementDelays) {
+            evidence.append(.init(text: "worker \(worker) started \(formatDuration(delay)) after its siblings \(compactList(facts.originals)), "
+                                    + "and after the pool's threads (TID \(firstPoolThread) and up): it replaced a worker that died"))
+        }
+        let main = ThreadKey(pid: facts.parent.pid, tid: facts.mainThread)
+        evidence.append(.init(text: "main thread \(facts.mainThread) waits forever: \(report?.thread(main)?.waitLine ?? "?")"))
+        evidence.append(.init(text: "pool threads:", details: facts.poolThreads.map { tid in
+            "\(tid): \(report?.thread(ThreadKey(pid: facts.parent.pid, tid: tid))?.waitLine ?? "?")"
+        }))
+        let idle = facts.workers.map { pid in "\(pid) \(report?.process(pid)?.threads.first?.waitLine ?? "?")" }
+        evidence.append(.init(text: "every worker is idle, waiting for work:", details: idle.count > 4 ? Array(idle.prefix(4)) + ["… \(idle.count - 4) more"] : idle))
+        evidence.append(.init(text: "the task the dead worker held was never finished, so its result never comes (killed by a signal or the OOM killer: see dmesg)"))
+        return FindingText(
+            message: "\(parent) waits for results that will never come: a worker died mid-task and was replaced",
+            evidence: evidence,
+            remedy: "Use concurrent.futures.ProcessPoolExecutor, which raises BrokenProcessPool when a worker dies, or a pool "
+                + "that detects worker death; set maxtasksperchild to bound memory growth; give the job more memory "
+                + "if the OOM killer took the worker; put a timeout on result waits (AsyncResult.get(timeout=…)).",
+            cause: "\(parent) waits forever for a result: a pool worker died mid-task and \(compactList(facts.replacements)) replaced it.",
+            fix: "Use ProcessPoolExecutor (it raises BrokenProcessPool) or timeouts on result waits; see dmesg for the OOM killer.")
+    }
+}
