@@ -67,6 +67,10 @@ final class ProcessReader: WaitContext {
                 case .success(let text):
                     if let parsed = SyscallState(parsing: text) {
                         wait = decoder.decode(parsed, threadState: state, in: self)
+                        if let restarted = wait, restarted.kind == .restarted,
+                           let name = decoder.resumedCall(frame: nil, wchan: wchan?.trimmed) {
+                            wait = decoder.decodeResumed(restarted, as: name, in: self)
+                        }
                     } else if !threadStat.isKernelThread {
                         notes.append("\(pid)/\(tid): unreadable syscall state \(text.debugDescription)")
                     }

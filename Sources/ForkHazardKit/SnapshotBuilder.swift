@@ -96,17 +96,11 @@ public struct SnapshotBuilder: Sendable {
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
 
-        // Fill in who holds the other end of every pipe and unix socket waited on, and who maps
-        // the objects behind shared futexes.
-        let resolver = PeerResolver(proc: proc, shared: context)
-        resolver.resolve(&processes, notes: &notes)
-        resolver.resolveSharedMappings(&processes)
-        notes.append(contentsOf: context.notes)
-
-        // The second look, still before anything is stopped.
+        // The second look, right after the first and before anything is stopped.
         if confirmDelay > 0 { usleep(UInt32(min(confirmDelay, 60) * 1e6)) }
         for index in processes.indices {
-            for t in processes[index].threads.indices where processes[index].threads[t].wait?.forever == true {
+            for t in processes[index].threads.indices {
+                guard let wait = processes[index].threads[t].wait, wait.forever || wait.kind == .restarted else { continue }
                 processes[index].threads[t].steady = readers[index].isSteady(processes[index].threads[t].tid)
             }
         }
@@ -119,6 +113,22 @@ public struct SnapshotBuilder: Sendable {
                            symbolizer: symbolizer, notes: &notes)
             }
         }
+        // A wait resumed as restart_syscall: its innermost frame names the call its registers hold.
+        for index in processes.indices {
+            for t in processes[index].threads.indices {
+                let thread = processes[index].threads[t]
+                guard let wait = thread.wait, wait.kind == .restarted,
+                      let name = decoder.resumedCall(frame: thread.stack?.first?.symbol, wchan: nil) else { continue }
+                processes[index].threads[t].wait = decoder.decodeResumed(wait, as: name, in: readers[index])
+            }
+        }
+
+        // Who holds the other end of every pipe and unix socket waited on, and who maps the
+        // objects behind shared futexes.
+        let resolver = PeerResolver(proc: proc, shared: context)
+        resolver.resolve(&processes, notes: &notes)
+        resolver.resolveSharedMappings(&processes)
+        notes.append(contentsOf: context.notes)
         for index in processes.indices {
             classifyLocks(of: &processes[index], reader: readers[index])
         }

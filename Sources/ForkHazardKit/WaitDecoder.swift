@@ -106,6 +106,50 @@ struct WaitDecoder {
         }
     }
 
+    // MARK: restart_syscall
+
+    /// The call a `restart_syscall` resumed: named by the innermost frame (the libc wrapper that
+    /// made it), or by the kernel function it sleeps in where only one call can resume there
+    /// (`poll_schedule_timeout`: only `poll` restarts as `restart_syscall`; `ppoll` and `select`
+    /// restart as themselves). Nil when neither tells.
+    func resumedCall(frame: String?, wchan: String?) -> String? {
+        if let frame {
+            var name = LockClassifier.withoutVersion(frame)
+            while name.hasPrefix("_") { name.removeFirst() }
+            if name.hasPrefix("GI_") { name.removeFirst(3) }
+            while name.hasPrefix("_") { name.removeFirst() }
+            let candidates: [String]
+            switch name {
+            case "poll": candidates = ["poll", "ppoll"]
+            case "ppoll": candidates = ["ppoll"]
+            case "select", "pselect", "pselect6": candidates = ["pselect6"]
+            case "epoll_wait", "epoll_pwait": candidates = [name, "epoll_pwait"]
+            case "epoll_pwait2": candidates = ["epoll_pwait2"]
+            case "clock_nanosleep", "nanosleep": candidates = [name]
+            case "sigtimedwait", "sigwaitinfo": candidates = ["rt_sigtimedwait"]
+            case _ where name.contains("futex") || name == "lll_lock_wait": candidates = ["futex"]
+            default: candidates = []
+            }
+            if let known = candidates.first(where: { SyscallNames.number($0, on: architecture) != nil }) { return known }
+        }
+        if let wchan, wchan.hasPrefix("poll_schedule_timeout"), SyscallNames.number("poll", on: architecture) != nil { return "poll" }
+        return nil
+    }
+
+    /// A `restart_syscall` wait decoded as the call it resumed: the argument registers still hold
+    /// that call's arguments, so an untimed wait stays untimed. The time left of a timed one is in
+    /// the kernel's restart block, out of sight.
+    func decodeResumed(_ wait: ThreadWait, as name: String, in context: WaitContext) -> ThreadWait {
+        guard let args = wait.args, args.count == 6 else { return wait }
+        var resumed = decodeCall(name: name, args: args, in: context)
+        resumed.syscall = wait.syscall
+        resumed.syscallNumber = wait.syscallNumber
+        resumed.args = args
+        resumed.resumed = name
+        if !resumed.forever { resumed.timeoutSeconds = nil }
+        return resumed
+    }
+
     // MARK: futex
 
     static let futexOperations: [UInt64: String] = [

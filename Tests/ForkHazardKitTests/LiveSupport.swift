@@ -12,8 +12,8 @@ enum VictimBuild {
     static func compile(_ source: String, output: String, flags: [String] = []) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-victims-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let sourcePath = Bundle.module.path(forResource: "Victims/\(source)", ofType: nil)
-            ?? Bundle.module.bundlePath + "/Victims/\(source)"
+        let sourcePath = source.hasPrefix("/") ? source
+            : Bundle.module.path(forResource: "Victims/\(source)", ofType: nil) ?? Bundle.module.bundlePath + "/Victims/\(source)"
         let binary = dir.appendingPathComponent(output).path
         let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread"] + flags + ["-o", binary, sourcePath])
         precondition(status == 0, "could not compile \(sourcePath)")
@@ -91,18 +91,20 @@ enum VictimError: Error {
 }
 
 func waitForBlocked(pid: Int32, tid: Int32, in name: String, timeout: TimeInterval = 10) throws {
-    let proc = ProcRoot()
-    let number = SyscallNames.number(name, on: .host)
     let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if let text = try? proc.text("\(pid)/task/\(tid)/syscall"),
-           case .inSyscall(let n, _, _, _)? = SyscallState(parsing: text), n == number,
-           let stat = try? proc.text("\(pid)/task/\(tid)/stat"), ProcStat(parsing: stat)?.state == "S" {
-            return
-        }
+    while !isBlocked(pid: pid, tid: tid, in: name) {
+        guard Date() < deadline else { throw VictimError.notBlocked("\(pid)/\(tid) not blocked in \(name)") }
         usleep(2000)
     }
-    throw VictimError.notBlocked("\(pid)/\(tid) not blocked in \(name)")
+}
+
+/// Whether thread `tid` sleeps in system call `name` now.
+func isBlocked(pid: Int32, tid: Int32, in name: String) -> Bool {
+    let proc = ProcRoot()
+    guard let text = try? proc.text("\(pid)/task/\(tid)/syscall"),
+          case .inSyscall(let n, _, _, _)? = SyscallState(parsing: text), n == SyscallNames.number(name, on: .host),
+          let stat = try? proc.text("\(pid)/task/\(tid)/stat") else { return false }
+    return ProcStat(parsing: stat)?.state == "S"
 }
 
 extension Report {

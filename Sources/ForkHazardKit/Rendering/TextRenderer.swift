@@ -213,7 +213,7 @@ public struct TextRenderer: Sendable {
         var name = process.isKernelThread ? "[\(process.name)]" : process.name
         if process.argv.isEmpty, let exe = process.exe, !process.isKernelThread { name += " (\(exe))" }
         var line = members.count > 1
-            ? "\(members.count)*[" + style(name, .bold) + ",\(compactList(members.map(\.pid)))" + (args.isEmpty ? "" : " " + args) + "]"
+            ? "\(members.count)*[" + style(name, .bold) + (args.isEmpty ? "" : " " + args) + "] (\(compactList(members.map(\.pid), limit: 4)))"
             : style(name, .bold) + ",\(process.pid)" + (args.isEmpty ? "" : " " + args)
         let tag = processTag(process)
         if !tag.isEmpty {

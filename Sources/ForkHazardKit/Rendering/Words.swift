@@ -89,7 +89,11 @@ let holdersShown = 6
 extension ThreadWait {
     /// The one line a person reads: `futex wait 0x55e6e815a5e0 (private, forever) — pthread mutex owned by TID 8212`.
     public var summary: String {
-        let name = syscall ?? "?"
+        guard let resumed, kind != .restarted else { return line(name: syscall ?? "?") }
+        return line(name: resumed) + " [resumed after a stop, as restart_syscall]"
+    }
+
+    private func line(name: String) -> String {
         switch kind {
         case .running:
             return inspector == true ? "forkhazard itself, taking this snapshot" : "running"

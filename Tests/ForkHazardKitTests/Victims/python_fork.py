@@ -2,7 +2,7 @@
 
   fork-lock   a thread holds a threading.Lock while a fork-context Process is started; the child
               takes the lock and hangs.
-  pool-lock   the same with a fork-context Pool(2) whose tasks take the lock.
+  pool-lock [N]  the same with a fork-context Pool(N) (default 2) whose tasks take the lock.
   spawn       threads in the parent, a spawn-context Process that sleeps: no hazard.
 """
 import multiprocessing
@@ -26,7 +26,7 @@ def take_lock(_=None):
         return 1
 
 
-def main(mode):
+def main(mode, workers=2):
     threading.Thread(target=holder, name="holder", daemon=True).start()
     held.wait()
     threading.Thread(target=time.sleep, args=(3600,), name="idle", daemon=True).start()
@@ -36,8 +36,8 @@ def main(mode):
         print(f"ready {os.getpid()} {child.pid}", flush=True)
         child.join()
     elif mode == "pool-lock":
-        pool = multiprocessing.get_context("fork").Pool(2)
-        result = pool.map_async(take_lock, range(8), chunksize=1)
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        result = pool.map_async(take_lock, range(4 * workers), chunksize=1)
         print(f"ready {os.getpid()} {pool._pool[0].pid}", flush=True)
         result.wait()
     elif mode == "spawn":
@@ -48,4 +48,4 @@ def main(mode):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *map(int, sys.argv[2:]))
