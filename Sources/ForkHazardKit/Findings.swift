@@ -27,6 +27,7 @@ public enum RuleID: String, Sendable, CaseIterable {
     case deadlock
     case lostWorker = "lost-worker"
     case forkFromThreaded = "fork-from-threaded"
+    case stopped
 }
 
 /// What a rule found: one finding per cause, with the facts it rests on as values. The renderers
@@ -45,6 +46,7 @@ public struct Finding: Sendable {
         case forkFromThreaded(ForkFromThreadedFacts)
         case deadlock(DeadlockFacts)
         case lostWorker(LostWorkerFacts)
+        case stopped(StoppedFacts)
     }
 }
 
@@ -146,6 +148,16 @@ public struct LostWorkerFacts: Sendable {
     public var mainThread: Int32
     /// Seconds each replacement started after the first original.
     public var replacementDelays: [Double]
+}
+
+/// `stopped`: processes stopped by a signal or a tracer hold up the threads that wait for them.
+public struct StoppedFacts: Sendable {
+    public var processes: [ProcessRef]
+    /// `T` (stopped by a signal) or `t` (stopped by its tracer).
+    public var state: String
+    public var tracer: ProcessRef?
+    /// Threads of the tree that wait for them, directly or through other waits.
+    public var waiters: [ThreadKey]
 }
 
 /// Ordered by severity: healthy < hazard < deadlock.

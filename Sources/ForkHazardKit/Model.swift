@@ -60,6 +60,17 @@ public struct ProcessSnapshot: Sendable {
     public var runtimes: [String]?
     /// For a process whose parent is in the snapshot: forked without exec, or exec'd. Filled in by analysis.
     public var forkOrigin: ForkOrigin?
+    /// The process tracing this one (a debugger, strace), from `TracerPid`; nil when none.
+    public var tracer: ProcessRef?
+    /// `SigCgt`: the signals it has a handler for, bit n-1 for signal n.
+    public var caughtSignals: UInt64?
+    /// The process it shares its address space with (its parent during a vfork or a posix_spawn
+    /// in flight, told by kcmp); its threads can wake its private futexes too.
+    public var sharesMemoryWith: Int32?
+    /// A digest of the 16 random bytes the kernel put on its stack at exec (`AT_RANDOM`), keyed
+    /// afresh in each run: equal in a parent and a child forked without exec, different after an
+    /// exec. Never printed.
+    public var startupRandomDigest: Int?
 
     public func thread(_ tid: Int32) -> ThreadSnapshot? { threads.first { $0.tid == tid } }
 }
@@ -126,6 +137,13 @@ public enum ForkBasis: Sendable, Equatable, Hashable {
     case otherLayout(child: AddressLayout, parent: AddressLayout)
     /// Its command line is its parent's.
     case sameCommandLine
+    /// The random bytes the kernel gives each program at exec (`AT_RANDOM`) are its parent's: its
+    /// memory is a copy of the parent's. Holds with ASLR off too.
+    case sameStartupRandom
+    /// They differ from its parent's: it exec'd a program (the same one, perhaps).
+    case otherStartupRandom
+    /// It shares its parent's address space: a vfork child or a posix_spawn in flight.
+    case sharesParentMemory
     /// ASLR is off, so layouts cannot tell a fork from an exec.
     case aslrOff
     case layoutUnreadable
@@ -237,6 +255,8 @@ public struct ThreadWait: Sendable {
     public var timeoutSeconds: Double?
     /// For a sleep: whether it runs to an absolute deadline (`timeoutSeconds` is then the time left).
     public var absolute: Bool?
+    /// The timeout is the socket's own (`SO_RCVTIMEO`/`SO_SNDTIMEO`), not the call's.
+    public var socketTimeout: Bool?
     /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
     public var programCounter: UInt64?
     public var stoppedState: String?
@@ -317,6 +337,8 @@ public struct FdDescription: Sendable, Equatable {
     public var events: String?
     /// The processes that can make this fd ready: a pipe's other end, a unix socket's peer.
     public var peers: [FdHolder]?
+    /// Some processes' fds could not be read: `peers` may miss holders.
+    public var peersIncomplete: Bool?
     public var socket: SocketDescription?
     /// For an epoll fd: the fds it watches.
     public var watched: [FdDescription]?
@@ -353,5 +375,9 @@ public struct FileLockWait: Sendable, Equatable {
     public var exclusive: Bool?
     /// `flock` or `posix` or `ofd`.
     public var type: String
+    /// The holders /proc/locks names (for flock and OFD locks, the process that opened the file).
     public var holders: [Int32]
+    /// For flock and OFD locks: every other process with the file open, which may share the
+    /// holder's open file description (inherited across fork) and so release the lock.
+    public var sharers: [Int32]?
 }

@@ -11,11 +11,19 @@ struct PeerResolver {
         forEachFd(&processes) { fd, _ in
             if let inode = fd.peerLookupInode { wanted.insert(inode) }
         }
-        guard !wanted.isEmpty else { return }
-        let holders = scan(for: wanted, notes: &notes)
+        // flock and OFD locks belong to an open file description, which a fork shares: every
+        // process with the file open may hold it.
+        var files = Set<String>()
+        for process in processes {
+            for thread in process.threads {
+                if let lock = thread.wait?.fileLock, lock.type != "posix", let path = lock.path, lock.inode != nil { files.insert(path) }
+            }
+        }
+        guard !wanted.isEmpty || !files.isEmpty else { return }
+        let found = scan(for: wanted, files: files, notes: &notes)
         forEachFd(&processes) { fd, pid in
             guard let inode = fd.peerLookupInode else { return }
-            let all = holders[inode] ?? []
+            let all = found.holders[inode] ?? []
             switch fd.kind {
             case .pipe:
                 let needWrite = fd.waitsForWriters
@@ -25,6 +33,16 @@ struct PeerResolver {
                 }
             default:
                 fd.peers = all
+            }
+            if found.incomplete { fd.peersIncomplete = true }
+        }
+        for p in processes.indices {
+            for t in processes[p].threads.indices {
+                guard let lock = processes[p].threads[t].wait?.fileLock, lock.type != "posix",
+                      let path = lock.path, let inode = lock.inode else { continue }
+                let pid = processes[p].pid
+                processes[p].threads[t].wait?.fileLock?.sharers = (found.openers[FileKey(path: path, inode: inode)] ?? [])
+                    .filter { $0 != pid && !lock.holders.contains($0) }
             }
         }
     }
@@ -77,9 +95,17 @@ struct PeerResolver {
         }
     }
 
-    /// One pass over every process's fd table: holders of the wanted pipe and socket inodes.
-    private func scan(for wanted: Set<UInt64>, notes: inout [String]) -> [UInt64: [FdHolder]] {
+    struct FileKey: Hashable {
+        var path: String
+        var inode: UInt64
+    }
+
+    /// One pass over every process's fd table: holders of the wanted pipe and socket inodes, and
+    /// the processes with the wanted files open.
+    private func scan(for wanted: Set<UInt64>, files: Set<String>, notes: inout [String])
+        -> (holders: [UInt64: [FdHolder]], openers: [FileKey: [Int32]], incomplete: Bool) {
         var holders: [UInt64: [FdHolder]] = [:]
+        var openers: [FileKey: [Int32]] = [:]
         var deniedCount = 0
         for pid in shared.table.allPids {
             let fds: [Int32]
@@ -92,6 +118,12 @@ struct PeerResolver {
                 let inode: UInt64
                 switch FdTarget(link: link) {
                 case .pipe(let ino), .socket(let ino): inode = ino
+                case .path(let path) where files.contains(path):
+                    if let ino = (try? proc.text("\(pid)/fdinfo/\(fd)")).map(FdInfo.init(parsing:))?.inode,
+                       openers[FileKey(path: path, inode: ino)]?.last != pid {
+                        openers[FileKey(path: path, inode: ino), default: []].append(pid)
+                    }
+                    continue
                 default: continue
                 }
                 guard wanted.contains(inode) else { continue }
@@ -101,9 +133,10 @@ struct PeerResolver {
             }
         }
         if deniedCount > 0 {
-            notes.append("the fds of \(deniedCount) processes could not be read (permission denied): pipe and socket peers may be incomplete")
+            notes.append("the fds of \(deniedCount) processes could not be read (permission denied): pipe and socket peers may be "
+                         + "incomplete, so no wait on a pipe or socket is called stuck")
         }
-        return holders
+        return (holders, openers, deniedCount > 0)
     }
 }
 

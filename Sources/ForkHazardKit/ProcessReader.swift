@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CForkHazard
 import Glibc
 import ProcFS
 
@@ -95,7 +96,10 @@ final class ProcessReader: WaitContext {
             state: String(stat.state), threadCount: stat.numThreads,
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
             isKernelThread: stat.isKernelThread, threads: threads,
-            layout: stat.isKernelThread ? nil : AddressLayout(maps: maps, exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe))
+            layout: stat.isKernelThread ? nil : AddressLayout(maps: maps, exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe),
+            tracer: status?.tracerPid.flatMap { $0 == 0 ? nil : ProcessRef(pid: $0, name: shared.table.entries[$0]?.name ?? "?") },
+            caughtSignals: status?.caughtSignals,
+            startupRandomDigest: stat.isKernelThread ? nil : startupRandomDigest())
     }
 
     /// Looks again at a thread: the same system call line and unchanged context switch counts mean
@@ -107,6 +111,15 @@ final class ProcessReader: WaitContext {
         else { return false }
         return syscall == first.syscall && status.voluntaryContextSwitches == first.voluntary
             && status.nonvoluntaryContextSwitches == first.involuntary
+    }
+
+    /// A digest, keyed afresh in this run, of the 16 bytes at `AT_RANDOM`; nil when unreadable.
+    func startupRandomDigest() -> Int? {
+        guard let auxv = try? proc.bytes("\(pid)/auxv"), let address = parseAuxv(auxv)[auxvRandom],
+              let bytes = memory(at: address, count: 16) else { return nil }
+        var hasher = Hasher()
+        hasher.combine(bytes)
+        return hasher.finalize()
     }
 
     func runtimes(exe: String?) -> [String]? {
@@ -160,6 +173,12 @@ final class ProcessReader: WaitContext {
     func memory(at address: UInt64, count: Int) -> [UInt8]? {
         guard proc.path == "/proc" else { return nil }
         return remote.bytes(at: address, count: count)
+    }
+
+    func socketTimeout(fd: Int32, send: Bool) -> Double? {
+        guard proc.path == "/proc" else { return nil }
+        var seconds = 0.0
+        return fh_socket_timeout(pid, fd, send ? 1 : 0, &seconds) == 0 ? seconds : nil
     }
 
     func now(clock: Int32) -> Double {

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CForkHazard
 import Glibc
 import ProcFS
 import Symbols
@@ -95,6 +96,15 @@ public struct SnapshotBuilder: Sendable {
             readers.append(reader)
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
+        // A vfork child or a posix_spawn in flight shares its parent's address space.
+        if proc.path == "/proc" {
+            let pids = Set(processes.map(\.pid))
+            for index in processes.indices where pids.contains(processes[index].ppid) && !processes[index].isKernelThread {
+                if fh_same_memory(processes[index].pid, processes[index].ppid) == 1 {
+                    processes[index].sharesMemoryWith = processes[index].ppid
+                }
+            }
+        }
 
         // The second look, right after the first and before anything is stopped.
         if confirmDelay > 0 { usleep(UInt32(min(confirmDelay, 60) * 1e6)) }
@@ -171,7 +181,13 @@ extension SnapshotBuilder {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
-            if let (owner, source) = reader.lockOwner(lock, wait: wait, stack: stack) {
+            if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.map(\.tid))) {
+                lock.kind = .threadJoin
+            }
+            if lock.kind == .threadJoin {
+                // The word waited on is the joined thread's TID, which the kernel clears at its exit.
+                lock.joins = wait.futex?.expected.map { Int32(bitPattern: $0) }
+            } else if let (owner, source) = reader.lockOwner(lock, wait: wait, stack: stack) {
                 lock.owner = owner
                 lock.ownerSource = source
             } else if [.semaphore, .cpythonLock, .cpythonImportLock, .conditionVariable, .cpythonGIL].contains(lock.kind) {
@@ -188,8 +204,9 @@ final class ProcessTable {
     private(set) var entries: [Int32: Entry] = [:]
     private var childrenByParent: [Int32: [Int32]] = [:]
 
-    init(proc: ProcRoot) {
-        for pid in (try? proc.numericEntries("")) ?? [] {
+    /// `scan: false` makes an empty table, for readers that need no other process.
+    init(proc: ProcRoot, scan: Bool = true) {
+        for pid in scan ? (try? proc.numericEntries("")) ?? [] : [] {
             guard let bytes = try? proc.bytes("\(pid)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
             entries[pid] = Entry(ppid: stat.ppid, pgrp: stat.pgrp, name: stat.comm)
             childrenByParent[stat.ppid, default: []].append(pid)

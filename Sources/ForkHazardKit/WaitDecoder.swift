@@ -22,6 +22,9 @@ protocol WaitContext {
     func fileLockHolders(fd: Int32, inode: UInt64) -> [Int32]
     /// `clock_gettime(clock)` in seconds, for absolute deadlines.
     func now(clock: Int32) -> Double
+    /// A socket's own receive or send timeout (SO_RCVTIMEO, SO_SNDTIMEO), 0 for none; nil when it
+    /// cannot be read.
+    func socketTimeout(fd: Int32, send: Bool) -> Double?
 }
 
 extension WaitContext {
@@ -224,6 +227,13 @@ struct WaitDecoder {
         description.events = direction == .input ? (name.hasPrefix("accept") ? "accept" : "in") : (name == "connect" ? "connect" : "out")
         var wait = ThreadWait(kind: .fd, forever: true)
         wait.fds = [description]
+        // A blocking call on a socket ends by itself after the socket's own timeout, if it has one.
+        if [.unixSocket, .tcpSocket, .udpSocket, .socket].contains(description.kind),
+           let timeout = context.socketTimeout(fd: fd, send: direction == .output), timeout > 0 {
+            wait.forever = false
+            wait.timeoutSeconds = timeout
+            wait.socketTimeout = true
+        }
         return wait
     }
 

@@ -81,6 +81,10 @@ public struct ProcStatus: Equatable, Sendable {
     public var uid: UInt32?
     public var voluntaryContextSwitches: UInt64?
     public var nonvoluntaryContextSwitches: UInt64?
+    /// The PID of the process tracing this one; 0 when none.
+    public var tracerPid: Int32?
+    /// `SigCgt`: the signals with a handler installed, bit n-1 for signal n.
+    public var caughtSignals: UInt64?
 
     public init(parsing text: String) {
         self.init(parsing: Array(text.utf8))
@@ -105,6 +109,10 @@ public struct ProcStatus: Equatable, Sendable {
                     voluntaryContextSwitches = leadingNumber(value)
                 } else if key.elementsEqual("nonvoluntary_ctxt_switches".utf8) {
                     nonvoluntaryContextSwitches = leadingNumber(value)
+                } else if key.elementsEqual("TracerPid".utf8) {
+                    tracerPid = leadingNumber(value).map { Int32(truncatingIfNeeded: $0) }
+                } else if key.elementsEqual("SigCgt".utf8) {
+                    caughtSignals = leadingHexNumber(value)
                 }
             }
             lineStart = lineEnd + 1
@@ -126,6 +134,45 @@ func leadingNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
     }
     return seen ? value : nil
 }
+
+/// The first hexadecimal number in `bytes`, after any blanks; at most 16 digits.
+func leadingHexNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    var value: UInt64 = 0
+    var digits = 0
+    for byte in bytes {
+        let digit: UInt8
+        switch byte {
+        case 48...57: digit = byte - 48
+        case 97...102: digit = byte - 87
+        case 65...70: digit = byte - 55
+        case 9, 32 where digits == 0: continue
+        default: return digits > 0 ? value : nil
+        }
+        guard digits < 16 else { return nil }
+        value = value << 4 | UInt64(digit)
+        digits += 1
+    }
+    return digits > 0 ? value : nil
+}
+
+/// `/proc/PID/auxv` of a 64-bit process: (type, value) pairs up to `AT_NULL`.
+public func parseAuxv(_ bytes: [UInt8]) -> [UInt64: UInt64] {
+    var result: [UInt64: UInt64] = [:]
+    var offset = 0
+    func word(_ at: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
+    }
+    while offset + 16 <= bytes.count {
+        let type = word(offset)
+        if type == 0 { break }
+        result[type] = word(offset + 8)
+        offset += 16
+    }
+    return result
+}
+
+/// `AT_RANDOM`: the address of 16 random bytes the kernel puts on a new program's stack at exec.
+public let auxvRandom: UInt64 = 25
 
 /// `btime` from `/proc/stat`: the boot time in seconds since the epoch.
 public func parseBootTime(_ text: String) -> UInt64? {

@@ -223,9 +223,10 @@ extension FixtureSnapshotTests {
 
         @Test func flockNamesTheHolder() throws {
             let wait = try snapshot.fixtureWait(2015)
-            // The waiter line (2000) and the OFD lock (pid -1) are not holders.
+            // The waiter line (2000) and the OFD lock (pid -1) are not holders; no other process
+            // has the file open, so none may share the holder's open file description.
             #expect(wait.fileLock == FileLockWait(fd: 8, path: "/var/lock/fh.lock", inode: 7001, exclusive: true,
-                                                  type: "flock", holders: [2002]))
+                                                  type: "flock", holders: [2002], sharers: []))
             #expect(wait.fds?.first?.kind == .file)
             #expect(wait.fds?.first?.access == .readWrite)
         }

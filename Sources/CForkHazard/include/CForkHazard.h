@@ -18,6 +18,15 @@ void fh_demo_victim(int ready_fd) __attribute__((noreturn));
 /// `buffer` without stopping it. Returns the bytes read, or -1 with errno set.
 ssize_t fh_read_memory(pid_t pid, uint64_t remote_address, void *buffer, size_t len);
 
+/// Whether processes `a` and `b` share one address space (kcmp KCMP_VM): 1 yes (a vfork child, a
+/// posix_spawn in flight), 0 no, or -errno.
+int fh_same_memory(pid_t a, pid_t b);
+
+/// The receive (`send` 0) or send timeout of socket `fd` of process `pid` (SO_RCVTIMEO or
+/// SO_SNDTIMEO), in seconds, 0 for none: read from a copy of the fd (pidfd_getfd), which is closed
+/// at once; the target is not touched. 0 or -errno.
+int fh_socket_timeout(pid_t pid, int fd, int send, double *seconds);
+
 /// `pipe2(fds, O_CLOEXEC)`.
 int fh_pipe_cloexec(int fds[2]);
 #endif

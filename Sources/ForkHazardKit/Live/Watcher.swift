@@ -75,6 +75,7 @@ public final class Watcher {
     }
 
     private var socket: ProcEventSocket?
+    private lazy var shared = SharedContext(proc: proc, table: ProcessTable(proc: proc, scan: false))
     private lazy var aslr: Int? = (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmed) }
     private lazy var pidMax: Int32 = (try? proc.text("sys/kernel/pid_max")).flatMap { Int32($0.trimmed) } ?? 4_194_304
 
@@ -222,10 +223,12 @@ public final class Watcher {
         func facts(_ pid: Int32) -> ForkProvenance.ProcessFacts? {
             guard let argv = (try? proc.bytes("\(pid)/cmdline")).map(parseCmdline) else { return nil }
             let exe = try? proc.link("\(pid)/exe")
-            let maps = MemoryMapping.parseAll((try? proc.bytes("\(pid)/maps")) ?? [])
-            return ForkProvenance.ProcessFacts(argv: argv, exe: exe, layout: AddressLayout(maps: maps, exe: exe))
+            let reader = ProcessReader(pid: pid, shared: shared)
+            return ForkProvenance.ProcessFacts(argv: argv, exe: exe, layout: AddressLayout(maps: reader.maps, exe: exe),
+                                               startupRandom: reader.startupRandomDigest())
         }
-        guard let childFacts = facts(child), let parentFacts = facts(parent) else { return nil }
+        guard var childFacts = facts(child), let parentFacts = facts(parent) else { return nil }
+        childFacts.sharesMemory = fh_same_memory(child, parent) == 1
         return ForkProvenance.origin(child: childFacts, parent: parentFacts, parentPid: parent, aslr: aslr)
     }
 

@@ -58,6 +58,9 @@ extension ProcessSnapshot {
             object["layout"] = layoutObject.json
         }
         object.optional("runtimes", runtimes.map(JSON.strings) ?? .null)
+        object.optional("tracer", .from(tracer?.pid))
+        object.optional("caughtSignals", caughtSignals.map { .string(hexAddress($0)) } ?? .null)
+        object.optional("sharesMemoryWith", .from(sharesMemoryWith))
         if let forkOrigin {
             var origin = JSONObject()
             origin["kind"] = .string(forkOrigin.kind.rawValue)
@@ -122,6 +125,7 @@ extension ThreadWait {
         object["summary"] = .string(summary)
         object["forever"] = .bool(forever)
         object.optional("timeoutSeconds", .from(timeoutSeconds))
+        object.optional("socketTimeout", .from(socketTimeout))
         object.optional("syscall", .from(syscall))
         object.optional("syscallNumber", .from(syscallNumber))
         object.optional("args", args.map { .strings($0.map(hexAddress)) } ?? .null)
@@ -168,6 +172,7 @@ extension FdDescription {
         object.optional("access", .from(access?.rawValue))
         object.optional("events", .from(events))
         object.optional("peers", peers.map { .array($0.map(\.json)) } ?? .null)
+        object.optional("peersIncomplete", .from(peersIncomplete))
         if let socket {
             var s = JSONObject()
             s.optional("proto", .from(socket.proto))
@@ -204,6 +209,7 @@ extension FileLockWait {
         object["mode"] = .string(exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown")
         object["type"] = .string(type)
         object["holders"] = .pids(holders)
+        object.optional("sharers", sharers.map(JSON.pids) ?? .null)
         return object.json
     }
 }
@@ -217,6 +223,7 @@ extension LockInfo {
         object.optional("owner", .from(owner))
         object.optional("ownerSource", .from(ownerSource?.rawValue))
         object.optional("recordsNoOwner", .from(recordsNoOwner))
+        object.optional("joins", .from(joins))
         return object.json
     }
 }
@@ -282,6 +289,11 @@ extension Finding {
             object["cycle"] = facts.cycle.map(JSON.pids) ?? .null
             object["unwakeable"] = .array(facts.unwakeable.map(\.json))
             object["inheritedLockWaiters"] = .array(facts.inheritedLockWaiters.map(\.json))
+        case .stopped(let facts):
+            object["processes"] = .pids(facts.processes.map(\.pid))
+            object["state"] = .string(facts.state)
+            object["tracer"] = .from(facts.tracer?.pid)
+            object["waiters"] = .array(facts.waiters.map(\.json))
         case .lostWorker(let facts):
             object["parent"] = .from(facts.parent.pid)
             object["workers"] = .pids(facts.workers)

@@ -177,34 +177,8 @@ public struct TextRenderer: Sendable {
     }
 
     func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>) -> String {
-        [thread.name, thread.state, masked(thread.waitLine, own: own),
+        [thread.name, thread.state, withoutOwnNumbers(thread.waitLine, own: own),
          (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<")].joined(separator: "\u{1}")
-    }
-
-    /// A wait line without the numbers that differ between look-alike processes: addresses,
-    /// inodes, fd numbers, durations and the process's own PID and TIDs.
-    func masked(_ line: String, own: Set<Int32>) -> String {
-        var out = ""
-        var token = ""
-        func flush() {
-            guard !token.isEmpty else { return }
-            let isNumber = token.first?.isNumber == true
-            let duration = isNumber && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
-            let mask = token.hasPrefix("0x") || duration || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))
-                || Int32(token).map(own.contains) == true
-            out += mask ? "#" : token
-            token = ""
-        }
-        for character in line {
-            if character.isLetter || character.isNumber || character == "." || character == "µ" {
-                token.append(character)
-            } else {
-                flush()
-                out.append(character)
-            }
-        }
-        flush()
-        return out
     }
 
     func processLine(_ process: ProcessSnapshot, members: [ProcessSnapshot]) -> String {

@@ -18,9 +18,9 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(Int(seconds.rounded()))s"
 }
 
-func describeTimeout(forever: Bool, seconds: Double?) -> String {
+func describeTimeout(forever: Bool, seconds: Double?, socket: Bool = false) -> String {
     if forever { return "forever" }
-    return seconds.map { "timeout \(formatDuration($0))" } ?? "timed"
+    return (seconds.map { "timeout \(formatDuration($0))" } ?? "timed") + (socket ? " (the socket's SO_RCVTIMEO/SO_SNDTIMEO)" : "")
 }
 
 /// PIDs as runs: `8159-8174`, `12, 15-17`; past `limit` items, the rest as a count.
@@ -59,6 +59,7 @@ extension LockInfo.Kind {
         case .malloc: return "malloc arena lock"
         case .stdio: return "stdio lock"
         case .dynamicLoader: return "dynamic loader lock"
+        case .threadJoin: return "pthread_join"
         case .unknown: return "lock"
         }
     }
@@ -116,6 +117,7 @@ extension ThreadWait {
                 + "(\(scope), \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" + lockSuffix
         case .fd:
             return "\(name) " + (fds ?? []).map { describeFd($0) }.joined(separator: "; ")
+                + (forever ? "" : " (\(describeTimeout(forever: false, seconds: timeoutSeconds, socket: socketTimeout == true)))")
         case .poll:
             let timeout = !forever && timeoutSeconds == 0 ? "non-blocking" : describeTimeout(forever: forever, seconds: timeoutSeconds)
             if let unreadableFdCount { return "\(name) [\(unreadableFdCount) fds, unreadable] (\(timeout))" }
@@ -162,13 +164,14 @@ extension ThreadWait {
     /// ` — pthread mutex owned by TID 8212`, or nothing.
     var lockSuffix: String {
         guard let lock else { return "" }
+        if lock.kind == .threadJoin { return " — pthread_join" + (lock.joins.map { " of thread \($0)" } ?? "") }
         var words = lock.kind != .unknown ? lock.kind.label : ""
         if let owner = lock.owner { words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)" }
         return words.isEmpty ? "" : " — " + words
     }
 
     private func describe(_ mapping: MappingReference) -> String {
-        let name = mapping.path ?? "anonymous shared memory"
+        let name = mapping.path ?? (mapping.shared ? "anonymous shared memory" : "anonymous private memory")
         return mapping.inode != 0 ? "\(name) inode \(mapping.inode) +\(hexAddress(mapping.offset))" : "\(name) +\(hexAddress(mapping.offset))"
     }
 }
@@ -226,6 +229,32 @@ func describeHolders(_ holders: [FdHolder]) -> String {
     return parts.joined(separator: ", ") + (byFd.count > holdersShown ? " and \(byFd.count - holdersShown) more fds" : "")
 }
 
+/// A wait line without the numbers that differ between look-alike processes: addresses,
+/// inodes, fd numbers, durations and the process's own PID and TIDs.
+func withoutOwnNumbers(_ line: String, own: Set<Int32>) -> String {
+    var out = ""
+    var token = ""
+    func flush() {
+        guard !token.isEmpty else { return }
+        let isNumber = token.first?.isNumber == true
+        let duration = isNumber && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
+        let mask = token.hasPrefix("0x") || duration || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))
+            || Int32(token).map(own.contains) == true
+        out += mask ? "#" : token
+        token = ""
+    }
+    for character in line {
+        if character.isLetter || character.isNumber || character == "." || character == "µ" {
+            token.append(character)
+        } else {
+            flush()
+            out.append(character)
+        }
+    }
+    flush()
+    return out
+}
+
 // MARK: fork provenance
 
 extension ForkBasis {
@@ -249,6 +278,13 @@ extension ForkBasis {
             return "its address layout differs from its parent's (\(child.words) vs \(parent.words)): a new program was exec'd"
         case .sameCommandLine:
             return many ? "they have their parent's command line" : "it has its parent's command line"
+        case .sameStartupRandom:
+            return "\(its) memory is a copy of \(its) parent's: the random bytes the kernel gives each program at exec (AT_RANDOM) "
+                + "are the parent's, and an exec would have drawn new ones"
+        case .otherStartupRandom:
+            return "its random bytes from the kernel (AT_RANDOM) differ from its parent's: a new program was exec'd"
+        case .sharesParentMemory:
+            return "it shares its parent's address space (a vfork child, or a posix_spawn in flight), so it is neither a copy nor a new program yet"
         case .aslrOff:
             return "ASLR is off (kernel.randomize_va_space=0), so address layouts cannot tell a fork from an exec"
         case .layoutUnreadable:
@@ -279,6 +315,9 @@ extension WaitGraph.WakerRole {
         case .pipeReaders(let target, let pids): return "readers of \(target ?? "the pipe"): \(compactList(pids))"
         case .socketPeer(let target, let pids): return "holders of the peer of \(target ?? "the socket"): \(compactList(pids))"
         case .children(let pids): return "\(pids.count == 1 ? "child" : "children") \(compactList(pids))"
+        case .joinedThread(let tid): return "thread \(tid), by exiting"
+        case .joinedThreadMissing(let tid): return "thread \(tid) is not a thread of \(own ?? "the process") (pthread_join of a thread it does not have)"
+        case .sharedAddressSpace(let pid): return "\(pid), which shares its address space"
         }
     }
 }
@@ -300,6 +339,10 @@ extension WaitGraph.LiveReason {
         case .external(let fd): return "\(describeFd(fd)) can be woken from outside the tree"
         case .noChild: return "it waits for no child of the tree"
         case .futexVector: return "futex_waitv"
+        case .signalHandler: return "it catches signals and only it can end the wait: it waits for a signal (a self-pipe, a handler that posts)"
+        case .stopped(let state): return "it is stopped (state \(state)): see the stopped rule"
+        case .epollUnknown: return "its epoll set is empty or unreadable, and its other threads can add to it"
+        case .peersIncomplete(let fd): return "the other end of fd \(fd) may be held by a process whose fds could not be read"
         }
     }
 }
@@ -342,6 +385,7 @@ public struct FindingWords {
         case .forkFromThreaded(let facts): return forkFromThreaded(facts)
         case .deadlock(let facts): return deadlock(facts, pids: finding.pids)
         case .lostWorker(let facts): return lostWorker(facts)
+        case .stopped(let facts): return stopped(facts)
         }
     }
 
@@ -504,8 +548,10 @@ public struct FindingWords {
         }
         for member in members {
             let process = report?.process(member.thread.pid)
+            let own = Set(process?.threads.map(\.tid) ?? []).union([member.thread.pid])
             let key = [process?.name ?? "?", (process?.argv ?? []).joined(separator: " "), "\(member.thread.tid == member.thread.pid)",
-                       report?.thread(member.thread)?.waitLine ?? "?", reason(member, own: "the process")].joined(separator: "\u{0}")
+                       withoutOwnNumbers(report?.thread(member.thread)?.waitLine ?? "?", own: own),
+                       withoutOwnNumbers(reason(member, own: "the process"), own: own)].joined(separator: "\u{0}")
             if let index = lines.firstIndex(where: { $0.key == key }) {
                 lines[index].pids.append(member.thread.pid)
             } else {
@@ -548,6 +594,37 @@ public struct FindingWords {
                 + "processes, and take locks in one order. A lock inherited across fork is explained under inherited-lock.",
             cause: cause,
             fix: "Break the chain: close pipe ends a process does not use after fork, put timeouts on waits across processes, take locks in one order.")
+    }
+
+    // MARK: stopped
+
+    func stopped(_ facts: StoppedFacts) -> FindingText {
+        let stoppedOnes = group(facts.processes)
+        let many = facts.processes.count > 1
+        let how: String
+        let fix: String
+        let pids = facts.processes.map { String($0.pid) }.joined(separator: " ")
+        if facts.state == "t", let tracer = facts.tracer {
+            how = "stopped by \(many ? "their" : "its") tracer, \(tracer.name) \(tracer.pid)"
+            fix = "Let the tracer (\(tracer.name) \(tracer.pid)) continue, or detach it."
+        } else {
+            how = "stopped by a signal (SIGSTOP, Ctrl-Z, or a debugger)"
+            fix = "Resume \(many ? "them" : "it") with SIGCONT (kill -CONT \(pids), or fg in the shell that stopped \(many ? "them" : "it"))."
+        }
+        var evidence: [FindingText.Evidence] = [
+            .init(text: "\(stoppedOnes) \(many ? "are" : "is") in state \(facts.state): \(how)"
+                + (facts.tracer.map { facts.state == "t" ? "" : "; traced by \($0.name) \($0.pid)" } ?? "")),
+        ]
+        if !facts.waiters.isEmpty {
+            let lines = facts.waiters.prefix(8).map { "\(who($0)) \(report?.thread($0)?.waitLine ?? "?")" }
+            evidence.append(.init(text: "waiting for \(many ? "them" : "it"), directly or through other waits:",
+                                  details: lines + (facts.waiters.count > 8 ? ["… \(facts.waiters.count - 8) more threads"] : [])))
+        }
+        let held = facts.waiters.isEmpty ? "" : ", and \(plural(facts.waiters.count, "thread", "threads")) of the tree wait for \(many ? "them" : "it")"
+        return FindingText(
+            message: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held): nothing moves until \(facts.state == "t" ? "the tracer lets go" : "SIGCONT")",
+            evidence: evidence, remedy: fix,
+            cause: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held).", fix: fix)
     }
 
     // MARK: lost-worker

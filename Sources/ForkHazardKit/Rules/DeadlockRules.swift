@@ -63,20 +63,27 @@ public struct LostWorkerRule: Rule {
             guard workers.count >= 2, !helpers.isEmpty,
                   let main = parent.thread(parent.pid),
                   main.wait?.forever == true, main.wait?.kind != .child else { return nil }
-            // Workers started before the pool's threads are the originals; one started after them
-            // (a higher PID than every pool thread's TID, or a later clock tick) is a replacement.
-            let firstHelper = helpers.map(\.tid).min()!
-            let originals = workers.filter { $0.pid < firstHelper }
-            let firstStart = originals.map(\.startTicks).min() ?? 0
-            let replacements = workers.filter { $0.pid > firstHelper && $0.startTicks > firstStart }
+            // The pool forks its workers, then starts its own threads. Workers created before the
+            // first of those threads are the originals; a worker created after it, with no pool
+            // thread created after it (a second pool would start threads of its own after its
+            // workers), replaced a worker that died. The PID counter orders them exactly, also
+            // within one clock tick.
+            let pidMax = snapshot.host.pidMax
+            func before(_ a: Int32, _ b: Int32) -> Bool { ForkProvenance.counterOrder(a, before: b, pidMax: pidMax) }
+            let firstHelper = helpers.map(\.tid).min(by: before)!
+            let originals = workers.filter { before($0.pid, firstHelper) }
+            let replacements = workers.filter { worker in
+                before(firstHelper, worker.pid) && !helpers.contains { before(worker.pid, $0.tid) }
+            }
             guard !originals.isEmpty, !replacements.isEmpty else { return nil }
-            guard workers.allSatisfy({ worker in worker.threads.allSatisfy(isIdle) }) else { return nil }
+            guard main.steady == true, workers.allSatisfy({ worker in worker.threads.allSatisfy(isIdle) }) else { return nil }
+            let firstStart = originals.map(\.startTicks).min() ?? 0
             let ticks = Double(snapshot.host.clockTicksPerSecond)
             let facts = LostWorkerFacts(
                 parent: ProcessRef(pid: parent.pid, name: parent.name), workers: workers.map(\.pid),
                 originals: originals.map(\.pid), replacements: replacements.map(\.pid),
                 poolThreads: helpers.map(\.tid), mainThread: main.tid,
-                replacementDelays: replacements.map { Double($0.startTicks - firstStart) / ticks })
+                replacementDelays: replacements.map { Double($0.startTicks >= firstStart ? $0.startTicks - firstStart : 0) / ticks })
             return Finding(rule: id, severity: .error, pids: [parent.pid] + workers.map(\.pid),
                            tids: [main.tid] + helpers.map(\.tid) + replacements.map(\.pid), facts: .lostWorker(facts))
         }
@@ -87,8 +94,8 @@ public struct LostWorkerRule: Rule {
             || child.argv.contains { $0.contains("multiprocessing.spawn") || $0 == "--multiprocessing-fork" }
     }
 
-    /// Waiting for work: an untimed wait.
+    /// Waiting for work: an untimed wait, the same at the second look.
     func isIdle(_ thread: ThreadSnapshot) -> Bool {
-        thread.wait?.forever == true
+        thread.wait?.forever == true && thread.steady == true
     }
 }

@@ -9,15 +9,22 @@ public enum ForkProvenance {
         public var argv: [String]
         public var exe: String?
         public var layout: AddressLayout?
+        /// `ProcessSnapshot.startupRandomDigest`.
+        public var startupRandom: Int?
+        /// It shares the other process's address space (vfork, posix_spawn in flight).
+        public var sharesMemory: Bool
 
-        public init(argv: [String], exe: String?, layout: AddressLayout?) {
+        public init(argv: [String], exe: String?, layout: AddressLayout?, startupRandom: Int?, sharesMemory: Bool = false) {
             self.argv = argv
             self.exe = exe
             self.layout = layout
+            self.startupRandom = startupRandom
+            self.sharesMemory = sharesMemory
         }
 
         init(_ process: ProcessSnapshot) {
-            self.init(argv: process.argv, exe: process.exe, layout: process.layout)
+            self.init(argv: process.argv, exe: process.exe, layout: process.layout, startupRandom: process.startupRandomDigest,
+                      sharesMemory: process.sharesMemoryWith == process.ppid)
         }
     }
 
@@ -62,7 +69,10 @@ public enum ForkProvenance {
         return result
     }
 
-    /// Forked without exec, exec'd, or unknown, with the facts that tell.
+    /// Forked without exec, exec'd, or unknown, with the facts that tell. The first test that can
+    /// tell decides: a `multiprocessing` command line or another executable (exec'd); a shared
+    /// address space (neither yet); the kernel's random bytes of exec, copied by a fork and drawn
+    /// anew by an exec (with ASLR on or off); else, with ASLR on, the address layout.
     public static func origin(child: ProcessFacts, parent: ProcessFacts, parentPid: Int32, aslr: Int?) -> ForkOrigin {
         var origin = ForkOrigin(kind: .unknown, parent: parentPid, basis: [])
         let commandLine = child.argv.joined(separator: " ")
@@ -76,21 +86,35 @@ public enum ForkProvenance {
             origin.basis = [.otherExecutable(child: exe, parent: parentExe)]
             return origin
         }
-        guard aslr != 0 else {
-            origin.basis = [.aslrOff]
+        if child.sharesMemory {
+            origin.basis = [.sharesParentMemory]
             return origin
         }
-        guard let childLayout = child.layout, let parentLayout = parent.layout, let same = childLayout.matches(parentLayout) else {
+        let sameLayout = aslr != 0 ? child.layout.flatMap { layout in parent.layout.flatMap { layout.matches($0) } } : nil
+        if let random = child.startupRandom, let parentRandom = parent.startupRandom {
+            guard random == parentRandom else {
+                origin.kind = .execed
+                origin.basis = [.otherStartupRandom]
+                return origin
+            }
+            origin.kind = .forkedWithoutExec
+            origin.basis = [.sameStartupRandom]
+            if sameLayout == true, let layout = child.layout { origin.basis.append(.sameLayout(layout)) }
+        } else if aslr == 0 {
+            origin.basis = [.aslrOff]
+            return origin
+        } else if let same = sameLayout, let childLayout = child.layout, let parentLayout = parent.layout {
+            guard same else {
+                origin.kind = .execed
+                origin.basis = [.otherLayout(child: childLayout, parent: parentLayout)]
+                return origin
+            }
+            origin.kind = .forkedWithoutExec
+            origin.basis = [.sameLayout(childLayout)]
+        } else {
             origin.basis = [.layoutUnreadable]
             return origin
         }
-        guard same else {
-            origin.kind = .execed
-            origin.basis = [.otherLayout(child: childLayout, parent: parentLayout)]
-            return origin
-        }
-        origin.kind = .forkedWithoutExec
-        origin.basis = [.sameLayout(childLayout)]
         if child.argv == parent.argv { origin.basis.append(.sameCommandLine) }
         return origin
     }

@@ -5,6 +5,8 @@ public struct LockInfo: Sendable, Equatable {
         case cpythonLock, cpythonGIL, cpythonImportLock
         case libgompBarrier, libgompLock
         case malloc, stdio, dynamicLoader
+        /// pthread_join: the futex is the joined thread's TID word, cleared by the kernel when it exits.
+        case threadJoin
         case unknown
     }
 
@@ -26,6 +28,8 @@ public struct LockInfo: Sendable, Equatable {
     public var ownerSource: OwnerSource?
     /// True for locks that record no owner (semaphores, CPython locks, condition variables).
     public var recordsNoOwner: Bool?
+    /// For `threadJoin`: the thread whose end it waits for.
+    public var joins: Int32?
 
     public init(kind: Kind, address: UInt64?, frame: String? = nil) {
         self.kind = kind
@@ -41,6 +45,8 @@ enum LockClassifier {
     /// Runtime-level kinds come first: a CPython lock is a semaphore underneath, the GIL a
     /// condition variable, an import lock a CPython lock.
     static let rules: [(LockInfo.Kind, @Sendable (String) -> Bool)] = [
+        (.threadJoin, { $0.contains("pthread_join") || $0.contains("pthread_clockjoin") || $0.contains("pthread_timedjoin")
+            || $0 == "__pthread_tryjoin_np" }),
         (.cpythonImportLock, { ["_PyImport_AcquireLock", "_imp_acquire_lock", "PyImport_AcquireLock", "_PyImport_AcquireLockLocked"].contains($0) }),
         (.cpythonGIL, { $0 == "take_gil" || $0 == "_PyEval_AcquireLock" }),
         (.cpythonLock, { $0.hasPrefix("PyThread_acquire_lock") || $0 == "acquire_timed" || $0 == "_PyMutex_LockTimed"
@@ -78,6 +84,15 @@ enum LockClassifier {
             return LockInfo(kind: .libgompBarrier, address: address, frame: frame.display)
         }
         return LockInfo(kind: .unknown, address: address, frame: nil)
+    }
+
+    /// Without a stack, a pthread_join still shows: a futex that is not private (the kernel wakes
+    /// it as shared when the thread exits) in memory that is not shared (the thread's own stack
+    /// mapping), whose expected value is the TID of a thread of the same process.
+    static func looksLikeJoin(_ wait: ThreadWait, threads: Set<Int32>) -> Bool {
+        guard let futex = wait.futex, !futex.private, futex.mapping?.shared == false, futex.mapping?.path == nil,
+              let expected = futex.expected, expected > 0 else { return false }
+        return threads.contains(Int32(bitPattern: expected))
     }
 
     /// `pthread_mutex_lock@@GLIBC_2.2.5` → `pthread_mutex_lock`.

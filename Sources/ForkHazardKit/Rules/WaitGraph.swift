@@ -31,6 +31,14 @@ public struct WaitGraph: Sendable {
         case pipeReaders(target: String?, pids: [Int32])
         case socketPeer(target: String?, pids: [Int32])
         case children([Int32])
+        /// pthread_join: the joined thread, whose exit wakes it.
+        case joinedThread(tid: Int32)
+        /// pthread_join of a thread the process does not have (it exists only in the parent it
+        /// was forked from, or never did): nobody.
+        case joinedThreadMissing(tid: Int32)
+        /// A process sharing the waiter's address space (vfork, posix_spawn in flight), whose
+        /// threads can wake its private futexes.
+        case sharedAddressSpace(pid: Int32)
     }
 
     /// Why a wait is live: it can end without any thread of the snapshot.
@@ -55,6 +63,17 @@ public struct WaitGraph: Sendable {
         case external(FdDescription)
         case noChild
         case futexVector
+        /// The process catches signals and waits on something only it can wake: its own signal
+        /// handler can (a self-pipe, `signal.set_wakeup_fd`, `sem_post` from a handler). It waits
+        /// for a signal.
+        case signalHandler
+        /// The thread is stopped (state T or t): it runs again after SIGCONT or when its tracer
+        /// lets it; the `stopped` rule reports it.
+        case stopped(state: String)
+        /// An epoll set that is empty or could not be read, in a process whose other threads can add to it.
+        case epollUnknown
+        /// Some processes' fds could not be read: a holder of the other end may be among them.
+        case peersIncomplete(fd: Int32)
     }
 
     public let wakers: [ThreadKey: Wakers]
@@ -65,10 +84,19 @@ public struct WaitGraph: Sendable {
 
     init(processes: [ProcessSnapshot]) {
         let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        // Processes sharing an address space, both ways.
+        var partners: [Int32: [Int32]] = [:]
+        for process in processes {
+            if let other = process.sharesMemoryWith {
+                partners[process.pid, default: []].append(other)
+                partners[other, default: []].append(process.pid)
+            }
+        }
         var wakers: [ThreadKey: Wakers] = [:]
         for process in processes {
             for thread in process.threads where thread.state != "Z" && thread.state != "X" {
-                wakers[ThreadKey(pid: process.pid, tid: thread.tid)] = Self.wakers(of: thread, in: process, byPid: byPid)
+                wakers[ThreadKey(pid: process.pid, tid: thread.tid)] = Self.wakers(
+                    of: thread, in: process, partners: partners[process.pid] ?? [], byPid: byPid)
             }
         }
         self.wakers = wakers
@@ -78,7 +106,14 @@ public struct WaitGraph: Sendable {
     /// none of them can ever wake. A process waker counts as in the set when every one of its
     /// threads is.
     public func stuck() -> Set<ThreadKey> {
-        var set = Set(wakers.compactMap { key, wakers -> ThreadKey? in
+        held(by: [])
+    }
+
+    /// The greatest set of threads that holds `seeds` and threads in untimed waits whose possible
+    /// wakers all belong to the set: `seeds` and everything that waits for them, directly or not,
+    /// and cannot wake otherwise.
+    public func held(by seeds: Set<ThreadKey>) -> Set<ThreadKey> {
+        var set = seeds.union(wakers.compactMap { key, wakers -> ThreadKey? in
             if case .only = wakers { return key }
             return nil
         })
@@ -88,7 +123,7 @@ public struct WaitGraph: Sendable {
         var changed = true
         while changed {
             changed = false
-            for key in set {
+            for key in set where !seeds.contains(key) {
                 guard case .only(let threads, let processes, _) = wakers[key] else { continue }
                 if !threads.isSubset(of: set) || processes.contains(where: { (outside[$0] ?? 0) > 0 }) {
                     set.remove(key)
@@ -162,8 +197,10 @@ public struct WaitGraph: Sendable {
 
     // MARK: wakers of one wait
 
-    static func wakers(of thread: ThreadSnapshot, in process: ProcessSnapshot, byPid: [Int32: ProcessSnapshot]) -> Wakers {
+    static func wakers(of thread: ThreadSnapshot, in process: ProcessSnapshot, partners: [Int32],
+                       byPid: [Int32: ProcessSnapshot]) -> Wakers {
         guard let wait = thread.wait else { return .live(.waitUnknown) }
+        if thread.state == "T" || thread.state == "t" { return .live(.stopped(state: thread.state)) }
         guard wait.forever else {
             let timed: Set<ThreadWait.Kind> = [.futex, .fd, .poll, .sleep, .signal, .fileLock]
             return .live(timed.contains(wait.kind) ? .timed(seconds: wait.timeoutSeconds) : .endsByItself(wait.kind))
@@ -174,37 +211,66 @@ public struct WaitGraph: Sendable {
             for pid in pids where byPid[pid] == nil { return .live(.outsideTree(pid: pid, role: role)) }
             return .only([], processes: Set(pids), because: [role])
         }
+        let handlesSignals = catchesSignals(process)
         switch wait.kind {
         case .futex:
             guard let futex = wait.futex else { return .live(.futexVector) }
+            if let lock = wait.lock, lock.kind == .threadJoin, let joined = lock.joins {
+                return process.thread(joined) != nil ? .only([ThreadKey(pid: process.pid, tid: joined)], because: [.joinedThread(tid: joined)])
+                    : .only([], because: [.joinedThreadMissing(tid: joined)])
+            }
             if futex.private {
                 if let owner = wait.lock?.owner, process.threads.contains(where: { $0.tid == owner }) {
                     return .only([ThreadKey(pid: process.pid, tid: owner)], because: [.lockOwner(tid: owner)])
                 }
                 let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
-                return others ? .only([], processes: [process.pid], because: [.otherThreads(pid: process.pid)])
-                    : .only([], because: [.noOtherThread(pid: process.pid)])
+                var pids: Set<Int32> = others ? [process.pid] : []
+                var roles: [WakerRole] = others ? [.otherThreads(pid: process.pid)] : [.noOtherThread(pid: process.pid)]
+                for partner in partners {
+                    guard byPid[partner] != nil else { return .live(.outsideTree(pid: partner, role: .sharedAddressSpace(pid: partner))) }
+                    pids.insert(partner)
+                    roles = roles.filter { if case .noOtherThread = $0 { return false } else { return true } } + [.sharedAddressSpace(pid: partner)]
+                }
+                // A semaphore or a condition its own signal handler may post: it waits for a signal.
+                let handlerCanPost: Set<LockInfo.Kind> = [.semaphore, .cpythonLock, .conditionVariable, .unknown]
+                if handlesSignals, handlerCanPost.contains(wait.lock?.kind ?? .unknown) { return .live(.signalHandler) }
+                return .only([], processes: pids, because: roles)
             }
             guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else { return .live(.mappersUnknown) }
             return processes(mappedBy, .mappers(path: futex.mapping?.path, pids: mappedBy))
         case .fd, .poll, .fileLock:
             if let lock = wait.fileLock {
                 guard !lock.holders.isEmpty else { return .live(.lockHolderUnknown) }
-                return processes(lock.holders, .fileLockHolders(lock.holders))
+                let all = Array(Set(lock.holders + (lock.sharers ?? []))).sorted()
+                return processes(all, .fileLockHolders(all))
             }
             guard let fds = wait.fds, !fds.isEmpty else { return .live(.fdsUnreadable) }
             var all = Set<ThreadKey>()
             var pids = Set<Int32>()
             var roles: [WakerRole] = []
-            for fd in fds.flatMap({ $0.kind == .epoll ? ($0.watched ?? []) : [$0] }) {
-                switch wakers(of: fd, processes: processes) {
-                case .live(let why): return .live(why)
-                case .only(let keys, let more, let because):
-                    all.formUnion(keys)
-                    pids.formUnion(more)
-                    roles += because
+            let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
+            for fd in fds {
+                var watched = [fd]
+                if fd.kind == .epoll {
+                    // An empty or unreadable interest list: another thread may add to it.
+                    guard let list = fd.watched, !list.isEmpty else {
+                        if others { return .live(.epollUnknown) }
+                        continue
+                    }
+                    watched = list
+                }
+                for fd in watched {
+                    switch wakers(of: fd, processes: processes) {
+                    case .live(let why): return .live(why)
+                    case .only(let keys, let more, let because):
+                        all.formUnion(keys)
+                        pids.formUnion(more)
+                        roles += because
+                    }
                 }
             }
+            // Only this process holds the other ends, and it catches signals: a self-pipe.
+            if handlesSignals, pids.subtracting([process.pid]).isEmpty, all.isEmpty { return .live(.signalHandler) }
             return .only(all, processes: pids, because: roles)
         case .child:
             guard let children = wait.children, !children.isEmpty else { return .live(.noChild) }
@@ -214,10 +280,21 @@ public struct WaitGraph: Sendable {
         }
     }
 
+    /// Signals that a program catches to act on, not to report a crash: asynchronous ones (a
+    /// handler of SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV or SIGSYS is a crash reporter),
+    /// and for CPython not SIGINT, whose handler it installs itself to raise KeyboardInterrupt.
+    static func catchesSignals(_ process: ProcessSnapshot) -> Bool {
+        var mask = process.caughtSignals ?? 0
+        for signal: UInt64 in [4, 5, 6, 7, 8, 11, 31] { mask &= ~(1 << (signal - 1)) }
+        if process.runtimes?.contains("python") == true { mask &= ~(1 << (2 - 1)) }
+        return mask != 0
+    }
+
     static func wakers(of fd: FdDescription, processes: ([Int32], WakerRole) -> Wakers) -> Wakers {
         switch fd.kind {
         case .pipe, .unixSocket:
             guard let peers = fd.peers else { return .live(.otherEndUnknown(fd: fd.fd)) }
+            if fd.peersIncomplete == true { return .live(.peersIncomplete(fd: fd.fd)) }
             guard !peers.isEmpty else { return .live(.noOtherEnd(fd: fd.fd)) }
             let pids = Array(Set(peers.map(\.pid))).sorted()
             let role: WakerRole = fd.kind == .unixSocket ? .socketPeer(target: fd.target, pids: pids)
