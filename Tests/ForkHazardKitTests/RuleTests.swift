@@ -126,6 +126,9 @@ import Testing
         var crashHandler = SyntheticTree()
         crashHandler.process(100, caught: signalMask(11, 7), threads: [.init(100, wait: .futex(0x1000, lock: .semaphore))])
         #expect(rules(crashHandler.report()) == [.deadlock], "a SIGSEGV handler reports crashes; it posts nothing")
+        var glibc = SyntheticTree()
+        glibc.process(100, caught: signalMask(32, 33), threads: [.init(100, wait: .futex(0x1000, lock: .semaphore))])
+        #expect(rules(glibc.report()) == [.deadlock], "glibc's own handlers of 32 and 33, in every threaded program, post nothing")
     }
 
     /// Protects the socket's own timeout: a recv with SO_RCVTIMEO is timed.

@@ -156,9 +156,8 @@ public struct TextRenderer: Sendable {
         guard !full else { return process.threads.map { [$0] } }
         var groups: [[ThreadSnapshot]] = []
         var bySignature: [String: Int] = [:]
-        let own = Set(process.threads.map(\.tid)).union([process.pid])
         for thread in process.threads {
-            let signature = threadSignature(thread, own: own)
+            let signature = threadSignature(thread, own: nil)
             if thread.tid != process.pid, let index = bySignature[signature] {
                 groups[index].append(thread)
             } else {
@@ -176,8 +175,10 @@ public struct TextRenderer: Sendable {
                  processTag(process)] + process.threads.map { threadSignature($0, own: own) }).joined(separator: "\u{0}")
     }
 
-    func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>) -> String {
-        [thread.name, thread.state, withoutOwnNumbers(thread.waitLine, own: own),
+    /// Within a process only durations differ between look-alike threads; across processes (`own`
+    /// given) so do their own TIDs, addresses, inodes and fds.
+    func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>?) -> String {
+        [thread.name, thread.state, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
          (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<")].joined(separator: "\u{1}")
     }
 

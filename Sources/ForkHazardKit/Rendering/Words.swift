@@ -18,9 +18,9 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(Int(seconds.rounded()))s"
 }
 
-func describeTimeout(forever: Bool, seconds: Double?, socket: Bool = false) -> String {
+func describeTimeout(forever: Bool, seconds: Double?) -> String {
     if forever { return "forever" }
-    return (seconds.map { "timeout \(formatDuration($0))" } ?? "timed") + (socket ? " (the socket's SO_RCVTIMEO/SO_SNDTIMEO)" : "")
+    return seconds.map { "timeout \(formatDuration($0))" } ?? "timed"
 }
 
 /// PIDs as runs: `8159-8174`, `12, 15-17`; past `limit` items, the rest as a count.
@@ -116,8 +116,10 @@ extension ThreadWait {
             return "futex \(futex.operation.lowercased()) \(hexAddress(futex.address)) "
                 + "(\(scope), \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" + lockSuffix
         case .fd:
-            return "\(name) " + (fds ?? []).map { describeFd($0) }.joined(separator: "; ")
-                + (forever ? "" : " (\(describeTimeout(forever: false, seconds: timeoutSeconds, socket: socketTimeout == true)))")
+            let fds = self.fds ?? []
+            let option = fds.first?.waitsForWriters == true ? "SO_RCVTIMEO" : "SO_SNDTIMEO"
+            return "\(name) " + fds.map { describeFd($0) }.joined(separator: "; ")
+                + (forever ? "" : " (\(describeTimeout(forever: false, seconds: timeoutSeconds))" + (socketTimeout == true ? ", the socket's \(option))" : ")"))
         case .poll:
             let timeout = !forever && timeoutSeconds == 0 ? "non-blocking" : describeTimeout(forever: forever, seconds: timeoutSeconds)
             if let unreadableFdCount { return "\(name) [\(unreadableFdCount) fds, unreadable] (\(timeout))" }
@@ -231,15 +233,16 @@ func describeHolders(_ holders: [FdHolder]) -> String {
 
 /// A wait line without the numbers that differ between look-alike processes: addresses,
 /// inodes, fd numbers, durations and the process's own PID and TIDs.
-func withoutOwnNumbers(_ line: String, own: Set<Int32>) -> String {
+/// `addresses`: addresses, inodes and fd numbers go too; durations always go (a sleep's time left).
+func withoutOwnNumbers(_ line: String, own: Set<Int32>, addresses: Bool = true) -> String {
     var out = ""
     var token = ""
     func flush() {
         guard !token.isEmpty else { return }
         let isNumber = token.first?.isNumber == true
-        let duration = isNumber && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
-        let mask = token.hasPrefix("0x") || duration || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))
-            || Int32(token).map(own.contains) == true
+        let duration = isNumber && !token.hasPrefix("0x") && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
+        let mask = duration || Int32(token).map(own.contains) == true
+            || (addresses && (token.hasPrefix("0x") || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))))
         out += mask ? "#" : token
         token = ""
     }
@@ -315,7 +318,7 @@ extension WaitGraph.WakerRole {
         case .pipeReaders(let target, let pids): return "readers of \(target ?? "the pipe"): \(compactList(pids))"
         case .socketPeer(let target, let pids): return "holders of the peer of \(target ?? "the socket"): \(compactList(pids))"
         case .children(let pids): return "\(pids.count == 1 ? "child" : "children") \(compactList(pids))"
-        case .joinedThread(let tid): return "thread \(tid), by exiting"
+        case .joinedThread(let tid): return "the end of thread \(tid)"
         case .joinedThreadMissing(let tid): return "thread \(tid) is not a thread of \(own ?? "the process") (pthread_join of a thread it does not have)"
         case .sharedAddressSpace(let pid): return "\(pid), which shares its address space"
         }
@@ -552,7 +555,7 @@ public struct FindingWords {
             let key = [process?.name ?? "?", (process?.argv ?? []).joined(separator: " "), "\(member.thread.tid == member.thread.pid)",
                        withoutOwnNumbers(report?.thread(member.thread)?.waitLine ?? "?", own: own),
                        withoutOwnNumbers(reason(member, own: "the process"), own: own)].joined(separator: "\u{0}")
-            if let index = lines.firstIndex(where: { $0.key == key }) {
+            if let index = lines.firstIndex(where: { $0.key == key && !$0.pids.contains(member.thread.pid) }) {
                 lines[index].pids.append(member.thread.pid)
             } else {
                 lines.append((key, member.thread, [member.thread.pid]))

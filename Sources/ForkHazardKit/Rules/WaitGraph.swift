@@ -282,10 +282,11 @@ public struct WaitGraph: Sendable {
 
     /// Signals that a program catches to act on, not to report a crash: asynchronous ones (a
     /// handler of SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV or SIGSYS is a crash reporter),
-    /// and for CPython not SIGINT, whose handler it installs itself to raise KeyboardInterrupt.
+    /// not glibc's own 32 and 33 (thread cancellation and set*id across threads, in every threaded
+    /// program), and for CPython not SIGINT, whose handler it installs itself to raise KeyboardInterrupt.
     static func catchesSignals(_ process: ProcessSnapshot) -> Bool {
         var mask = process.caughtSignals ?? 0
-        for signal: UInt64 in [4, 5, 6, 7, 8, 11, 31] { mask &= ~(1 << (signal - 1)) }
+        for signal: UInt64 in [4, 5, 6, 7, 8, 11, 31, 32, 33] { mask &= ~(1 << (signal - 1)) }
         if process.runtimes?.contains("python") == true { mask &= ~(1 << (2 - 1)) }
         return mask != 0
     }

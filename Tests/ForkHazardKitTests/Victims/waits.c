@@ -59,6 +59,22 @@ static void *holder(void *arg) {
 }
 static pid_t first_worker;
 
+static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER, second_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int locked_count;
+static pid_t first_locker;
+
+/* Takes one lock, waits until the other thread has taken the other, then takes that one: a
+ * lock-order deadlock between two threads. arg non-null: second then first. */
+static void *lock_order(void *arg) {
+    pthread_mutex_t *mine = arg ? &second_lock : &first_lock, *theirs = arg ? &first_lock : &second_lock;
+    if (!arg) __atomic_store_n(&first_locker, gettid(), __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(mine);
+    __atomic_add_fetch(&locked_count, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&locked_count, __ATOMIC_SEQ_CST) < 2) usleep(1000);
+    pthread_mutex_lock(theirs);
+    return NULL;
+}
+
 static void *spin(void *arg) {
     (void)arg;
     volatile unsigned long n = 0;
@@ -273,6 +289,46 @@ int main(int argc, char **argv) {
             for (int i = 0; i < 16; i++) pthread_create(&brief_threads[i], NULL, brief, NULL);
             for (int i = 0; i < 16; i++) pthread_join(brief_threads[i], NULL);
         }
+    } else if (!strcmp(s, "socket-timeout")) {
+        /* recv on its own socketpair with a 600 s SO_RCVTIMEO: timed, not stuck. */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 2;
+        struct timeval tv = {600, 0};
+        setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ready(0);
+        char c;
+        for (;;) (void)recv(sv[0], &c, 1, 0);
+    } else if (!strcmp(s, "join-deadlock")) {
+        /* Two threads in a lock-order deadlock; main joins the first. The "helper" is its TID. */
+        pthread_t a, b;
+        pthread_create(&a, NULL, lock_order, NULL);
+        pthread_create(&b, NULL, lock_order, (void *)1);
+        while (!__atomic_load_n(&first_locker, __ATOMIC_SEQ_CST)) usleep(1000);
+        ready(first_locker);
+        pthread_join(a, NULL);
+        for (;;) pause();
+    } else if (!strcmp(s, "poll-self")) {
+        /* An untimed poll on a pipe only this single-threaded process could write: stuck for good. */
+        int p[2];
+        if (pipe(p)) return 2;
+        struct pollfd fds = {p[0], POLLIN, 0};
+        ready(0);
+        for (;;) poll(&fds, 1, -1);
+    } else if (!strcmp(s, "fork-self-exec")) {
+        /* A thread starts, then main forks and the child execs this same program with the same
+         * arguments (it knows itself by FH_EXECED): under `setarch -R` its layout is its parent's. */
+        pthread_t t;
+        pthread_create(&t, NULL, worker, (void *)1);
+        while (!__atomic_load_n(&first_worker, __ATOMIC_SEQ_CST)) usleep(1000);
+        if (getenv("FH_EXECED")) for (;;) pause();
+        pid_t child = fork();
+        if (child == 0) {
+            setenv("FH_EXECED", "1", 1);
+            execv("/proc/self/exe", argv);
+            _exit(127);
+        }
+        ready(child);
+        for (;;) waitpid(child, NULL, 0);
     } else if (!strcmp(s, "busy")) {
         /* Three threads on the CPU, one sleeping main thread. */
         pthread_t t;

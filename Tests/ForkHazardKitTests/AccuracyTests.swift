@@ -1,0 +1,173 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// Real processes that were called wrong once: healthy trees called stuck or hazardous, and true
+/// hangs missed. Each is diagnosed live.
+@Suite("Accuracy") struct AccuracyTests {
+    let python = "/usr/bin/python3"
+
+    func script(_ name: String) throws -> String {
+        try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
+    }
+
+    func healthy(_ pid: Int32, _ why: Comment) throws {
+        let report = try Diagnosis().run(pids: [pid])
+        #expect(report.findings.isEmpty, why, sourceLocation: .__here())
+        #expect(report.verdict == .healthy, "\(report.findings.map { report.words($0).message })")
+    }
+
+    // MARK: healthy trees
+
+    /// A fork pool started by a single-threaded parent: the pool's handler threads start right
+    /// after its workers, in the same clock tick, and were not there at the fork.
+    @Test func aForkPoolFromASingleThreadedParent() throws {
+        let victim = try Victim(python, [try script("python_services.py"), "pool-clean"])
+        var workers: [Int32] = []
+        try waitUntil(timeout: 20) {
+            workers = descendants(of: victim.pid)
+            return workers.count == 4 && workers.allSatisfy { isBlocked(pid: $0, tid: $0, in: "clock_nanosleep") }
+        }
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.isEmpty, "\(report.findings.map { report.words($0).message })")
+        for worker in workers {
+            #expect(report.process(worker)?.forkOrigin?.kind == .forkedWithoutExec)
+            #expect(report.process(worker)?.forkOrigin?.threadsAtFork?.map(\.tid) == [victim.pid])
+        }
+        // run, watching the same kind of pool live, agrees: no fork from a multi-threaded parent.
+        let run = try CapturedRun(forkhazardBinary(), ["run", "--json", "--", python, try script("python_services.py"), "pool-quick"])
+        #expect(run.wait() == 0)
+        let summary = jsonLines(run.stderr).last?["summary"] as? [String: Any]
+        #expect(summary?["forksFromThreaded"] as? Int == 0, "\(run.stderr)")
+    }
+
+    /// An asyncio service waiting for SIGTERM: epoll_wait on its own socketpair, written only by its
+    /// signal handler.
+    @Test func anIdleAsyncioService() throws {
+        let victim = try Victim(python, [try script("python_services.py"), "asyncio-idle"])
+        try victim.waitUntilBlocked(in: "epoll_wait")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.isEmpty, "\(report.findings.map { report.words($0).message })")
+        let wait = try #require(report.thread(victim.pid)?.wait)
+        #expect(wait.fds?.first?.watched?.contains { $0.peers?.map(\.pid) == [victim.pid] } == true,
+                "it waits on a socket only it holds")
+    }
+
+    @Test func aThreadWaitingOnAnEventItsSigtermHandlerSets() throws {
+        let victim = try Victim(python, [try script("python_services.py"), "event-sigterm"])
+        try victim.waitUntilBlocked(in: "futex")
+        try healthy(victim.pid, "only its SIGTERM handler sets the event")
+    }
+
+    @Test func aSocketWithItsOwnReceiveTimeout() throws {
+        let victim = try Victim(scenario: "socket-timeout")
+        try victim.waitUntilBlocked(in: "recvfrom")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.isEmpty)
+        let wait = try #require(report.thread(victim.pid)?.wait)
+        #expect(!wait.forever)
+        #expect(wait.timeoutSeconds == 600)
+        #expect(wait.summary.contains("timeout 600s, the socket's SO_RCVTIMEO"))
+    }
+
+    // MARK: hangs that were missed
+
+    @Test func aMainThreadJoiningAThreadInALockOrderDeadlock() throws {
+        let victim = try Victim(scenario: "join-deadlock")
+        try victim.waitUntilBlocked(in: "futex")
+        let locker = victim.helper
+        try waitForBlocked(pid: victim.pid, tid: locker, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.map(\.rule) == [.deadlock])
+        let main = try #require(report.thread(victim.pid))
+        #expect(main.wait?.lock?.kind == .threadJoin)
+        #expect(main.wait?.lock?.joins == locker)
+        #expect(main.wait?.summary.contains("pthread_join of thread \(locker)") == true)
+        #expect(report.findings.first?.tids.contains(victim.pid) == true, "the joining thread is part of the deadlock")
+        // Without stacks, the join is still told from the futex: the joined thread's TID word.
+        let bare = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        #expect(bare.thread(victim.pid)?.wait?.lock?.joins == locker)
+        #expect(bare.findings.first?.tids.contains(victim.pid) == true)
+    }
+
+    @Test func aStoppedChildHoldsItsParent() throws {
+        let victim = try Victim(scenario: "wait4")
+        try victim.waitUntilBlocked(in: "wait4")
+        kill(victim.helper, SIGSTOP)
+        defer { kill(victim.helper, SIGCONT) }
+        try waitUntil { (try? ProcRoot().bytes("\(victim.helper)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "T" }
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        #expect(report.findings.map(\.rule) == [.stopped])
+        #expect(report.verdict == .hazard)
+        guard case .stopped(let facts)? = report.findings.first?.facts else { Issue.record("no stopped facts"); return }
+        #expect(facts.processes.map(\.pid) == [victim.helper])
+        #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)])
+        let cli = try runForkhazard(["--no-stacks", String(victim.pid)])
+        #expect(cli.status == 1)
+        #expect(cli.stdout.contains("kill -CONT \(victim.helper)"))
+    }
+
+    /// With ASLR off (setarch -R) layouts cannot tell an exec from a fork; the kernel's startup
+    /// random bytes can.
+    @Test func withASLROffAProgramThatExecsItselfIsNotAFork() throws {
+        let victim = try Victim("/usr/bin/setarch", ["-R", VictimBuild.waits, "fork-self-exec"])
+        try waitUntil { (try? ProcRoot().numericEntries("\(victim.helper)/task"))?.count == 2 }
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "pause")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let origin = try #require(report.process(victim.helper)?.forkOrigin)
+        #expect(origin.kind == .execed)
+        #expect(origin.basis == [.otherStartupRandom])
+        #expect(report.findings.isEmpty)
+    }
+
+    @Test func withASLROffAForkedChildOnAnInheritedMutexIsStillFound() throws {
+        let victim = try Victim("/usr/bin/setarch", ["-R", VictimBuild.waits, "fork-mutex"])
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.process(victim.helper)?.forkOrigin?.basis.first == .sameStartupRandom)
+        #expect(!report.findings(.inheritedLock, naming: victim.helper).isEmpty)
+        #expect(report.verdict == .deadlock)
+    }
+
+    /// The first diagnosis stops the thread for its stack, and Linux resumes its untimed poll as
+    /// restart_syscall; the second must give the same answer.
+    @Test func theToolsOwnStopDoesNotChangeTheNextAnswer() throws {
+        let victim = try Victim(scenario: "poll-self")
+        try victim.waitUntilBlocked(in: "poll")
+        let first = try Diagnosis().run(pids: [victim.pid])
+        #expect(first.findings.map(\.rule) == [.deadlock])
+        try waitForBlocked(pid: victim.pid, tid: victim.pid, in: "restart_syscall")
+        for builder in [SnapshotBuilder(), SnapshotBuilder(stacks: nil)] {
+            let again = try Diagnosis(builder: builder).run(pids: [victim.pid])
+            #expect(again.findings.map(\.rule) == [.deadlock])
+            let wait = try #require(again.thread(victim.pid)?.wait)
+            #expect(wait.syscall == "restart_syscall" && wait.resumed == "poll" && wait.forever)
+            #expect(wait.summary.hasSuffix("(forever) [resumed after a stop, as restart_syscall]"))
+        }
+    }
+
+    /// A pool whose worker dies at once: the replacement is often forked in the same clock tick as
+    /// the first workers. Repeated until that case has been met.
+    @Test func aLostWorkerReplacedWithinTheSameTick() throws {
+        let deadline = Date().addingTimeInterval(90)
+        var sameTick = false
+        var attempts = 0
+        while !sameTick && Date() < deadline {
+            attempts += 1
+            let victim = try Victim(python, [try script("python_pool_lost.py"), "fast"])
+            var found: (Report, LostWorkerFacts)?
+            let until = Date().addingTimeInterval(10)
+            while found == nil && Date() < until {
+                let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+                if case .lostWorker(let facts)? = report.findings(.lostWorker).first?.facts { found = (report, facts) }
+                usleep(50_000)
+            }
+            let (report, facts) = try #require(found, "no lost-worker finding within 10 s (attempt \(attempts))")
+            let originalTicks = Set(facts.originals.compactMap { report.process($0)?.startTicks })
+            sameTick = facts.replacements.contains { report.process($0).map { originalTicks.contains($0.startTicks) } == true }
+        }
+        #expect(sameTick, "the replacement never started in the first workers' clock tick in \(attempts) attempts")
+    }
+}

@@ -1,0 +1,41 @@
+"""Healthy Python trees that must not be called stuck. Prints "ready <pid> <helper>".
+
+  asyncio-idle   an asyncio service waiting for SIGTERM through loop.add_signal_handler: it sits
+                 in epoll_wait on its own socketpair, which only its signal handler writes.
+  event-sigterm  a single thread waiting on threading.Event, set by its SIGTERM handler.
+  pool-clean     a fork-context Pool(4) started by a single-threaded parent, whose tasks sleep:
+                 the pool's handler threads start after its workers are forked.
+  pool-quick     the same pool, whose tasks return at once; then it exits.
+"""
+import asyncio
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def main(mode):
+    if mode == "asyncio-idle":
+        loop = asyncio.new_event_loop()
+        loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        loop.call_soon(lambda: print(f"ready {os.getpid()} 0", flush=True))
+        loop.run_forever()
+    elif mode == "event-sigterm":
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"ready {os.getpid()} 0", flush=True)
+        stop.wait()
+    elif mode == "pool-clean":
+        pool = multiprocessing.get_context("fork").Pool(4)
+        result = pool.map_async(time.sleep, [3600] * 4, chunksize=1)
+        print(f"ready {os.getpid()} {pool._pool[0].pid}", flush=True)
+        result.wait()
+    elif mode == "pool-quick":
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            print(sum(pool.map(abs, range(-8, 8))), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
