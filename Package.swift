@@ -34,7 +34,10 @@ let package = Package(
             dependencies: [
                 "ForkHazardKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            plugins: ["BuildInfo"]),
+        // The commit the binary is built from, for --version: written before every build.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .testTarget(
             name: "ProcFSTests", dependencies: ["ProcFS"],
             resources: [.copy("Fixtures")]),

@@ -64,10 +64,19 @@ struct ForkHazardCommand: ParsableCommand {
               3   could not inspect: no such process, or not permitted
               64  usage error
             """,
-        version: "0.1.0",
+        version: versionLine,
         subcommands: [Diagnose.self, RunCommand.self, WatchCommand.self, DemoCommand.self, VictimCommand.self],
         defaultSubcommand: Diagnose.self)
 }
+
+/// The release this source is, as in CHANGELOG.md.
+let versionNumber = "0.1.0"
+
+/// What `--version` prints: `forkhazard 0.1.0 (commit abc1234)`; `buildCommit` comes from the
+/// BuildInfo plugin, nil when the sources were not a git checkout.
+let versionLine = "forkhazard \(versionNumber) ("
+    + (buildCommit.map { "commit \($0)" + (buildCommitModified ? " with local changes" : "") } ?? "unknown commit")
+    + ")"
 
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the report as JSON (see docs/json.md) instead of text.")

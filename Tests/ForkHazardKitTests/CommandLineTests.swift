@@ -113,6 +113,39 @@ import Testing
         #expect(me.wait?.kind == .running)
     }
 
+    /// `--version` names the commit the binary was built from, as git tells it for this checkout;
+    /// outside a git checkout it says so instead.
+    @Test func versionNamesTheCommitBuiltFrom() throws {
+        let result = try runForkhazard(["--version"])
+        #expect(result.status == 0)
+        let line = result.stdout.trimmingCharacters(in: .newlines)
+        #expect(line.wholeMatch(of: /forkhazard \d+\.\d+\.\d+ \((commit [0-9a-f]{7,}( with local changes)?|unknown commit)\)/) != nil, "\(line)")
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().resolvingSymlinksInPath().path
+        let top = try output(of: "git", "-C", package, "rev-parse", "--show-toplevel")
+        if let top, URL(fileURLWithPath: top).resolvingSymlinksInPath().path == package,
+           let head = try output(of: "git", "-C", package, "rev-parse", "--short", "HEAD") {
+            #expect(line.contains("(commit \(head)"))
+        } else {
+            #expect(line.hasSuffix("(unknown commit)"))
+        }
+    }
+
+    /// The first line a command prints on stdout, or nil when it fails.
+    func output(of arguments: String...) throws -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
+    }
+
     @Test func demoDiagnosesARealForkDeadlockAndCleansUp() throws {
         let result = try runForkhazard(["demo", "--json"])
         let report = try jsonObject(result.stdout)

@@ -28,9 +28,8 @@ import Testing
     }
 
     @Test func poolWhoseWorkerDiedMidTask() throws {
-        let python = try #require(pythonBinary("3.11"))
         let script = try #require(Bundle.module.path(forResource: "Victims/python_pool_lost.py", ofType: nil))
-        let victim = try Victim(python, [script])
+        let victim = try Victim(debianPython, [script])
         // Wait until the replacement worker is there and everything has settled.
         var report: Report?
         let deadline = Date().addingTimeInterval(15)

@@ -39,9 +39,22 @@ import Testing
 
     /// Python's threading.Lock waits in sem_wait: the local libc functions must be named from
     /// libc's debug file, not the nearest exported names.
-    @Test(arguments: ["3.11", "3.13"])
-    func pythonLockWait(version: String) throws {
-        let python = try #require(pythonBinary(version), "CPython \(version) under ~/.pyenv")
+    @Test("A CPython lock wait, CPython 3.11 from pyenv", .cpython("3.11"))
+    func pythonLockWait311() throws {
+        try pythonLockWait(python: try #require(pythonBinary("3.11")))
+    }
+
+    @Test("A CPython lock wait, CPython 3.13 from pyenv", .cpython("3.13"))
+    func pythonLockWait313() throws {
+        try pythonLockWait(python: try #require(pythonBinary("3.13")))
+    }
+
+    @Test("A CPython lock wait, Debian's python3")
+    func pythonLockWaitDebian() throws {
+        try pythonLockWait(python: debianPython)
+    }
+
+    func pythonLockWait(python: String) throws {
         let script = try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))
         let victim = try Victim(python, [script])
         try victim.waitUntilBlocked(in: "futex")
@@ -84,10 +97,4 @@ import Testing
         }
         #expect(stack.first?.symbol == "syscall")
     }
-}
-
-func pythonBinary(_ version: String) -> String? {
-    let root = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".pyenv/versions").path
-    let match = (try? FileManager.default.contentsOfDirectory(atPath: root))?.filter { $0.hasPrefix(version + ".") }.sorted().last
-    return match.map { "\(root)/\($0)/bin/python\(version)" }
 }

@@ -133,6 +133,39 @@ func jsonLines(_ text: String) -> [[String: Any]] {
     text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
 }
 
+// MARK: CPython
+
+/// Debian's CPython, which Scripts/bootstrap installs: for tests that need a Python but not a
+/// particular version. They always run.
+let debianPython = "/usr/bin/python3"
+
+/// pyenv's root, found as pyenv finds it: `$PYENV_ROOT`, else `$HOME/.pyenv`.
+var pyenvRoot: String {
+    let environment = ProcessInfo.processInfo.environment
+    if let root = environment["PYENV_ROOT"], !root.isEmpty { return root }
+    let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
+    return home + "/.pyenv"
+}
+
+/// The newest pyenv-installed CPython `version` ("3.12": any 3.12.x), or nil when there is none.
+func pythonBinary(_ version: String) -> String? {
+    let root = pyenvRoot + "/versions"
+    let match = (try? FileManager.default.contentsOfDirectory(atPath: root))?
+        .filter { $0.hasPrefix(version + ".") && $0.dropFirst(version.count + 1).allSatisfy(\.isNumber) }
+        .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last
+    return match.map { "\(root)/\($0)/bin/python\(version)" }
+        .flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only where pyenv has CPython `version`; elsewhere the test is skipped and the
+    /// runner prints why.
+    static func cpython(_ version: String) -> Self {
+        .enabled(if: pythonBinary(version) != nil,
+                 "CPython \(version) is not installed under \(pyenvRoot)/versions (pyenv install \(version))")
+    }
+}
+
 /// The built `forkhazard` executable, next to the test bundle.
 func forkhazardBinary() -> String {
     var dir = URL(fileURLWithPath: Bundle.module.bundlePath).deletingLastPathComponent()

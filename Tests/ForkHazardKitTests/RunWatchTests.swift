@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func reportsAForkFromAThreadedParentWhileItHappens() throws {
-        let python = try #require(pythonBinary("3.11"))
+        let python = debianPython
         let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
         let run = try CapturedRun(tool, ["run", "--json", "--", python, script])
         #expect(run.wait() == 0)
@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func pollingFallbackFindsForksToo() throws {
-        let python = try #require(pythonBinary("3.11"))
+        let python = debianPython
         let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
         let run = try CapturedRun(tool, ["run", "--poll", "--", python, script])
         #expect(run.wait() == 0)
