@@ -148,26 +148,31 @@ import Testing
         }
     }
 
-    /// A pool whose worker dies at once: the replacement is often forked in the same clock tick as
-    /// the first workers. Repeated until that case has been met.
+    /// A pool's worker replaced within the same clock tick as its first workers: only the PID
+    /// counter tells the replacement from the originals. The victim makes it so on purpose.
     @Test func aLostWorkerReplacedWithinTheSameTick() throws {
-        let deadline = Date().addingTimeInterval(90)
-        var sameTick = false
-        var attempts = 0
-        while !sameTick && Date() < deadline {
-            attempts += 1
-            let victim = try Victim(python, [try script("python_pool_lost.py"), "fast"])
-            var found: (Report, LostWorkerFacts)?
-            let until = Date().addingTimeInterval(10)
-            while found == nil && Date() < until {
-                let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
-                if case .lostWorker(let facts)? = report.findings(.lostWorker).first?.facts { found = (report, facts) }
-                usleep(50_000)
-            }
-            let (report, facts) = try #require(found, "no lost-worker finding within 10 s (attempt \(attempts))")
-            let originalTicks = Set(facts.originals.compactMap { report.process($0)?.startTicks })
-            sameTick = facts.replacements.contains { report.process($0).map { originalTicks.contains($0.startTicks) } == true }
+        let victim = try Victim(scenario: "pool-replaced")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "read")
+        try victim.waitUntilBlocked(in: "futex")
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        guard case .lostWorker(let facts)? = report.findings(.lostWorker).first?.facts else {
+            Issue.record("no lost-worker: \(report.findings.map { report.words($0).message })")
+            return
         }
-        #expect(sameTick, "the replacement never started in the first workers' clock tick in \(attempts) attempts")
+        #expect(facts.replacements == [victim.helper])
+        #expect(facts.originals.count == 2)
+        let ticks = Set((facts.originals + facts.replacements).compactMap { report.process($0)?.startTicks })
+        #expect(ticks.count == 1, "all in one clock tick")
+    }
+
+    /// Python's pool, whose worker kills itself at once: found whatever the clock ticks were.
+    @Test func aPythonPoolWhoseWorkerDiedAtOnce() throws {
+        let victim = try Victim(python, [try script("python_pool_lost.py"), "fast"])
+        var found = false
+        try waitUntil(timeout: 15) {
+            found = (try? Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid]))?.findings(.lostWorker).isEmpty == false
+            return found
+        }
+        #expect(found)
     }
 }

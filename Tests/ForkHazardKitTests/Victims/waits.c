@@ -63,6 +63,37 @@ static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER, second_lock = PTH
 static volatile int locked_count;
 static pid_t first_locker;
 
+/* A worker of "pool-replaced": waits for tasks that never come. */
+static void pool_worker(int tasks) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char c;
+    for (;;) (void)read(tasks, &c, 1);
+}
+
+/* A pool's own thread: wakes every 100 ms, like a pool's handler threads. */
+static void *pool_thread(void *arg) {
+    (void)arg;
+    for (;;) usleep(100000);
+    return NULL;
+}
+
+/* Field 22 of /proc/PID/stat: the clock tick it started in. */
+static unsigned long long start_tick(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long long tick = 0;
+    for (int field = 2; p && *p; p++) {
+        if (*p == ' ' && ++field == 22) { tick = strtoull(p + 1, NULL, 10); break; }
+    }
+    return tick;
+}
+
 /* Takes one lock, waits until the other thread has taken the other, then takes that one: a
  * lock-order deadlock between two threads. arg non-null: second then first. */
 static void *lock_order(void *arg) {
@@ -329,6 +360,33 @@ int main(int argc, char **argv) {
         }
         ready(child);
         for (;;) waitpid(child, NULL, 0);
+    } else if (!strcmp(s, "pool-replaced")) {
+        /* A pool like multiprocessing's: three workers forked, then the pool's three threads, then
+         * the first worker dies and a replacement is forked, all within one clock tick (retried,
+         * by exec'ing afresh, until they are). The main thread waits for good for a result. The
+         * "helper" is the replacement. */
+        int tasks[2];
+        if (pipe(tasks)) return 2;
+        pid_t w[3];
+        for (int i = 0; i < 3; i++) if ((w[i] = fork()) == 0) { close(tasks[1]); pool_worker(tasks[0]); }
+        pthread_t t;
+        for (int i = 0; i < 3; i++) pthread_create(&t, NULL, pool_thread, NULL);
+        kill(w[0], SIGKILL);
+        waitpid(w[0], NULL, 0);
+        pid_t replacement = fork();
+        if (replacement == 0) { close(tasks[1]); pool_worker(tasks[0]); }
+        unsigned long long tick = start_tick(replacement);
+        if (tick == 0 || tick != start_tick(w[1]) || tick != start_tick(w[2])) {
+            pid_t all[] = {w[1], w[2], replacement};
+            for (int i = 0; i < 3; i++) { kill(all[i], SIGKILL); waitpid(all[i], NULL, 0); }
+            execv("/proc/self/exe", argv);
+            return 127;
+        }
+        ready(replacement);
+        static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        static pthread_cond_t result = PTHREAD_COND_INITIALIZER;
+        pthread_mutex_lock(&m);
+        for (;;) pthread_cond_wait(&result, &m);
     } else if (!strcmp(s, "busy")) {
         /* Three threads on the CPU, one sleeping main thread. */
         pthread_t t;
