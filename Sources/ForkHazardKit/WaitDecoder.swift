@@ -140,8 +140,8 @@ struct WaitDecoder {
     }
 
     /// A `restart_syscall` wait decoded as the call it resumed: the argument registers still hold
-    /// that call's arguments, so an untimed wait stays untimed. The time left of a timed one is in
-    /// the kernel's restart block, out of sight.
+    /// that call's arguments, so an untimed wait stays untimed, and a timed one shows what it asked
+    /// for (a relative timeout as asked, an absolute deadline as the time left to it).
     func decodeResumed(_ wait: ThreadWait, as name: String, in context: WaitContext) -> ThreadWait {
         guard let args = wait.args, args.count == 6 else { return wait }
         var resumed = decodeCall(name: name, args: args, in: context)
@@ -149,7 +149,6 @@ struct WaitDecoder {
         resumed.syscallNumber = wait.syscallNumber
         resumed.args = args
         resumed.resumed = name
-        if !resumed.forever { resumed.timeoutSeconds = nil }
         return resumed
     }
 

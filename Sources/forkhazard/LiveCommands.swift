@@ -35,8 +35,15 @@ extension StallAction: ExpressibleByArgument {}
 extension EventFormat: ExpressibleByArgument {}
 
 struct LiveOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Diagnose when no thread of the tree made progress (CPU time, context switches) for this long: 60s, 500ms, 2m.", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Diagnose the tree when a thread has sat in the same wait this long and no thread did more than wake on a timer: 60s, 500ms, 2m. The diagnosis decides: only a tree proven stuck is acted on.",
+        valueName: "duration"))
     var stallAfter = TimeSpan(seconds: 60)
+
+    @Option(name: .long, help: ArgumentHelp(
+        "A hard limit, off by default: after this long without progress, end the job (run) or stop watching (watch), whatever the diagnosis, and exit 125.",
+        valueName: "duration"))
+    var idleLimit: TimeSpan?
 
     @Option(name: .long, help: ArgumentHelp("How long a child of a multi-threaded parent may take to exec before it counts as forked without exec.", valueName: "duration"))
     var forkGrace = TimeSpan(seconds: 0.2)
@@ -60,11 +67,13 @@ struct LiveOptions: ParsableArguments {
 
     func validate() throws {
         guard stallAfter.seconds >= 0.1 else { throw ValidationError("--stall-after must be at least 100ms") }
+        if let idleLimit, idleLimit.seconds < 0.1 { throw ValidationError("--idle-limit must be at least 100ms") }
     }
 
     func watchOptions(onStall: StallAction, killGrace: Double) -> WatchOptions {
         var options = WatchOptions()
         options.stallAfter = stallAfter.seconds
+        options.idleLimit = idleLimit?.seconds
         options.forkGrace = forkGrace.seconds
         options.onStall = onStall
         options.killGrace = killGrace
@@ -88,17 +97,27 @@ struct LiveOptions: ParsableArguments {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a command; report forks from multi-threaded parents as they happen, and end it if it gets stuck.",
+        abstract: "Run a command; report forks from multi-threaded parents as they happen, and end it if it is proven stuck.",
         discussion: """
             The command's stdin, stdout and stderr are its own, untouched; forkhazard writes only \
             to stderr (or --events). SIGINT, SIGTERM and SIGHUP sent to forkhazard are passed on to \
-            the command. When no thread of the command's tree makes progress for --stall-after, \
-            forkhazard prints the full diagnosis on stderr (JSON to --report), then by default ends \
-            the tree (SIGTERM, then SIGKILL after --kill-grace) and exits 124.
+            the command.
+
+            A STALL is quiet, not stuck: a thread has sat in the same wait for --stall-after while \
+            the others did no more than wake on a timer. forkhazard then diagnoses the tree. A quiet \
+            job is normal in CI (a sleep, a retry back-off, a test waiting on a network peer): when \
+            the diagnosis finds it able to go on, forkhazard writes one line saying why ("idle: \
+            2222 sleep, clock_nanosleep 4.0s left"), repeated only when the reason changes, and \
+            looks again at the next stall. Only a PROVEN HANG (an error finding: deadlock, \
+            inherited-lock, lost-worker, confirmed by a second look) is acted on: forkhazard prints \
+            the diagnosis on stderr (JSON to --report) and, by default, ends the tree (SIGTERM, \
+            then SIGKILL after --kill-grace) and exits 124. The HARD LIMIT (--idle-limit, off by \
+            default) ends the job after that long without progress whatever the diagnosis, and \
+            says so (exit 125).
 
             EXIT STATUS: the command's own (128 + N when signal N ended it); 124 when forkhazard \
-            ended it for being stuck; 127 when it cannot be started; with --fail-on warning, a 0 \
-            becomes 1 when a fork from a multi-threaded parent was seen.
+            ended it, proven stuck; 125 when it ended it at --idle-limit; 127 when it cannot be \
+            started; with --fail-on warning, a 0 becomes 1 when a hazard was seen.
 
             EXAMPLE (a CI step):
               forkhazard run --stall-after 10m --format github --report hang.json -- pytest -x
@@ -106,7 +125,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var live: LiveOptions
 
-    @Option(name: .long, help: "On a stall: kill (report, end the tree, exit 124), report or wait (report and keep waiting).")
+    @Option(name: .long, help: "When a stall's diagnosis proves the tree stuck: kill (report, end the tree, exit 124), or report (report and keep waiting for the command).")
     var onStall: StallAction = .kill
 
     @Option(name: .long, help: ArgumentHelp("Between SIGTERM and SIGKILL when ending a stuck tree.", valueName: "duration"))
@@ -152,7 +171,9 @@ struct RunCommand: ParsableCommand {
             let own = Watcher.exitStatus(raw)
             status = own == 0 && failOn == .warning && watcher.worstVerdict != .healthy ? 1 : own
         case .killedWhenStuck, .stuck:
-            status = 124
+            status = Watcher.Outcome.stuckStatus
+        case .killedAtIdleLimit, .idleLimit:
+            status = Watcher.Outcome.idleLimitStatus
         case .treeGone:
             status = 0
         }
@@ -163,20 +184,24 @@ struct RunCommand: ParsableCommand {
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
-        abstract: "Follow a running tree: report forks from multi-threaded parents as they happen, and diagnose it if it gets stuck.",
+        abstract: "Follow a running tree: report forks from multi-threaded parents as they happen, and diagnose it when it stalls.",
         discussion: """
-            watch does not own the tree and never signals it: on a stall it prints the full \
-            diagnosis on stderr (JSON to --report) and, by default, exits 124 (--on-stall wait: keeps \
-            watching). Use 'forkhazard run -- CMD' to have a stuck job ended.
+            watch does not own the tree and never signals it. Stalls are judged as for 'run': at a \
+            stall (a thread in the same wait for --stall-after, the others only waking on a timer) \
+            the tree is diagnosed; a tree that can go on gets one 'idle' line saying why, and the \
+            watch goes on. A tree the diagnosis proves stuck gets the full diagnosis on stderr (JSON \
+            to --report), and the watch ends with 124 (--on-stall wait: it keeps watching). \
+            --idle-limit ends the watch after that long without progress, whatever the diagnosis. \
+            Use 'forkhazard run -- CMD' to have a stuck job ended.
 
-            EXIT STATUS: when the tree ends by itself, 0 if no hazard was seen, 1 after a fork from a \
-            multi-threaded parent, 2 after a proven deadlock; 124 when it stalled; 3 when the PID \
-            does not exist.
+            EXIT STATUS: when the tree ends by itself, 0 if no hazard was seen, 1 after a hazard \
+            (a fork from a multi-threaded parent, a stopped process), 2 after a proven deadlock; 124 \
+            when the tree was proven stuck; 125 at --idle-limit; 3 when the PID does not exist.
             """)
 
     @OptionGroup var live: LiveOptions
 
-    @Option(name: .long, help: "On a stall: report (print the diagnosis and exit 124) or wait (print it and keep watching).")
+    @Option(name: .long, help: "When a stall's diagnosis proves the tree stuck: report (print the diagnosis and exit 124) or wait (print it and keep watching).")
     var onStall: StallAction = .report
 
     @Argument(help: ArgumentHelp("The PID whose tree to follow.", valueName: "pid"))
@@ -195,7 +220,8 @@ struct WatchCommand: ParsableCommand {
         Signals.installRelease()
         let watcher = Watcher(owned: false, options: live.watchOptions(onStall: onStall, killGrace: 0), writer: writer)
         switch watcher.run(root: pid) {
-        case .stuck, .killedWhenStuck: throw ExitCode(124)
+        case .stuck, .killedWhenStuck: throw ExitCode(Watcher.Outcome.stuckStatus)
+        case .idleLimit, .killedAtIdleLimit: throw ExitCode(Watcher.Outcome.idleLimitStatus)
         case .exited(let raw): throw ExitCode(Watcher.exitStatus(raw))
         case .treeGone: throw ExitCode(watcher.worstVerdict.exitCode)
         }

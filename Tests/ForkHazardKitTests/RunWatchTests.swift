@@ -61,14 +61,18 @@ import Testing
         #expect(strict.stderr.contains("fork-from-threaded: "))
     }
 
-    @Test func aStuckJobIsReportedEndedAndExits124() throws {
+    /// A proven hang is ended within the stall time plus the diagnosis, and nothing outlives it.
+    @Test(arguments: ["pipe-cycle", "fork-mutex"])
+    func aProvenStuckJobIsReportedEndedAndExits124(scenario: String) throws {
         let started = Date()
-        let run = try CapturedRun(tool, ["run", "--stall-after", "2s", "--kill-grace", "1s", "--", VictimBuild.waits, "pipe-cycle"])
+        let run = try CapturedRun(tool, ["run", "--stall-after", "2s", "--kill-grace", "1s", "--", VictimBuild.waits, scenario])
         #expect(run.wait(timeout: 30) == 124)
         #expect(Date().timeIntervalSince(started) < 15)
-        #expect(run.stderr.contains("stall: no thread of the tree made progress"))
-        #expect(run.stderr.contains("ERROR deadlock: 2 threads in 2 processes"))
+        #expect(run.stderr.contains("stall: no progress for"))
+        #expect(run.stderr.contains("the diagnosis proves the tree stuck"))
+        #expect(run.stderr.contains("Verdict: deadlock"))
         #expect(run.stderr.contains("kill: ending the stuck tree"))
+        #expect(run.stderr.contains("summary: killed-when-stuck"))
         // No process of the run outlives it.
         let words = run.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })
         let pids = [words[1], words[2]].compactMap { Int32($0) }
@@ -77,6 +81,56 @@ import Testing
             guard let stat = (try? ProcRoot().bytes("\(pid)/stat")).flatMap({ ProcStat(parsing: $0) }) else { return true }
             return stat.state == "Z"
         } }
+    }
+
+    /// Quiet is not stuck: a sleeping job is diagnosed, called idle (once), and left to finish.
+    @Test func aQuietHealthyJobIsNeverKilled() throws {
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--", "sh", "-c", "sleep 4; echo done"])
+        #expect(run.wait(timeout: 30) == 0)
+        #expect(run.stdout == "done\n")
+        let idle = run.stderr.split(separator: "\n").filter { $0.contains("] idle: ") }
+        #expect(idle.count == 1, "one line, repeated only when the reason changes: \(run.stderr)")
+        #expect(idle.first?.contains("sleep, clock_nanosleep 4.0s; not stuck, still watching") == true)
+        #expect(!run.stderr.contains("kill:") && !run.stderr.contains("stall:"))
+        #expect(run.stderr.contains("summary: exited"))
+    }
+
+    /// A job blocked on a TCP peer outside its tree, which answers after 4 s.
+    @Test func aJobWaitingOnANetworkPeer() throws {
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_tcp.py", ofType: nil))
+        let server = try Victim("/usr/bin/python3", [script, "server", "4"])
+        let port = server.helper
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--", "/usr/bin/python3", script, "client", String(port)])
+        #expect(run.wait(timeout: 30) == 0)
+        #expect(run.stdout == "answered\n")
+        #expect(run.stderr.contains("idle: waiting on TCP 127.0.0.1:\(port)"), "\(run.stderr)")
+        #expect(!run.stderr.contains("kill:"))
+    }
+
+    /// The hard limit ends a quiet job whatever the diagnosis, and says so.
+    @Test func theIdleLimitEndsAQuietJob() throws {
+        let started = Date()
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--idle-limit", "2s", "--kill-grace", "1s", "--", "sleep", "30"])
+        #expect(run.wait(timeout: 30) == 125)
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(run.stderr.contains("idle-limit: no progress for"))
+        #expect(run.stderr.contains("the idle limit (2.0s): ending the job whatever the diagnosis"))
+        #expect(run.stderr.contains("Verdict: healthy"), "the diagnosis is printed, and it was not stuck")
+        #expect(run.stderr.contains("summary: killed-at-idle-limit"))
+    }
+
+    /// A pool stuck on an inherited lock while its parent keeps a thread that wakes every 0.5 s:
+    /// the stuck threads make the stall, the ticking one does not hide it.
+    @Test func aTickingThreadDoesNotHideAStuckPool() throws {
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork.py", ofType: nil))
+        let started = Date()
+        let run = try CapturedRun(tool, ["run", "--json", "--stall-after", "2s", "--kill-grace", "1s", "--",
+                                         "/usr/bin/python3", script, "pool-lock-ticking"])
+        #expect(run.wait(timeout: 60) == 124)
+        #expect(Date().timeIntervalSince(started) < 15)
+        let events = jsonLines(run.stderr)
+        #expect(events.contains { $0["event"] as? String == "inherited-lock" })
+        #expect((events.last?["summary"] as? [String: Any])?["outcome"] as? String == "killed-when-stuck")
     }
 
     @Test func githubAnnotationsAndAJSONReport() throws {
@@ -107,17 +161,30 @@ import Testing
         let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", String(victim.pid)])
         #expect(run.wait(timeout: 30) == 124)
         #expect(run.stderr.contains("ERROR deadlock"))
+        #expect(run.stderr.contains("summary: stuck"))
         #expect(!run.stderr.contains("kill:"))
         #expect(kill(victim.pid, 0) == 0 && kill(victim.helper, 0) == 0, "watch signals nothing")
         let refused = try CapturedRun(tool, ["watch", "--on-stall", "kill", String(victim.pid)])
         #expect(refused.wait() == 64)
     }
 
-    @Test func watchEndsWithTheTree() throws {
-        let shell = try ShellVictim("sleep 1")
-        let run = try CapturedRun(tool, ["watch", String(shell.pid)])
+    /// A quiet healthy tree under watch: idle, then it ends by itself.
+    @Test func watchLetsAQuietTreeEnd() throws {
+        let shell = try ShellVictim("sleep 3")
+        let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", String(shell.pid)])
         #expect(run.wait(timeout: 30) == 0)
+        #expect(run.stderr.contains("] idle: "))
         #expect(run.stderr.contains("summary: tree-gone"))
+        #expect(!run.stderr.contains("stall:"))
+    }
+
+    @Test func watchStopsAtTheIdleLimitWithoutSignalling() throws {
+        let victim = try Victim(scenario: "sleep")
+        let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", "--idle-limit", "2s", String(victim.pid)])
+        #expect(run.wait(timeout: 30) == 125)
+        #expect(run.stderr.contains("stopping the watch whatever the diagnosis"))
+        #expect(run.stderr.contains("summary: idle-limit"))
+        #expect(kill(victim.pid, 0) == 0, "watch signals nothing")
     }
 
     /// Forks right at the start and right before the command exits are all reported.

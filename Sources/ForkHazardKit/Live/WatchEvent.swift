@@ -14,8 +14,12 @@ public struct WatchEvent: Sendable {
         /// A finding: a fork from a multi-threaded parent seen live, or an error finding of a
         /// stall's diagnosis (the event is named after its rule).
         case finding(Finding)
-        /// No thread made progress for this long; a diagnosis follows.
+        /// A stall whose diagnosis proved the tree stuck: the report and its error findings follow.
         case stall(quietSeconds: Double)
+        /// A stall whose diagnosis found the tree not stuck, with the waits that keep it alive.
+        case idle(quietSeconds: Double, reasons: [(ThreadKey, WaitGraph.LiveReason)])
+        /// No progress for the idle limit: the job is ended (or the watch stops) whatever the diagnosis.
+        case idleLimit(quietSeconds: Double, limit: Double, ending: Bool)
         /// Ending the stuck tree: SIGTERM to these processes, SIGKILL after the grace.
         case kill(pids: [Int32], grace: Double)
         /// A signal came to forkhazard; forwarded to the command when it is ours.
@@ -61,6 +65,8 @@ public struct WatchEvent: Sendable {
         case .start: return "start"
         case .finding(let finding): return finding.rule.rawValue
         case .stall: return "stall"
+        case .idle: return "idle"
+        case .idleLimit: return "idle-limit"
         case .kill: return "kill"
         case .signal: return "signal"
         case .note: return "note"
@@ -152,7 +158,17 @@ struct EventWords {
             pids = finding.pids
             tids = finding.tids
         case .stall(let quiet):
-            message = "no thread of the tree made progress for \(formatDuration(quiet)): diagnosing"
+            message = "no progress for \(formatDuration(quiet)), and the diagnosis proves the tree stuck"
+            severity = .error
+        case .idle(let quiet, let reasons):
+            let words = FindingWords(report: event.report)
+            let why = reasons.map { words.idle($0.0, $0.1) }
+            message = (why.isEmpty ? "quiet for \(formatDuration(quiet))" : why.joined(separator: "; ")) + "; not stuck, still watching"
+            tids = reasons.map(\.0.tid)
+            pids = Array(Set(reasons.map(\.0.pid))).sorted()
+        case .idleLimit(let quiet, let limit, let ending):
+            message = "no progress for \(formatDuration(quiet)), the idle limit (\(formatDuration(limit))): "
+                + (ending ? "ending the job whatever the diagnosis" : "stopping the watch whatever the diagnosis")
             severity = .error
         case .kill(let members, let grace):
             message = "ending the stuck tree: SIGTERM to \(members.map(String.init).joined(separator: ", ")), "
@@ -185,6 +201,13 @@ struct EventWords {
         switch event.kind {
         case .finding(let finding):
             object["facts"] = finding.factsJSON
+        case .idle(let quiet, let reasons):
+            object["facts"] = .object([
+                "quietSeconds": .double((quiet * 1000).rounded() / 1000),
+                "threads": .array(reasons.map { key, why in .object(["pid": .from(key.pid), "tid": .from(key.tid), "live": .string(why.words)]) }),
+            ])
+        case .idleLimit(let quiet, let limit, _):
+            object["facts"] = .object(["quietSeconds": .double((quiet * 1000).rounded() / 1000), "limitSeconds": .double(limit)])
         case .summary(let summary):
             var s = JSONObject()
             s["eventSource"] = .string(summary.eventSource == .procConnector ? "proc-connector" : "polling")

@@ -7,7 +7,7 @@ import Foundation
 import Glibc
 import ProcFS
 
-/// What `run` and `watch` do when the tree stops making progress.
+/// What `run` and `watch` do when a stall's diagnosis proves the tree stuck.
 public enum StallAction: String, Sendable, CaseIterable {
     /// Print the report, end the tree (SIGTERM, then SIGKILL after a grace) and exit 124.
     case kill
@@ -18,8 +18,13 @@ public enum StallAction: String, Sendable, CaseIterable {
 }
 
 public struct WatchOptions: Sendable {
+    /// A thread that has sat in the same wait this long, while every other thread did no more
+    /// than wake on a timer and return to its wait, makes a stall: the tree is diagnosed.
     public var stallAfter: Double = 60
     public var onStall: StallAction = .report
+    /// End the job (`run`) or the watch after this long without progress, whatever the
+    /// diagnosis; nil: never.
+    public var idleLimit: Double?
     /// How long a child of a multi-threaded parent may take to exec before it counts as forked without exec.
     public var forkGrace: Double = 0.2
     /// Between SIGTERM and SIGKILL when ending a stuck tree.
@@ -39,12 +44,21 @@ public final class Watcher {
     public enum Outcome: Sendable, Equatable {
         /// The root exited by itself with this wait status.
         case exited(status: Int32)
-        /// forkhazard ended the stuck tree.
+        /// forkhazard ended the tree, proven stuck.
         case killedWhenStuck
-        /// Stuck, reported, not killed.
+        /// Proven stuck, reported, not killed.
         case stuck
+        /// forkhazard ended the tree at the idle limit.
+        case killedAtIdleLimit
+        /// The idle limit was reached; the tree was not ours to end.
+        case idleLimit
         /// The watched root (not ours) is gone.
         case treeGone
+
+        /// The exit status `run` and `watch` give for an outcome forkhazard decided: 124 for a
+        /// tree proven stuck, 125 at the idle limit.
+        public static let stuckStatus: Int32 = 124
+        public static let idleLimitStatus: Int32 = 125
     }
 
     private(set) var root: Int32 = 0
@@ -62,9 +76,17 @@ public final class Watcher {
     private var stalls = 0
     private var lost = 0
     private var eventSource = WatchEvent.EventSource.polling(.forced)
-    private var lastSignature: [Int32: UInt64] = [:]
+    /// Each thread's wait line and context switches at the last sample, and since when they have not changed.
+    private var samples: [Int32: (wait: String, switches: UInt64)] = [:]
+    private var unchangedSince: [Int32: Date] = [:]
+    /// The last time a thread changed its wait, ran, started or ended.
     private var lastProgress = Date()
-    private var stallReported = false
+    /// The last diagnosis; the next comes a stall later.
+    private var lastLook = Date.distantPast
+    /// What the last idle line said, as values, so that it is repeated only when the reason changes.
+    private var lastIdle: String?
+    /// A stall's diagnosis proved the tree stuck; no more looks until it moves.
+    private var provenStuck = false
     private(set) public var worstVerdict = Verdict.healthy
 
     struct PendingFork {
@@ -159,8 +181,7 @@ public final class Watcher {
     private func handle(_ event: ProcEvent) {
         switch event {
         case .fork(let parent, let childPid, let childTgid) where childPid == childTgid && tree.contains(parent):
-            tree.insert(childTgid)
-            seen += 1
+            if tree.insert(childTgid).inserted { seen += 1 }
             threads[childTgid] = [childTgid: threads[parent]?[parent] ?? name(childTgid, childTgid)]
             consider(child: childTgid, parent: parent, threadsAtFork: threads[parent] ?? [:])
         case .fork(_, let tid, let tgid) where tid != tgid && tree.contains(tgid):
@@ -210,7 +231,7 @@ public final class Watcher {
     }
 
     private func checkPending(now: Date) {
-        for (child, fork) in pending where fork.deadline <= now {
+        for (child, fork) in pending.sorted(by: { $0.key < $1.key }) where fork.deadline <= now {
             pending[child] = nil
             let origin = self.origin(of: child, parent: fork.parent)
             guard origin?.kind == .forkedWithoutExec else { continue }
@@ -253,43 +274,76 @@ public final class Watcher {
 
     // MARK: progress
 
-    /// CPU time and context switches of every thread: any change is progress.
+    /// Samples every thread's wait and context switches. Progress is a thread that changed its
+    /// wait, ran, started or ended; a thread that wakes on a timer and returns to the same wait is
+    /// no progress. A stall is a thread that has sat in the same wait, untouched, for
+    /// `stallAfter`, with no progress anywhere for as long: then the tree is diagnosed, and only
+    /// a proof that it is stuck is acted on.
     private func sampleProgress() -> Outcome? {
-        var signature: [Int32: UInt64] = [:]
+        let now = Date()
+        var current: [Int32: (wait: String, switches: UInt64)] = [:]
+        var progress = false
         for pid in tree {
             for tid in (try? proc.numericEntries("\(pid)/task")) ?? [] {
-                guard let stat = (try? proc.bytes("\(pid)/task/\(tid)/stat")).flatMap({ ProcStat(parsing: $0) }) else { continue }
+                guard let wait = (try? proc.text("\(pid)/task/\(tid)/syscall"))?.trimmed else { continue }
                 let status = (try? proc.bytes("\(pid)/task/\(tid)/status")).map { ProcStatus(parsing: $0) }
-                signature[tid] = stat.utimeTicks &+ stat.stimeTicks &+ (status?.voluntaryContextSwitches ?? 0) &* 1_000_003
-                    &+ (status?.nonvoluntaryContextSwitches ?? 0) &* 7_919
+                let sample = (wait: wait, switches: (status?.voluntaryContextSwitches ?? 0) &+ (status?.nonvoluntaryContextSwitches ?? 0))
+                current[tid] = sample
+                if wait == "running" || wait.hasPrefix("-1") { progress = true }
+                if let old = samples[tid] {
+                    if !Self.sameWait(old.wait, wait) { progress = true }
+                    if old.wait != wait || old.switches != sample.switches { unchangedSince[tid] = now }
+                } else {
+                    progress = true
+                    unchangedSince[tid] = now
+                }
             }
         }
-        if signature != lastSignature {
-            lastSignature = signature
-            lastProgress = Date()
-            stallReported = false
-            return nil
+        if Set(current.keys) != Set(samples.keys) { progress = true }
+        samples = current
+        unchangedSince = unchangedSince.filter { current[$0.key] != nil }
+        if progress {
+            lastProgress = now
+            provenStuck = false
         }
-        guard !stallReported, Date().timeIntervalSince(lastProgress) >= options.stallAfter else { return nil }
-        return stalled()
+        if let limit = options.idleLimit, now.timeIntervalSince(lastProgress) >= limit {
+            return idleLimitReached(quiet: now.timeIntervalSince(lastProgress))
+        }
+        let quiet = now.timeIntervalSince(max(lastProgress, lastLook))
+        let stalled = unchangedSince.values.contains { now.timeIntervalSince($0) >= options.stallAfter }
+        guard !provenStuck, quiet >= options.stallAfter, stalled else { return nil }
+        return look(quiet: now.timeIntervalSince(lastProgress))
     }
 
-    private func stalled() -> Outcome? {
-        stalls += 1
-        stallReported = true
-        emit(.stall(quietSeconds: Date().timeIntervalSince(lastProgress)))
-        if let report = try? options.diagnosis.run(pids: [root]) {
-            worstVerdict = max(worstVerdict, report.verdict)
-            // The text report goes with text events; JSON Lines and annotations stay parseable
-            // (the JSON report is in --report, the error findings follow as events).
-            if writer.format == .text { writer.write(TextRenderer(color: false).render(report)) }
-            if let file = options.reportFile, !FileManager.default.createFile(atPath: file, contents: Data(report.json().utf8)) {
-                emit(.note(.reportNotWritten(path: file)))
+    /// Two samples of one thread are the same wait: the same call with the same arguments, or that
+    /// call resumed as `restart_syscall` after a stop (its argument registers unchanged).
+    static func sameWait(_ a: String, _ b: String) -> Bool {
+        guard a != b else { return true }
+        let x = a.split(separator: " "), y = b.split(separator: " ")
+        guard x.count >= 7, y.count >= 7, x[1...6] == y[1...6], let number = Int(y[0]) else { return false }
+        return SyscallNames.name(number, on: .host) == "restart_syscall"
+    }
+
+    /// Diagnoses the quiet tree; acts only on a proof that it is stuck (an error finding).
+    private func look(quiet: Double) -> Outcome? {
+        lastLook = Date()
+        guard let report = try? options.diagnosis.run(pids: [root]) else { return nil }
+        worstVerdict = max(worstVerdict, report.verdict)
+        guard report.verdict == .deadlock else {
+            let reasons = Self.idleReasons(report)
+            // The same threads kept alive the same way: no new line (times left do not count).
+            let key = reasons.map { key, why in "\(key.tid) \(Self.kind(of: why))" }.joined(separator: ",")
+            if key != lastIdle {
+                lastIdle = key
+                emit(.idle(quietSeconds: quiet, reasons: reasons), report: report)
             }
-            for finding in report.findings where finding.severity == .error {
-                emit(.finding(finding), report: report)
-            }
+            return nil
         }
+        stalls += 1
+        provenStuck = true
+        lastIdle = nil
+        emit(.stall(quietSeconds: quiet))
+        publish(report)
         switch options.onStall {
         case .kill where owned:
             endTree()
@@ -299,6 +353,59 @@ public final class Watcher {
         default:
             return nil
         }
+    }
+
+    /// No progress for the idle limit: the report, then the tree ends (ours) or the watch does.
+    private func idleLimitReached(quiet: Double) -> Outcome {
+        emit(.idleLimit(quietSeconds: quiet, limit: options.idleLimit ?? quiet, ending: owned))
+        if let report = try? options.diagnosis.run(pids: [root]) {
+            worstVerdict = max(worstVerdict, report.verdict)
+            publish(report)
+        }
+        guard owned else { return .idleLimit }
+        endTree()
+        return .killedAtIdleLimit
+    }
+
+    /// The report on the event stream (text with text events; JSON Lines and annotations stay
+    /// parseable: the JSON report goes to --report, the error findings follow as events).
+    private func publish(_ report: Report) {
+        if writer.format == .text { writer.write(TextRenderer(color: false).render(report)) }
+        if let file = options.reportFile, !FileManager.default.createFile(atPath: file, contents: Data(report.json().utf8)) {
+            emit(.note(.reportNotWritten(path: file)))
+        }
+        for finding in report.findings where finding.severity == .error {
+            emit(.finding(finding), report: report)
+        }
+    }
+
+    /// A live reason without its numbers that change by themselves (times left).
+    static func kind(of why: WaitGraph.LiveReason) -> String {
+        switch why {
+        case .timed: return "timed"
+        case .external(let fd): return "external \(fd.fd) \(fd.target ?? "")"
+        default: return "\(why)"
+        }
+    }
+
+    /// Why a quiet tree is not stuck: the live waits that keep it from being so, most telling first.
+    static func idleReasons(_ report: Report) -> [(ThreadKey, WaitGraph.LiveReason)] {
+        let graph = WaitGraph(processes: report.processes)
+        func rank(_ why: WaitGraph.LiveReason) -> Int {
+            switch why {
+            case .stopped: return 0
+            case .external, .outsideTree: return 1
+            case .timed: return 2
+            case .signalHandler: return 3
+            case .endsByItself(.running): return 5
+            default: return 4
+            }
+        }
+        let live = graph.wakers.compactMap { key, wakers -> (ThreadKey, WaitGraph.LiveReason)? in
+            if case .live(let why) = wakers { return (key, why) }
+            return nil
+        }
+        return Array(live.sorted { (rank($0.1), $0.0) < (rank($1.1), $1.0) }.prefix(2))
     }
 
     /// SIGTERM to the root, then to every other process of the tree, by PID; SIGKILL to what is
@@ -335,7 +442,7 @@ public final class Watcher {
     }
 
     private func finish(_ outcome: Outcome) -> Outcome {
-        for (child, fork) in pending {
+        for (child, fork) in pending.sorted(by: { $0.key < $1.key }) {
             if let origin = origin(of: child, parent: fork.parent), origin.kind == .forkedWithoutExec {
                 report(child: child, fork, basis: origin.basis, exited: false)
             }
@@ -344,8 +451,10 @@ public final class Watcher {
         let (name, status): (String, Int32)
         switch outcome {
         case .exited(let raw): (name, status) = ("exited", Self.exitStatus(raw))
-        case .killedWhenStuck: (name, status) = ("killed-when-stuck", 124)
-        case .stuck: (name, status) = ("stuck", 124)
+        case .killedWhenStuck: (name, status) = ("killed-when-stuck", Outcome.stuckStatus)
+        case .stuck: (name, status) = ("stuck", Outcome.stuckStatus)
+        case .killedAtIdleLimit: (name, status) = ("killed-at-idle-limit", Outcome.idleLimitStatus)
+        case .idleLimit: (name, status) = ("idle-limit", Outcome.idleLimitStatus)
         case .treeGone: (name, status) = ("tree-gone", worstVerdict.exitCode)
         }
         emit(.summary(WatchSummary(eventSource: eventSource, processesSeen: seen, forksFromThreaded: hazards, stalls: stalls,

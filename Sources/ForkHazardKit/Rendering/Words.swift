@@ -330,7 +330,7 @@ extension WaitGraph.LiveReason {
     var words: String {
         switch self {
         case .waitUnknown: return "its wait is unknown"
-        case .timed(let seconds): return seconds.map { "it times out in \(formatDuration($0))" } ?? "its wait is timed"
+        case .timed(let seconds): return "its wait is timed" + (seconds.map { " (\(formatDuration($0)))" } ?? "")
         case .endsByItself(let kind): return "\(kind.rawValue) waits end by themselves or by a signal"
         case .notSteady: return "it was not seen in the same wait twice"
         case .outsideTree(let pid, let role): return "\(pid) is outside the tree (\(role.words()))"
@@ -413,6 +413,26 @@ public struct FindingWords {
     func now(_ key: ThreadKey) -> String? {
         guard let thread = report?.thread(key) else { return nil }
         return thread.waitLine + (thread.stack.map { "; at " + shortStack($0) } ?? "")
+    }
+
+    /// Why a thread keeps a quiet tree from being stuck, short: `2222 sleep, clock_nanosleep 4.0s left`.
+    func idle(_ key: ThreadKey, _ why: WaitGraph.LiveReason) -> String {
+        let process = "\(key.pid) \(name(key.pid))"
+        let line = report?.thread(key)?.waitLine ?? "?"
+        switch why {
+        case .timed, .endsByItself: return "\(process), \(line)"
+        case .external(let fd):
+            if let socket = fd.socket, let proto = socket.proto, proto.hasPrefix("tcp") || proto.hasPrefix("udp") {
+                return "waiting on \(proto.uppercased().prefix(3)) \(socket.remote ?? socket.local ?? "?") (\(process))"
+            }
+            if fd.kind == .tty { return "waiting on the terminal \(fd.target ?? "") (\(process))" }
+            return "waiting on \(fd.target ?? "fd \(fd.fd)") (\(process))"
+        case .outsideTree(let pid, _): return "waiting on \(pid), outside the tree (\(process))"
+        case .stopped: return "\(process) is stopped"
+        case .signalHandler: return "\(process) waits for a signal"
+        case .notSteady: return "\(process) is moving"
+        default: return "\(process): \(why.words)"
+        }
     }
 
     // MARK: remedies

@@ -3,6 +3,8 @@
   fork-lock   a thread holds a threading.Lock while a fork-context Process is started; the child
               takes the lock and hangs.
   pool-lock [N]  the same with a fork-context Pool(N) (default 2) whose tasks take the lock.
+  pool-lock-ticking  pool-lock, and the parent keeps a thread that wakes every 0.5 s (a progress
+              bar's monitor, a heartbeat).
   spawn       threads in the parent, a spawn-context Process that sleeps: no hazard.
 """
 import multiprocessing
@@ -21,6 +23,11 @@ def holder():
         time.sleep(3600)
 
 
+def tick():
+    while True:
+        time.sleep(0.5)
+
+
 def take_lock(_=None):
     with lock:
         return 1
@@ -35,7 +42,9 @@ def main(mode, workers=2):
         child.start()
         print(f"ready {os.getpid()} {child.pid}", flush=True)
         child.join()
-    elif mode == "pool-lock":
+    elif mode in ("pool-lock", "pool-lock-ticking"):
+        if mode == "pool-lock-ticking":
+            threading.Thread(target=tick, name="monitor", daemon=True).start()
         pool = multiprocessing.get_context("fork").Pool(workers)
         result = pool.map_async(take_lock, range(4 * workers), chunksize=1)
         print(f"ready {os.getpid()} {pool._pool[0].pid}", flush=True)
