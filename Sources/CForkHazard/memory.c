@@ -48,3 +48,9 @@ int fh_socket_timeout(pid_t pid, int fd, int send, double *seconds) {
     *seconds = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
     return 0;
 }
+
+#include <sys/prctl.h>
+
+int fh_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}

@@ -156,6 +156,9 @@ struct RunCommand: ParsableCommand {
         sigemptyset(&forwarded)
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&forwarded, signal) }
         pthread_sigmask(SIG_BLOCK, &forwarded, &original)
+        // Orphaned descendants (a daemon's double fork, setsid) come to forkhazard instead of init,
+        // so that they stay in the job, are diagnosed with it, reaped and ended with it.
+        Signals.adoptOrphans()
         let child: pid_t
         do {
             child = try spawnCommand(argv, signalMask: original)

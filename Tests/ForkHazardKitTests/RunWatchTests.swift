@@ -107,6 +107,30 @@ import Testing
         #expect(!run.stderr.contains("kill:"))
     }
 
+    /// A daemon the job leaves behind (double fork, setsid) stays in the job: run is its subreaper,
+    /// and ends it with the job.
+    @Test func nothingOfTheJobOutlivesRun() throws {
+        let run = try CapturedRun(tool, ["run", "--kill-grace", "1s", "--", "sh", "-c", "( setsid sleep 300 & echo $! ); echo done"])
+        #expect(run.wait(timeout: 30) == 0)
+        let daemon = try #require(run.stdout.split(separator: "\n").first.flatMap { Int32($0) })
+        #expect(run.stdout.hasSuffix("done\n"))
+        #expect(run.stderr.contains("kill: the command exited; ending what it left running: SIGTERM to \(daemon)"))
+        #expect(kill(daemon, 0) != 0, "the daemon is gone, and reaped")
+    }
+
+    /// A stuck daemon of the job is diagnosed with it and ended with it.
+    @Test func aStuckDaemonIsDiagnosedWithTheJob() throws {
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--kill-grace", "1s", "--", "sh", "-c",
+                                         "( setsid \(VictimBuild.waits) pipe-cycle & ); exec sleep 300"])
+        #expect(run.wait(timeout: 30) == 124)
+        #expect(run.stderr.contains("ERROR deadlock: 2 threads in 2 processes"))
+        let words = run.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let pids = [words[1], words[2]].compactMap { Int32($0) }
+        #expect(pids.count == 2)
+        #expect(run.stderr.contains("kill: ending the stuck tree"))
+        for pid in pids { #expect(kill(pid, 0) != 0, "\(pid) outlived run") }
+    }
+
     /// The hard limit ends a quiet job whatever the diagnosis, and says so.
     @Test func theIdleLimitEndsAQuietJob() throws {
         let started = Date()

@@ -27,6 +27,10 @@ int fh_same_memory(pid_t a, pid_t b);
 /// at once; the target is not touched. 0 or -errno.
 int fh_socket_timeout(pid_t pid, int fd, int send, double *seconds);
 
+/// Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER): orphaned descendants
+/// are re-parented to it instead of to init. 0 or -errno.
+int fh_set_child_subreaper(void);
+
 /// `pipe2(fds, O_CLOEXEC)`.
 int fh_pipe_cloexec(int fds[2]);
 #endif

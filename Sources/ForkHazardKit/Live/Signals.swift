@@ -13,4 +13,11 @@ public enum Signals {
         fh_install_release_handlers()
         fh_set_forward_pid(pid)
     }
+
+    /// Makes this process a child subreaper: orphaned descendants (a daemon's double fork,
+    /// setsid) come to it instead of to init, so that `run` can diagnose, reap and end them.
+    @discardableResult
+    public static func adoptOrphans() -> Bool {
+        fh_set_child_subreaper() == 0
+    }
 }

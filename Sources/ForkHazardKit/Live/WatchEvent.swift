@@ -20,8 +20,8 @@ public struct WatchEvent: Sendable {
         case idle(quietSeconds: Double, reasons: [(ThreadKey, WaitGraph.LiveReason)])
         /// No progress for the idle limit: the job is ended (or the watch stops) whatever the diagnosis.
         case idleLimit(quietSeconds: Double, limit: Double, ending: Bool)
-        /// Ending the stuck tree: SIGTERM to these processes, SIGKILL after the grace.
-        case kill(pids: [Int32], grace: Double)
+        /// Ending processes of the job: SIGTERM to these, SIGKILL after the grace.
+        case kill(pids: [Int32], grace: Double, why: KillReason)
         /// A signal came to forkhazard; forwarded to the command when it is ours.
         case signal(number: Int32, forwardedTo: Int32?)
         case note(Note)
@@ -37,6 +37,15 @@ public struct WatchEvent: Sendable {
     public enum PollingReason: Sendable, Equatable {
         case forced
         case connectorUnavailable(errno: Int32)
+    }
+
+    public enum KillReason: Sendable, Equatable {
+        /// The tree was proven stuck.
+        case stuck
+        /// No progress for the idle limit.
+        case idleLimit
+        /// The command exited and left these running (daemons, orphans): they end with it.
+        case leftBehind
     }
 
     public enum Note: Sendable, Equatable {
@@ -170,9 +179,14 @@ struct EventWords {
             message = "no progress for \(formatDuration(quiet)), the idle limit (\(formatDuration(limit))): "
                 + (ending ? "ending the job whatever the diagnosis" : "stopping the watch whatever the diagnosis")
             severity = .error
-        case .kill(let members, let grace):
-            message = "ending the stuck tree: SIGTERM to \(members.map(String.init).joined(separator: ", ")), "
-                + "SIGKILL after \(formatDuration(grace)) to any left"
+        case .kill(let members, let grace, let why):
+            let what: String
+            switch why {
+            case .stuck: what = "ending the stuck tree"
+            case .idleLimit: what = "ending the job at the idle limit"
+            case .leftBehind: what = "the command exited; ending what it left running"
+            }
+            message = "\(what): SIGTERM to \(compactList(members, limit: 16)), SIGKILL after \(formatDuration(grace)) to any left"
             pids = members
         case .signal(let number, let forwardedTo):
             message = "received signal \(number)" + (forwardedTo.map { "; forwarded to \($0)" } ?? "")

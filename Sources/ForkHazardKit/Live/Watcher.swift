@@ -143,7 +143,10 @@ public final class Watcher {
             } else {
                 discoverByScan()
             }
-            if let ended { return finish(ended) }
+            if let ended {
+                if owned { endLeftBehind() }
+                return finish(ended)
+            }
             checkPending(now: Date())
             if Date().timeIntervalSince(lastSample) >= sampleEvery {
                 lastSample = Date()
@@ -157,7 +160,7 @@ public final class Watcher {
     // MARK: the tree
 
     private func rescan() {
-        tree = [root]
+        tree.insert(root)
         tree.formUnion(ProcessTable(proc: proc).descendants(of: root))
         seen = max(seen, tree.count)
         threads = [:]
@@ -327,7 +330,7 @@ public final class Watcher {
     /// Diagnoses the quiet tree; acts only on a proof that it is stuck (an error finding).
     private func look(quiet: Double) -> Outcome? {
         lastLook = Date()
-        guard let report = try? options.diagnosis.run(pids: [root]) else { return nil }
+        guard let report = try? options.diagnosis.run(pids: jobMembers()) else { return nil }
         worstVerdict = max(worstVerdict, report.verdict)
         guard report.verdict == .deadlock else {
             let reasons = Self.idleReasons(report)
@@ -346,7 +349,7 @@ public final class Watcher {
         publish(report)
         switch options.onStall {
         case .kill where owned:
-            endTree()
+            endTree(.stuck)
             return .killedWhenStuck
         case .report where !owned, .kill:
             return .stuck
@@ -358,12 +361,12 @@ public final class Watcher {
     /// No progress for the idle limit: the report, then the tree ends (ours) or the watch does.
     private func idleLimitReached(quiet: Double) -> Outcome {
         emit(.idleLimit(quietSeconds: quiet, limit: options.idleLimit ?? quiet, ending: owned))
-        if let report = try? options.diagnosis.run(pids: [root]) {
+        if let report = try? options.diagnosis.run(pids: jobMembers()) {
             worstVerdict = max(worstVerdict, report.verdict)
             publish(report)
         }
         guard owned else { return .idleLimit }
-        endTree()
+        endTree(.idleLimit)
         return .killedAtIdleLimit
     }
 
@@ -408,23 +411,52 @@ public final class Watcher {
         return Array(live.sorted { (rank($0.1), $0.0) < (rank($1.1), $1.0) }.prefix(2))
     }
 
-    /// SIGTERM to the root, then to every other process of the tree, by PID; SIGKILL to what is
-    /// left after the grace. Only for a tree this process started.
-    private func endTree() {
-        var members = [root] + ProcessTable(proc: proc).descendants(of: root)
-        emit(.kill(pids: members, grace: options.killGrace))
+    /// Every live process of the job: the root, every process seen in its tree (a daemon that left
+    /// it by a double fork stays: `run` is its subreaper), and their descendants; the root first.
+    private func jobMembers() -> [Int32] {
+        let table = ProcessTable(proc: proc)
+        var members = Set(tree).union([root])
+        // As subreaper, every child of this process other than the root is an orphan of the job.
+        if owned { members.formUnion(table.children(of: getpid())) }
+        for pid in members { members.formUnion(table.descendants(of: pid)) }
+        return [root] + members.subtracting([root]).filter { alive($0) }.sorted()
+    }
+
+    /// SIGTERM to the root, then to every other process of the job, by PID; SIGKILL to what is
+    /// left after the grace; everything reaped. Only for a tree this process started.
+    private func endTree(_ why: WatchEvent.KillReason, members start: [Int32]? = nil) {
+        var members = start ?? jobMembers()
+        emit(.kill(pids: members, grace: options.killGrace, why: why))
         for pid in members { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(options.killGrace)
-        var status: Int32 = 0
-        var rootReaped = false
         while Date() < deadline {
-            if !rootReaped, waitpid(root, &status, WNOHANG) == root { rootReaped = true }
-            members = members.filter { $0 == root ? !rootReaped : alive($0) }
+            reapChildren()
+            members = members.filter { $0 == root ? rootStatus == nil : alive($0) }
             if members.isEmpty { return }
             usleep(20_000)
         }
         for pid in members { kill(pid, SIGKILL) }
-        if !rootReaped { while waitpid(root, &status, 0) < 0 && errno == EINTR {} }
+        while rootStatus == nil && members.contains(root) {
+            var status: Int32 = 0
+            let reaped = waitpid(-1, &status, 0)
+            if reaped == root { rootStatus = status } else if reaped < 0 && errno != EINTR { break }
+        }
+        reapChildren()
+    }
+
+    /// The root's wait status, once reaped.
+    private var rootStatus: Int32?
+
+    /// Reaps every child that has ended: the root (its status kept) and, as subreaper, orphaned
+    /// processes of the job.
+    private func reapChildren() {
+        guard owned else { return }
+        while true {
+            var status: Int32 = 0
+            let reaped = waitpid(-1, &status, WNOHANG)
+            guard reaped > 0 else { return }
+            if reaped == root { rootStatus = status }
+        }
     }
 
     private func alive(_ pid: Int32) -> Bool {
@@ -433,12 +465,15 @@ public final class Watcher {
     }
 
     private func rootEnded() -> Outcome? {
-        if owned {
-            var status: Int32 = 0
-            let reaped = waitpid(root, &status, WNOHANG)
-            return reaped == root ? .exited(status: status) : nil
-        }
-        return alive(root) ? nil : .treeGone
+        guard owned else { return alive(root) ? nil : .treeGone }
+        reapChildren()
+        return rootStatus.map { .exited(status: $0) }
+    }
+
+    /// What the command left running (a daemon) ends with it: nothing of the job outlives `run`.
+    private func endLeftBehind() {
+        let leftBehind = jobMembers().filter { $0 != root }
+        if !leftBehind.isEmpty { endTree(.leftBehind, members: leftBehind) }
     }
 
     private func finish(_ outcome: Outcome) -> Outcome {
