@@ -67,6 +67,10 @@ public struct ProcessSnapshot: Sendable {
     /// The process it shares its address space with (its parent during a vfork or a posix_spawn
     /// in flight, told by kcmp); its threads can wake its private futexes too.
     public var sharesMemoryWith: Int32?
+    /// In a PID namespace below the one /proc shows (a container seen from the host): its PID
+    /// there, and the namespace (`pid:[4026532…]`). Nil otherwise.
+    public var namespacePid: Int32?
+    public var pidNamespace: String?
     /// A digest of the 16 random bytes the kernel put on its stack at exec (`AT_RANDOM`), keyed
     /// afresh in each run: equal in a parent and a child forked without exec, different after an
     /// exec. Never printed.
@@ -176,6 +180,8 @@ public struct ThreadAtFork: Sendable, Equatable, Hashable {
 
 public struct ThreadSnapshot: Sendable {
     public var tid: Int32
+    /// Its TID in its process's PID namespace, where that is below the one /proc shows.
+    public var namespaceTid: Int32?
     public var name: String
     /// One letter from `stat`: R S D Z T t X I.
     public var state: String

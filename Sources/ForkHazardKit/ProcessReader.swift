@@ -17,6 +17,9 @@ final class ProcessReader: WaitContext {
     /// The first look at each thread: its syscall line and context switch counts.
     private(set) var firstLook: [Int32: (syscall: String, voluntary: UInt64?, involuntary: UInt64?)] = [:]
     private let remote: RemoteMemory
+    /// `NSpid` of the process: more than one entry when it lives in a PID namespace below /proc's.
+    private(set) var namespacePids: [Int32] = []
+    var nested: Bool { namespacePids.count > 1 }
 
     init(pid: Int32, shared: SharedContext) {
         self.pid = pid
@@ -37,6 +40,7 @@ final class ProcessReader: WaitContext {
             if error == .denied { notes.append("\(pid): exe: permission denied") }
         }
         let status = (try? proc.bytes("\(pid)/status")).map { ProcStatus(parsing: $0) }
+        namespacePids = status?.namespacePids ?? []
 
         var threads: [ThreadSnapshot] = []
         var denied: Set<String> = []
@@ -80,7 +84,7 @@ final class ProcessReader: WaitContext {
                 }
             }
             threads.append(ThreadSnapshot(
-                tid: tid, name: threadStat.comm, state: state,
+                tid: tid, namespaceTid: nested ? threadStatus?.namespacePids.last : nil, name: threadStat.comm, state: state,
                 startTime: startTime(threadStat.startTicks), startTicks: threadStat.startTicks,
                 cpuSeconds: Double(threadStat.utimeTicks + threadStat.stimeTicks) / ticksPerSecond,
                 voluntaryContextSwitches: threadStatus?.voluntaryContextSwitches,
@@ -99,6 +103,8 @@ final class ProcessReader: WaitContext {
             layout: stat.isKernelThread ? nil : AddressLayout(maps: maps, exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe),
             tracer: status?.tracerPid.flatMap { $0 == 0 ? nil : ProcessRef(pid: $0, name: shared.table.entries[$0]?.name ?? "?") },
             caughtSignals: status?.caughtSignals,
+            namespacePid: nested ? namespacePids.last : nil,
+            pidNamespace: nested ? try? proc.link("\(pid)/ns/pid") : nil,
             startupRandomDigest: stat.isKernelThread ? nil : startupRandomDigest())
     }
 
@@ -165,6 +171,12 @@ final class ProcessReader: WaitContext {
     }
 
     var processGroup: Int32 { shared.table.entries[pid]?.pgrp ?? 0 }
+
+    var inNestedNamespace: Bool { nested }
+
+    func namespacePid(of other: Int32) -> Int32? {
+        (try? proc.bytes("\(other)/status")).map { ProcStatus(parsing: $0) }?.namespacePids.last
+    }
 
     func mapping(containing address: UInt64) -> MemoryMapping? {
         maps.first { $0.contains(address) }

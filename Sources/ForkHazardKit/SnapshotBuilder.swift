@@ -139,8 +139,15 @@ public struct SnapshotBuilder: Sendable {
         resolver.resolve(&processes, notes: &notes)
         resolver.resolveSharedMappings(&processes)
         notes.append(contentsOf: context.notes)
+        // Lock owners read from memory are TIDs of the owner's PID namespace: map them to /proc's.
+        var namespaceTids: [String: [Int32: Int32]] = [:]
+        for process in processes {
+            guard let namespace = process.pidNamespace else { continue }
+            for thread in process.threads { if let own = thread.namespaceTid { namespaceTids[namespace, default: [:]][own] = thread.tid } }
+        }
         for index in processes.indices {
-            classifyLocks(of: &processes[index], reader: readers[index])
+            classifyLocks(of: &processes[index], reader: readers[index],
+                          namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] })
         }
 
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
@@ -177,18 +184,24 @@ extension SnapshotBuilder {
     }
 
     /// The kind of lock each futex wait is for, and its owner where the lock records one.
-    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader) {
+    /// `namespaceTids`: for a process in a nested PID namespace, its namespace's TIDs to /proc's.
+    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, namespaceTids: [Int32: Int32]? = nil) {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
-            if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.map(\.tid))) {
+            if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.flatMap { [$0.tid] + ($0.namespaceTid.map { [$0] } ?? []) })) {
                 lock.kind = .threadJoin
             }
             if lock.kind == .threadJoin {
                 // The word waited on is the joined thread's TID, which the kernel clears at its exit.
-                lock.joins = wait.futex?.expected.map { Int32(bitPattern: $0) }
+                lock.joins = wait.futex?.expected.map { Int32(bitPattern: $0) }.map { namespaceTids?[$0] ?? $0 }
             } else if let (owner, source) = reader.lockOwner(lock, wait: wait, stack: stack) {
-                lock.owner = owner
+                if let namespaceTids {
+                    lock.ownerNamespaceTid = owner
+                    lock.owner = namespaceTids[owner]
+                } else {
+                    lock.owner = owner
+                }
                 lock.ownerSource = source
             } else if [.semaphore, .cpythonLock, .cpythonImportLock, .conditionVariable, .cpythonGIL].contains(lock.kind) {
                 lock.recordsNoOwner = true

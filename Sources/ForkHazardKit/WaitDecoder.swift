@@ -18,6 +18,11 @@ protocol WaitContext {
     /// PIDs of the process's children in the snapshot, with their process groups.
     var children: [(pid: Int32, pgrp: Int32)] { get }
     var processGroup: Int32 { get }
+    /// Whether the process lives in a PID namespace below the one /proc shows: then the PIDs it
+    /// passes to system calls are its namespace's.
+    var inNestedNamespace: Bool { get }
+    /// A process's PID in its own (innermost) PID namespace.
+    func namespacePid(of pid: Int32) -> Int32?
     /// Holders (not waiters) of file locks on the file open as `fd`.
     func fileLockHolders(fd: Int32, inode: UInt64) -> [Int32]
     /// `clock_gettime(clock)` in seconds, for absolute deadlines.
@@ -319,14 +324,23 @@ struct WaitDecoder {
             default: target = .pidfd
             }
         }
+        // In a nested PID namespace the call names PIDs of that namespace: match them there, and
+        // show the one /proc shows.
+        let nested = context.inNestedNamespace
+        func own(_ pid: Int32) -> Int32? { nested ? context.namespacePid(of: pid) : pid }
+        var shown = target
         let selected: [Int32]
         switch target {
         case .any, .pidfd: selected = children.map(\.pid)
-        case .pid(let pid): selected = children.filter { $0.pid == pid }.map(\.pid)
-        case .group(let group): selected = children.filter { $0.pgrp == group }.map(\.pid)
+        case .pid(let pid):
+            selected = children.filter { own($0.pid) == pid }.map(\.pid)
+            if nested, let host = selected.first { shown = .pid(host) }
+        case .group(let group):
+            selected = children.filter { $0.pgrp == group || (nested && own($0.pgrp) == group) }.map(\.pid)
+            if nested, let leader = children.first(where: { own($0.pgrp) == group })?.pgrp { shown = .group(leader) }
         }
         var wait = ThreadWait(kind: .child, forever: options & 1 == 0)  // WNOHANG does not block
-        wait.childTarget = target
+        wait.childTarget = shown
         wait.children = selected
         return wait
     }

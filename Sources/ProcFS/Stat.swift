@@ -85,6 +85,8 @@ public struct ProcStatus: Equatable, Sendable {
     public var tracerPid: Int32?
     /// `SigCgt`: the signals with a handler installed, bit n-1 for signal n.
     public var caughtSignals: UInt64?
+    /// `NSpid`: its PID (or TID) in each PID namespace, from the one /proc belongs to down to its own.
+    public var namespacePids: [Int32] = []
 
     public init(parsing text: String) {
         self.init(parsing: Array(text.utf8))
@@ -113,6 +115,9 @@ public struct ProcStatus: Equatable, Sendable {
                     tracerPid = leadingNumber(value).map { Int32(truncatingIfNeeded: $0) }
                 } else if key.elementsEqual("SigCgt".utf8) {
                     caughtSignals = leadingHexNumber(value)
+                } else if key.elementsEqual("NSpid".utf8) {
+                    namespacePids = value.split(whereSeparator: { $0 == 9 || $0 == 32 }).prefix(32)
+                        .compactMap { leadingNumber($0).map { Int32(truncatingIfNeeded: $0) } }
                 }
             }
             lineStart = lineEnd + 1

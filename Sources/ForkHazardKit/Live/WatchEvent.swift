@@ -37,6 +37,9 @@ public struct WatchEvent: Sendable {
     public enum PollingReason: Sendable, Equatable {
         case forced
         case connectorUnavailable(errno: Int32)
+        /// Not in the host's PID and user namespaces (a container): the kernel's process events
+        /// do not reach it.
+        case notInitialNamespace
     }
 
     public enum KillReason: Sendable, Equatable {
@@ -156,6 +159,9 @@ struct EventWords {
             case .polling(.forced): events = "polling /proc every 20 ms (forced by --poll)"
             case .polling(.connectorUnavailable(let code)):
                 events = "polling /proc every 20 ms (proc connector unavailable: \(String(cString: strerror(code))))"
+            case .polling(.notInitialNamespace):
+                events = "polling /proc every 20 ms (in a PID or user namespace other than the host's, the kernel's process events do not arrive); "
+                    + "a child that ends within 20 ms may be missed"
             }
             message = "watching the tree of \(event.root) (\(plural(processes, "process", "processes"))); events: \(events); "
                 + "stall after \(formatDuration(stallAfter)) without progress"

@@ -101,13 +101,24 @@ public final class Watcher {
     private lazy var aslr: Int? = (try? proc.text("sys/kernel/randomize_va_space")).flatMap { Int($0.trimmed) }
     private lazy var pidMax: Int32 = (try? proc.text("sys/kernel/pid_max")).flatMap { Int32($0.trimmed) } ?? 4_194_304
 
+    /// The inode numbers the kernel gives its initial PID and user namespaces (PROC_PID_INIT_INO,
+    /// PROC_USER_INIT_INO), the same on every boot.
+    static let initialPidNamespace: UInt64 = 0xEFFF_FFFC
+    static let initialUserNamespace: UInt64 = 0xEFFF_FFFD
+
     /// Subscribes to process events at once, so that a command started next is followed from its
     /// first fork.
     public init(owned: Bool, options: WatchOptions, writer: EventWriter) {
         self.owned = owned
         self.options = options
         self.writer = writer
-        if !options.forcePolling {
+        // The kernel sends process events only to listeners in the initial PID and user
+        // namespaces; elsewhere (in a container) a subscription silently gets nothing.
+        let initial = (try? proc.link("self/ns/pid")) == "pid:[\(Self.initialPidNamespace)]"
+            && (try? proc.link("self/ns/user")) == "user:[\(Self.initialUserNamespace)]"
+        if !initial {
+            eventSource = .polling(.notInitialNamespace)
+        } else if !options.forcePolling {
             do {
                 socket = try ProcEventSocket()
                 eventSource = .procConnector

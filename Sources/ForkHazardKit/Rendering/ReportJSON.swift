@@ -61,6 +61,8 @@ extension ProcessSnapshot {
         object.optional("tracer", .from(tracer?.pid))
         object.optional("caughtSignals", caughtSignals.map { .string(hexAddress($0)) } ?? .null)
         object.optional("sharesMemoryWith", .from(sharesMemoryWith))
+        object.optional("namespacePid", .from(namespacePid))
+        object.optional("pidNamespace", .from(pidNamespace))
         if let forkOrigin {
             var origin = JSONObject()
             origin["kind"] = .string(forkOrigin.kind.rawValue)
@@ -94,6 +96,7 @@ extension ThreadSnapshot {
     var json: JSON {
         var object = JSONObject()
         object["tid"] = .from(tid)
+        object.optional("namespaceTid", .from(namespaceTid))
         object["name"] = .string(name)
         object["state"] = .string(state)
         object["startTime"] = .string(startTime)
@@ -221,6 +224,7 @@ extension LockInfo {
         object.optional("address", .hex(address))
         object.optional("frame", .from(frame))
         object.optional("owner", .from(owner))
+        object.optional("ownerNamespaceTid", .from(ownerNamespaceTid))
         object.optional("ownerSource", .from(ownerSource?.rawValue))
         object.optional("recordsNoOwner", .from(recordsNoOwner))
         object.optional("joins", .from(joins))

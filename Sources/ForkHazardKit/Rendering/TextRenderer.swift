@@ -190,6 +190,7 @@ public struct TextRenderer: Sendable {
         var line = members.count > 1
             ? "\(members.count)*[" + style(name, .bold) + (args.isEmpty ? "" : " " + args) + "] (\(compactList(members.map(\.pid), limit: 4)))"
             : style(name, .bold) + ",\(process.pid)" + (args.isEmpty ? "" : " " + args)
+        if members.count == 1, let namespacePid = process.namespacePid { line += " [pid \(namespacePid) in its PID namespace]" }
         let tag = processTag(process)
         if !tag.isEmpty {
             let others = (process.forkOrigin?.threadsAtFork?.count ?? 1) - 1

@@ -168,7 +168,12 @@ extension ThreadWait {
         guard let lock else { return "" }
         if lock.kind == .threadJoin { return " — pthread_join" + (lock.joins.map { " of thread \($0)" } ?? "") }
         var words = lock.kind != .unknown ? lock.kind.label : ""
-        if let owner = lock.owner { words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)" }
+        if let owner = lock.owner {
+            words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)"
+                + (lock.ownerNamespaceTid.map { " (TID \($0) in its PID namespace)" } ?? "")
+        } else if let namespaceOwner = lock.ownerNamespaceTid {
+            words += (words.isEmpty ? "" : " ") + "owned by TID \(namespaceOwner) of its PID namespace, which no thread here has"
+        }
         return words.isEmpty ? "" : " — " + words
     }
 
@@ -482,7 +487,8 @@ public struct FindingWords {
         case .thread(let owner):
             let role = owner.pid == facts.parent.pid ? "its parent" : "process"
             let ownerName = report?.thread(owner)?.name ?? "?"
-            holderShort = "thread \(owner.tid) '\(ownerName)' of \(role) \(owner.pid) held"
+            let namespace = facts.lock.ownerNamespaceTid.map { " (TID \($0) in its PID namespace)" } ?? ""
+            holderShort = "thread \(owner.tid)\(namespace) '\(ownerName)' of \(role) \(owner.pid) held"
             let source = facts.lock.ownerSource?.rawValue ?? "owner field"
             evidence.append(.init(text: "\(lock) \(facts.lock.address.map(hexAddress) ?? "") is owned by TID \(owner.tid) (its \(source)), "
                                     + "thread '\(ownerName)' of \(owner.pid == facts.parent.pid ? "parent" : "process") \(owner.pid)"
@@ -490,8 +496,9 @@ public struct FindingWords {
                                     + "; TID \(owner.tid) does not exist in \(many ? "the children" : "\(facts.children[0].pid)"), "
                                     + "so \(many ? "they" : "the child") can never acquire it"))
         case .gone(let tid):
-            holderShort = "thread \(tid), which no longer exists, held"
-            evidence.append(.init(text: "\(lock) is owned by TID \(tid) (its \(facts.lock.ownerSource?.rawValue ?? "owner field")), which no "
+            let namespace = facts.lock.owner == nil && facts.lock.ownerNamespaceTid != nil ? " of its PID namespace" : ""
+            holderShort = "thread \(tid)\(namespace), which no longer exists, held"
+            evidence.append(.init(text: "\(lock) is owned by TID \(tid)\(namespace) (its \(facts.lock.ownerSource?.rawValue ?? "owner field")), which no "
                                     + "process of this tree has (the thread exited, or it belongs to a process outside the tree)"))
         case .unrecorded(let why, let candidates):
             let names = candidates.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")

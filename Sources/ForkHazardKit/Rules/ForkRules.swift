@@ -50,6 +50,7 @@ public struct InheritedLock: Rule {
 
     enum HolderKey: Hashable {
         case owner(Int32)
+        case namespaceOwner(Int32)
         case unrecorded([Int32])
     }
 
@@ -73,6 +74,10 @@ public struct InheritedLock: Rule {
                     } else {
                         holder = .gone(tid: owner)
                     }
+                } else if let namespaceOwner = lock.ownerNamespaceTid {
+                    // An owner in the child's PID namespace that no thread of the snapshot has.
+                    holderKey = .namespaceOwner(namespaceOwner)
+                    holder = .gone(tid: namespaceOwner)
                 } else if child.threads.count == 1 {
                     let reason: InheritedLockFacts.NoOwner = lock.kind == .libgompBarrier ? .barrier
                         : lock.recordsNoOwner == true ? .notRecorded : .unreadable

@@ -23,8 +23,12 @@ public struct LockInfo: Sendable, Equatable {
     public var address: UInt64?
     /// The frame the kind was told from; nil when no frame told.
     public var frame: String?
-    /// The TID that holds the lock, read from the target's memory where the lock records one.
+    /// The TID that holds the lock, read from the target's memory where the lock records one; for a
+    /// process in a PID namespace below /proc's, mapped to the TID /proc shows (nil when no thread
+    /// of the snapshot has it).
     public var owner: Int32?
+    /// The owner as the lock records it, a TID in the process's own PID namespace, where that differs.
+    public var ownerNamespaceTid: Int32?
     public var ownerSource: OwnerSource?
     /// True for locks that record no owner (semaphores, CPython locks, condition variables).
     public var recordsNoOwner: Bool?
