@@ -42,7 +42,8 @@ public struct ProcessMemory: RemoteMemoryReader {
     /// glibc's `process_vm_readv`, which Swift's Glibc module does not declare (it needs
     /// `_GNU_SOURCE`): looked up once by name.
     static let processVMReadv: ProcessVMReadv? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: -2), "process_vm_readv") else { return nil }
+        // glibc: a nil handle is RTLD_DEFAULT.
+        guard let symbol = dlsym(nil, "process_vm_readv") else { return nil }
         return unsafeBitCast(symbol, to: ProcessVMReadv.self)
     }()
 }

@@ -1,0 +1,127 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import PythonRuntime
+
+/// Live victims under every CPython on the machine: what PythonRuntime reads must equal what the
+/// victim says about itself and what py-spy reads from the same process.
+@Suite(.serialized)
+struct LivePythonTests {
+    @Test("CPython 3.8 (pyenv)", .enabled(if: Interpreter.pyenv(8) != nil, "no ~/.pyenv/versions/3.8.* on this machine"))
+    func python38() throws { try checkVictim(Interpreter.pyenv(8)!) }
+
+    @Test("CPython 3.9 (pyenv)", .enabled(if: Interpreter.pyenv(9) != nil, "no ~/.pyenv/versions/3.9.* on this machine"))
+    func python39() throws { try checkVictim(Interpreter.pyenv(9)!) }
+
+    @Test("CPython 3.10 (pyenv)", .enabled(if: Interpreter.pyenv(10) != nil, "no ~/.pyenv/versions/3.10.* on this machine"))
+    func python310() throws { try checkVictim(Interpreter.pyenv(10)!) }
+
+    @Test("CPython 3.11 (pyenv)", .enabled(if: Interpreter.pyenv(11) != nil, "no ~/.pyenv/versions/3.11.* on this machine"))
+    func python311() throws { try checkVictim(Interpreter.pyenv(11)!) }
+
+    @Test("CPython 3.12 (pyenv)", .enabled(if: Interpreter.pyenv(12) != nil, "no ~/.pyenv/versions/3.12.* on this machine"))
+    func python312() throws { try checkVictim(Interpreter.pyenv(12)!) }
+
+    @Test("CPython 3.13 (pyenv)", .enabled(if: Interpreter.pyenv(13) != nil, "no ~/.pyenv/versions/3.13.* on this machine"))
+    func python313() throws { try checkVictim(Interpreter.pyenv(13)!) }
+
+    @Test("Debian's /usr/bin/python3 (static build)")
+    func systemPython() throws {
+        let python = try #require(Interpreter.system, "/usr/bin/python3 is missing")
+        try checkVictim(python)
+    }
+}
+
+/// The threads of python_threads.py that block, and how each one's lock is reached.
+let expectedLocks: [String: (kind: PythonLockObject.Kind, path: String, isGlobal: Bool)] = [
+    "MainThread": (.lock, "MAIN_LOCK", true),
+    "rlock-holder": (.lock, "waiter", false),
+    "rlock-waiter": (.rlock, "self._lock", false),
+    "lock-waiter": (.lock, "HELD", true),
+    "condition-waiter": (.lock, "waiter", false),
+    "event-waiter": (.lock, "waiter", false),
+    "queue-getter": (.lock, "waiter", false),
+    "semaphore-waiter": (.lock, "waiter", false),
+    "import-first": (.lock, "waiter", false),
+    "import-second": (.lock, "self.wakeup", false),
+]
+
+func checkVictim(_ python: Interpreter) throws {
+    let victim = try PythonVictim(python.path, victimScript("python_threads.py"))
+    // name -> (ident, tid), as the victim reports them.
+    var reported: [String: (ident: UInt64, tid: Int32)] = [:]
+    for words in victim.lines(tagged: "thread") where words.count == 4 {
+        reported[words[1]] = (UInt64(words[2])!, Int32(words[3])!)
+    }
+    let rlockOwner = try #require(victim.lines(tagged: "rlock-owner").first.flatMap { UInt64($0[1]) })
+    let hexVersion = try #require(victim.lines(tagged: "version").first.flatMap { UInt32($0[1]) })
+    #expect(reported.count == expectedLocks.count + 1)
+    let blocked = expectedLocks.keys.compactMap { reported[$0]?.tid }
+    let futexes = try victim.waitUntilInFutex(blocked)
+
+    // Locate and read everything before py-spy stops the process.
+    let maps = try ProcRoot().bytes("\(victim.pid)/maps")
+    let memory = ProcessMemory(pid: victim.pid)
+    let runtime = try PythonRuntime.locate(mappings: MemoryMapping.parseAll(maps), memory: memory).get()
+    #expect(runtime.version.hex == hexVersion, "\(python): read \(runtime.version)")
+    let threads = try runtime.threads().get()
+    let names = try runtime.threadNames().get()
+    var stacks: [Int32: [PythonFrame]] = [:]
+    var locks: [String: PythonLockObject?] = [:]
+    for thread in threads {
+        let tid = try #require(thread.tid, "\(python): no TID for ident \(thread.ident)")
+        stacks[tid] = try runtime.stack(threadState: thread.threadState).get()
+        if let name = reported.first(where: { $0.value.tid == tid })?.key, let futex = futexes[tid] {
+            locks[name] = try runtime.lockObject(waitedOnAt: futex, threadState: thread.threadState).get()
+            // Any other address is not the lock: nothing is guessed.
+            #expect(try runtime.lockObject(waitedOnAt: futex &+ 8, threadState: thread.threadState).get() == nil)
+        }
+    }
+
+    // Threads: the victim's own idents, TIDs and names.
+    #expect(Set(threads.compactMap(\.tid)) == Set(reported.values.map(\.tid)), "\(python)")
+    for (name, ids) in reported {
+        let thread = try #require(threads.first { $0.tid == ids.tid }, "\(python): \(name)")
+        #expect(thread.ident == ids.ident, "\(python): \(name)")
+        #expect(names[thread.ident] == name, "\(python)")
+    }
+    // The busy thread runs Python code and, with every other thread asleep, keeps the GIL.
+    let busy = try #require(reported["busy"])
+    #expect(threads.first { $0.tid == busy.tid }?.holdsGIL == true, "\(python)")
+    #expect(stacks[busy.tid]?.first?.function == "spin", "\(python)")
+    #expect(threads.filter(\.holdsGIL).count == 1, "\(python)")
+
+    // Locks found from the frames, matched by the futex each thread sleeps on.
+    for (name, expected) in expectedLocks {
+        let lock = try #require(locks[name] ?? nil, "\(python): no lock found for \(name)")
+        #expect(lock.kind == expected.kind && lock.path == expected.path && lock.isGlobal == expected.isGlobal,
+                "\(python) \(name): \(lock)")
+    }
+    let rlock = try #require(locks["rlock-waiter"] ?? nil)
+    #expect(rlock.ownerIdent == rlockOwner && rlock.count == 1, "\(python)")
+    #expect(rlockOwner == reported["rlock-holder"]?.ident)
+    let importLock = try #require(locks["import-second"]??.importLock, "\(python): no _ModuleLock")
+    #expect(importLock.module == "python_slowmod", "\(python)")
+    #expect(importLock.ownerIdent == reported["import-first"]?.ident, "\(python)")
+    #expect(locks["condition-waiter"]??.function == "Condition.wait" || runtime.version.minor < 11, "\(python)")
+
+    // py-spy on the same process: the same threads, names and, for every blocked thread, frames.
+    let pyspy = try PySpy.binary.get()
+    let dump = try PySpy.dump(pyspy, pid: victim.pid)
+    #expect(Set(dump.compactMap(\.os_thread_id)) == Set(reported.values.map(\.tid)), "\(python)")
+    for spied in dump {
+        let tid = try #require(spied.os_thread_id, "\(python): py-spy gave no TID")
+        let thread = try #require(threads.first { $0.tid == tid })
+        #expect(spied.thread_id == thread.ident, "\(python)")
+        #expect(spied.thread_name == names[thread.ident], "\(python)")
+        guard tid != busy.tid else { continue }
+        #expect(spied.owns_gil == thread.holdsGIL, "\(python) \(tid)")
+        // py-spy shows the qualified name where the code object has one (3.11+), as `function` does.
+        let ours = (stacks[tid] ?? []).map { PySpy.Frame(name: $0.function, filename: $0.file, line: $0.line ?? 0) }
+        #expect(ours == spied.frames, "\(python) thread \(spied.thread_name ?? "?")")
+        for frame in stacks[tid] ?? [] {
+            #expect(frame.function == frame.name || frame.function.hasSuffix("." + frame.name))
+        }
+    }
+}
