@@ -55,6 +55,16 @@ extension PythonRuntime {
     /// depth; a `_thread.lock` or `_thread.RLock` whose semaphore pointer is the futex address is
     /// the answer. nil when none is found: nothing is guessed.
     public func lockObject(waitedOnAt futex: UInt64, threadState: UInt64) -> Result<PythonLockObject?, PythonReadError> {
+        let reader = budgeted()
+        let result = reader.findLockObject(waitedOnAt: futex, threadState: threadState)
+        // Not found because the search was cut short is not "not found".
+        if case .success(nil) = result, let budget = reader.memory as? BudgetedMemory, budget.exhausted {
+            return .failure(reader.failure(.inconsistent("lock search cut short")))
+        }
+        return result.mapError(reader.failure)
+    }
+
+    func findLockObject(waitedOnAt futex: UInt64, threadState: UInt64) -> Result<PythonLockObject?, PythonReadError> {
         // 3.13.1 made threading.Lock a PyMutex, whose waiters sleep elsewhere: only 3.13.0's
         // layout (as every earlier version's) is known here.
         if version.minor > 13 || (version.minor == 13 && version.hex > 0x030d_00f0) {

@@ -116,3 +116,30 @@ enum Bytes {
         return b[field]
     }
 }
+
+/// A reader that stops reading after a number of reads or bytes, so that no walk over the
+/// target's (untrusted) memory can run long or allocate without bound, whatever it finds there.
+/// One is made for each public call; it is used by one thread only.
+final class BudgetedMemory: RemoteMemoryReader, @unchecked Sendable {
+    let base: any RemoteMemoryReader
+    private(set) var reads: Int
+    private(set) var bytes: Int
+
+    init(_ base: any RemoteMemoryReader, reads: Int, bytes: Int) {
+        self.base = (base as? BudgetedMemory)?.base ?? base
+        self.reads = reads
+        self.bytes = bytes
+    }
+
+    var exhausted: Bool { reads <= 0 || bytes <= 0 }
+
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        guard reads > 0, count <= bytes else {
+            reads = 0
+            return nil
+        }
+        reads -= 1
+        bytes -= count
+        return base.read(address, count)
+    }
+}

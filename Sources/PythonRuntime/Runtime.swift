@@ -20,13 +20,33 @@ public struct PythonRuntime: Sendable {
     public let layoutIsExact: Bool
 
     let layout: GeneratedLayout
-    let memory: any RemoteMemoryReader
+    var memory: any RemoteMemoryReader
     /// Offset of the kernel thread ID in glibc's `struct pthread`, from libc's
     /// `_thread_db_pthread_tid` descriptor: maps an ident to a TID where the thread state has no
     /// `native_thread_id` (before 3.11).
     let pthreadTIDOffset: UInt64?
 
     var objects: ObjectReader { ObjectReader(memory: memory, layout: layout, minor: version.minor) }
+
+    /// Most reads and bytes one public call may spend: far above what a real process needs (a
+    /// whole stack is tens of reads, a lock search hundreds), and an end to any walk through garbage.
+    static let readBudget = 100_000
+    static let byteBudget = 16 << 20
+
+    /// This runtime reading through a fresh budget.
+    func budgeted() -> PythonRuntime {
+        var copy = self
+        copy.memory = BudgetedMemory(memory, reads: PythonRuntime.readBudget, bytes: PythonRuntime.byteBudget)
+        return copy
+    }
+
+    /// The failure to report when a walk ended early: the budget, if it ran out, else `error`.
+    func failure(_ error: PythonReadError) -> PythonReadError {
+        if let budget = memory as? BudgetedMemory, budget.exhausted {
+            return .inconsistent("gave up after \(PythonRuntime.readBudget) reads or \(PythonRuntime.byteBudget >> 20) MiB: the structures read do not end")
+        }
+        return error
+    }
 
     /// Finds the interpreter in a process from its memory map: every mapped ELF module (the
     /// executable, libpython) is searched for `_PyRuntime` in `.dynsym`/`.symtab`, or a
@@ -42,8 +62,17 @@ public struct PythonRuntime: Sendable {
             let runtime = runtimeValue &+ bias
             let versionAddress = info.symbols["Py_Version"].map { $0.value &+ bias }
             let libcTID = libcTIDDescriptor(modules: modules, memory: memory)
+            let budget = BudgetedMemory(memory, reads: readBudget, bytes: byteBudget)
             return make(runtime: runtime, module: module.path, versionAddress: versionAddress,
-                        pthreadTIDOffset: libcTID, memory: memory)
+                        pthreadTIDOffset: libcTID, memory: budget)
+                .map { found in
+                    var runtime = found
+                    runtime.memory = memory
+                    return runtime
+                }
+                .mapError { error in
+                    budget.exhausted ? .inconsistent("gave up locating the runtime after \(readBudget) reads") : error
+                }
         }
         return .failure(.noInterpreter)
     }

@@ -44,6 +44,11 @@ extension PythonRuntime {
     /// Every thread state of every interpreter, with its TID, ident and GIL ownership. Reads only
     /// the thread states (no frames), so it is cheap to call before deciding whom to stop.
     public func threads() -> Result<[PythonThread], PythonReadError> {
+        let reader = budgeted()
+        return reader.readThreads().mapError(reader.failure)
+    }
+
+    func readThreads() -> Result<[PythonThread], PythonReadError> {
         let interpreters: [UInt64]
         switch self.interpreters() {
         case .success(let found): interpreters = found
@@ -99,6 +104,11 @@ extension PythonRuntime {
     /// owns (3.12+ shims). A thread blocked in a system call has released the GIL and its frames do
     /// not change; a running thread's should be read while it is stopped.
     public func stack(threadState: UInt64) -> Result<[PythonFrame], PythonReadError> {
+        let reader = budgeted()
+        return reader.readStack(threadState: threadState).mapError(reader.failure)
+    }
+
+    func readStack(threadState: UInt64) -> Result<[PythonFrame], PythonReadError> {
         var frames: [PythonFrame] = []
         let result = walkFrames(threadState: threadState) { frame in
             frames.append(frame.frame)
@@ -113,7 +123,14 @@ extension PythonRuntime {
     public func snapshot() -> Result<[PythonThreadSnapshot], PythonReadError> {
         threads().map { threads in
             let names = (try? threadNames().get()) ?? [:]
-            return threads.map { PythonThreadSnapshot(thread: $0, name: names[$0.ident], stack: stack(threadState: $0.threadState)) }
+            // One budget for all the stacks, not one each: thousands of threads read from garbage
+            // must not multiply it.
+            var reader = self
+            reader.memory = BudgetedMemory(memory, reads: 10 * PythonRuntime.readBudget, bytes: 4 * PythonRuntime.byteBudget)
+            return threads.map {
+                PythonThreadSnapshot(thread: $0, name: names[$0.ident],
+                                     stack: reader.readStack(threadState: $0.threadState).mapError(reader.failure))
+            }
         }
     }
 
@@ -250,6 +267,11 @@ extension PythonRuntime {
 
     /// ident → `threading._active[ident]._name` for every interpreter that imported `threading`.
     public func threadNames() -> Result<[UInt64: String], PythonReadError> {
+        let reader = budgeted()
+        return reader.readThreadNames().mapError(reader.failure)
+    }
+
+    func readThreadNames() -> Result<[UInt64: String], PythonReadError> {
         let objects = self.objects
         guard let modulesField = layout.interpModules, let moduleDictField = layout.moduleDict else {
             return .failure(.unsupportedVersion(version, "no module offsets"))
