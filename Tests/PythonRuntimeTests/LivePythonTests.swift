@@ -48,6 +48,11 @@ let expectedLocks: [String: (kind: PythonLockObject.Kind, path: String, isGlobal
 ]
 
 func checkVictim(_ python: Interpreter) throws {
+    try checkThreads(python)
+    try checkForkedChildren(python)
+}
+
+func checkThreads(_ python: Interpreter) throws {
     let victim = try PythonVictim(python.path, victimScript("python_threads.py"))
     // name -> (ident, tid), as the victim reports them.
     var reported: [String: (ident: UInt64, tid: Int32)] = [:]
@@ -124,4 +129,38 @@ func checkVictim(_ python: Interpreter) throws {
             #expect(frame.function == frame.name || frame.function.hasSuffix("." + frame.name))
         }
     }
+}
+
+/// Children forked while the parent's threads held an RLock and an import lock: each child's lock,
+/// found from the child's own frames, names the parent's thread by its ident.
+func checkForkedChildren(_ python: Interpreter) throws {
+    let victim = try PythonVictim(python.path, victimScript("python_fork.py"))
+    var parentThreads: [String: UInt64] = [:]
+    for words in victim.lines(tagged: "thread") where words.count == 4 { parentThreads[words[1]] = UInt64(words[2]) }
+    var children: [String: Int32] = [:]
+    for words in victim.lines(tagged: "child") where words.count == 3 { children[words[1]] = Int32(words[2]) }
+    let pyspy = try PySpy.binary.get()
+    for (kind, pid) in children {
+        let child = ForkedChild(pid: pid)
+        let futex = try #require(try child.waitUntilInFutex([pid])[pid])
+        let maps = try ProcRoot().bytes("\(pid)/maps")
+        let runtime = try PythonRuntime.locate(mappings: MemoryMapping.parseAll(maps), memory: ProcessMemory(pid: pid)).get()
+        // The child has only the thread that forked, but its interpreter may still list the
+        // parent's others (CPython clears them after fork): take the one with the child's TID.
+        let thread = try #require(try runtime.threads().get().first { $0.tid == pid }, "\(python) child \(kind)")
+        let lock = try #require(try runtime.lockObject(waitedOnAt: futex, threadState: thread.threadState).get(),
+                                "\(python): no lock for the \(kind) child")
+        let stack = try runtime.stack(threadState: thread.threadState).get()
+        if kind == "rlock" {
+            #expect(lock.kind == .rlock && lock.path == "self._lock", "\(python): \(lock)")
+            #expect(lock.ownerIdent == parentThreads["rlock-holder"], "\(python)")
+        } else {
+            #expect(lock.importLock?.module == "python_slowmod", "\(python): \(lock)")
+            #expect(lock.importLock?.ownerIdent == parentThreads["loader"], "\(python)")
+        }
+        let spied = try #require(try PySpy.dump(pyspy, pid: pid).first { $0.os_thread_id == pid })
+        #expect(stack.map { PySpy.Frame(name: $0.function, filename: $0.file, line: $0.line ?? 0) } == spied.frames,
+                "\(python) \(kind) child")
+    }
+    #expect(children.count == 2)
 }

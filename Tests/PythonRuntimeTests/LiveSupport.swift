@@ -100,6 +100,15 @@ final class PythonVictim {
         lines.map { $0.split(separator: " ").map(String.init) }.filter { $0.first == tag }
     }
 
+    func waitUntilInFutex(_ tids: [Int32], timeout: TimeInterval = 20) throws -> [Int32: UInt64] {
+        try ForkedChild(pid: pid).waitUntilInFutex(tids, timeout: timeout)
+    }
+}
+
+/// A process the victim started (killed with the victim's descendants).
+struct ForkedChild {
+    let pid: Int32
+
     /// Waits until each of `tids` sleeps in a futex wait; returns each one's futex address.
     func waitUntilInFutex(_ tids: [Int32], timeout: TimeInterval = 20) throws -> [Int32: UInt64] {
         let proc = ProcRoot()
