@@ -83,27 +83,55 @@ extension PythonRuntime {
             typeCache[address] = info
             return info
         }
-        var visited = Set<UInt64>()
-        var found: PythonLockObject?
-        var frameIndex = 0
 
+        /// How a node was reached from its parent; names are read only for the path of a find.
+        enum Step {
+            case variable(String)
+            case global(key: UInt64)
+            case attribute(key: UInt64)
+            case item(Int)
+            case dictItem(key: UInt64)
+        }
         struct Node {
             var object: UInt64
-            var path: String
+            var step: Step
             var depth: Int
-            var parent: UInt64?
+            var parent: Int?
+            var isGlobal: Bool
+        }
+        var nodes: [Node] = []
+        var visited = Set<UInt64>()
+        var frameIndex = 0
+
+        func path(_ index: Int) -> String {
+            var steps: [Step] = []
+            var at: Int? = index
+            while let current = at {
+                steps.append(nodes[current].step)
+                at = nodes[current].parent
+            }
+            var text = ""
+            for step in steps.reversed() {
+                switch step {
+                case .variable(let name): text += name
+                case .global(let key): text += objects.string(key).map { String($0.prefix(64)) } ?? "?"
+                case .attribute(let key): text += "." + (objects.string(key).map { String($0.prefix(64)) } ?? "?")
+                case .item(let index): text += "[\(index)]"
+                case .dictItem(let key): text += "[" + (objects.string(key).map { "'\($0.prefix(64))'" } ?? "…") + "]"
+                }
+            }
+            return text
         }
 
-        /// Whether `node` is the lock; else its children.
-        func examine(_ node: Node, isGlobal: Bool, function: String) -> [Node] {
-            guard node.object != 0, visited.count < LockSearch.objects, visited.insert(node.object).inserted,
-                  let info = type(of: node.object) else { return [] }
+        /// The lock, if node `index` is it; else queues its children.
+        func examine(_ index: Int, function: String) -> PythonLockObject? {
+            let node = nodes[index]
+            guard node.object != 0, visited.insert(node.object).inserted, let info = type(of: node.object) else { return nil }
             if info.name == "_thread.lock" || info.name == "_thread.RLock" {
                 let rlock = info.name == "_thread.RLock"
-                let handleField = rlock ? rlockHandle : lockHandle
-                guard let handle = memory.u64(node.object &+ UInt64(handleField)), handle == futex else { return [] }
+                guard let handle = memory.u64(node.object &+ UInt64(rlock ? rlockHandle : lockHandle)), handle == futex else { return nil }
                 var lock = PythonLockObject(kind: rlock ? .rlock : .lock, typeName: info.name, address: node.object,
-                                            path: node.path, isGlobal: isGlobal, frameIndex: frameIndex,
+                                            path: path(index), isGlobal: node.isGlobal, frameIndex: frameIndex,
                                             function: function)
                 if rlock, let ownerField = layout.rlockOwner, let countField = layout.rlockCount,
                    let owner = memory.u64(node.object &+ UInt64(ownerField)),
@@ -111,71 +139,82 @@ extension PythonRuntime {
                     lock.count = count
                     lock.ownerIdent = count > 0 && owner != 0 ? owner : nil
                 }
-                if let parent = node.parent, let parentType = type(of: parent), parentType.name == "_ModuleLock" {
-                    lock.importLock = importLock(parent)
+                if let parent = node.parent, let parentType = type(of: nodes[parent].object), parentType.name == "_ModuleLock" {
+                    lock.importLock = importLock(nodes[parent].object)
                 }
-                found = lock
-                return []
+                return lock
             }
-            guard node.depth < LockSearch.depth else { return [] }
-            // Follow what can hold a lock: instance attributes, cells, small containers.
-            if info.name == "cell", let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
-                visited.remove(node.object)
-                return [Node(object: inner, path: node.path, depth: node.depth, parent: node.parent)]
+            guard node.depth < LockSearch.depth else { return nil }
+            func child(_ object: UInt64, _ step: Step) {
+                nodes.append(Node(object: object, step: step, depth: node.depth + 1, parent: index, isGlobal: node.isGlobal))
+            }
+            // Follow what can hold a lock: cells, small containers, instance attributes.
+            if info.name == "cell" {
+                if let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
+                    visited.remove(node.object)
+                    nodes[index].object = inner
+                    return examine(index, function: function)
+                }
+                return nil
             }
             if objects.hasFlag(info, layout.flagTupleSubclass) || info.name == "list" {
                 let items = objects.sequenceItems(node.object, list: info.name == "list", limit: LockSearch.itemsPerContainer) ?? []
-                return items.enumerated().map { Node(object: $0.element, path: "\(node.path)[\($0.offset)]", depth: node.depth + 1, parent: node.object) }
+                for (i, item) in items.enumerated() { child(item, .item(i)) }
+                return nil
             }
             if objects.hasFlag(info, layout.flagDictSubclass) {
-                let entries = objects.dictEntries(node.object, limit: LockSearch.itemsPerContainer) ?? []
-                return entries.map { entry in
-                    let key = objects.string(entry.key).map { "'\($0.prefix(64))'" } ?? "…"
-                    return Node(object: entry.value, path: "\(node.path)[\(key)]", depth: node.depth + 1, parent: node.object)
+                for entry in objects.dictEntries(node.object, limit: LockSearch.itemsPerContainer) ?? [] {
+                    child(entry.value, .dictItem(key: entry.key))
                 }
+                return nil
             }
-            // Strings, numbers and the like have no attributes worth reading.
-            if objects.hasFlag(info, layout.flagUnicodeSubclass) || objects.hasFlag(info, layout.flagLongSubclass) { return [] }
-            guard let attributes = objects.attributes(node.object, type: info, limit: LockSearch.attributesPerObject) else { return [] }
-            return attributes.compactMap { entry in
-                guard let name = objects.string(entry.key) else { return nil }
-                return Node(object: entry.value, path: "\(node.path).\(name.prefix(64))", depth: node.depth + 1, parent: node.object)
+            // Strings and numbers have no attributes worth reading.
+            if objects.hasFlag(info, layout.flagUnicodeSubclass) || objects.hasFlag(info, layout.flagLongSubclass) { return nil }
+            for entry in objects.attributes(node.object, type: info, limit: LockSearch.attributesPerObject) ?? [] {
+                child(entry.value, .attribute(key: entry.key))
             }
+            return nil
         }
 
-        func search(_ roots: [Node], isGlobal: Bool, function: String) {
-            var queue = roots
-            var next = 0
-            while next < queue.count, found == nil, visited.count < LockSearch.objects {
-                let children = examine(queue[next], isGlobal: isGlobal, function: function)
-                next += 1
-                queue += children
-            }
-        }
-
-        var readError: PythonReadError?
+        var found: PythonLockObject?
         var searchedGlobals = Set<UInt64>()
         let walk = walkFrames(threadState: threadState) { walked in
             defer { frameIndex += 1 }
             guard frameIndex < LockSearch.frames else { return false }
-            let function = walked.frame.function
-            let locals = frameLocals(walked, localsField: localsField)
-            search(locals.map { Node(object: $0.value, path: $0.name, depth: 1, parent: nil) }, isGlobal: false, function: function)
-            if found != nil { return false }
-            if let globalsField = layout.frameGlobals, let globals = memory.u64(walked.frame.frameAddress &+ UInt64(globalsField)),
-               globals != 0, searchedGlobals.insert(globals).inserted {
-                let entries = objects.dictEntries(globals, limit: LockSearch.globalsPerFrame) ?? []
-                let roots = entries.compactMap { entry -> Node? in
-                    guard let name = objects.string(entry.key) else { return nil }
-                    return Node(object: entry.value, path: name, depth: 1, parent: nil)
+            // Breadth first from the frame's variables, locals before its module's globals (each
+            // module once): the shallowest path is the one reported, and a lock in a plain
+            // variable is found before the search wanders through big objects.
+            nodes.removeAll(keepingCapacity: true)
+            for local in frameLocals(walked, localsField: localsField) {
+                nodes.append(Node(object: local.value, step: .variable(local.name), depth: 1, parent: nil, isGlobal: false))
+            }
+            var next = 0
+            var globalsAdded = false
+            while found == nil, visited.count < LockSearch.objects {
+                if next == nodes.count || (!globalsAdded && nodes[next].depth > 1) {
+                    // Globals join at depth 1, after the locals at depth 1.
+                    guard !globalsAdded else { break }
+                    globalsAdded = true
+                    if let globalsField = layout.frameGlobals,
+                       let globals = memory.u64(walked.frame.frameAddress &+ UInt64(globalsField)),
+                       globals != 0, searchedGlobals.insert(globals).inserted {
+                        let entries = objects.dictEntries(globals, limit: LockSearch.globalsPerFrame) ?? []
+                        let tail = Array(nodes[next...])
+                        nodes.removeSubrange(next...)
+                        for entry in entries {
+                            nodes.append(Node(object: entry.value, step: .global(key: entry.key), depth: 1, parent: nil, isGlobal: true))
+                        }
+                        nodes += tail
+                    }
+                    continue
                 }
-                search(roots, isGlobal: true, function: function)
+                found = examine(next, function: walked.frame.function)
+                next += 1
             }
             return found == nil
         }
-        if case .failure(let error) = walk { readError = error }
         if let found { return .success(found) }
-        if let readError { return .failure(readError) }
+        if case .failure(let error) = walk { return .failure(error) }
         return .success(nil)
     }
 

@@ -52,16 +52,21 @@ public struct PythonRuntime: Sendable {
     /// executable, libpython) is searched for `_PyRuntime` in `.dynsym`/`.symtab`, or a
     /// `.PyRuntime` section, and its address computed from the module's load base.
     public static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader) -> Result<PythonRuntime, PythonReadError> {
+        locate(mappings: mappings, memory: memory, cache: .shared)
+    }
+
+    static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader,
+                       cache: ModuleInfoCache) -> Result<PythonRuntime, PythonReadError> {
         let modules = LoadedModule.all(in: mappings)
         // The modules named like Python first: one of them almost always holds the runtime.
         let ordered = modules.filter { $0.isPythonNamed } + modules.filter { !$0.isPythonNamed }
         for module in ordered {
-            guard let info = ModuleInfoCache.shared.info(for: module.path) else { continue }
+            guard let info = cache.info(for: module.path) else { continue }
             let runtimeValue = info.symbols["_PyRuntime"]?.value ?? info.pyRuntimeSection
             guard let runtimeValue, let bias = module.bias(info.file) else { continue }
             let runtime = runtimeValue &+ bias
             let versionAddress = info.symbols["Py_Version"].map { $0.value &+ bias }
-            let libcTID = libcTIDDescriptor(modules: modules, memory: memory)
+            let libcTID = libcTIDDescriptor(modules: modules, memory: memory, cache: cache)
             let budget = BudgetedMemory(memory, reads: readBudget, bytes: byteBudget)
             return make(runtime: runtime, module: module.path, versionAddress: versionAddress,
                         pthreadTIDOffset: libcTID, memory: budget)
@@ -259,9 +264,9 @@ public struct PythonRuntime: Sendable {
 
     /// libc's `_thread_db_pthread_tid` descriptor (`{bits, count, offset}`, glibc's nptl_db), which
     /// says where `struct pthread` keeps the thread's TID; nil unless it reads as one 32-bit field.
-    static func libcTIDDescriptor(modules: [LoadedModule], memory: any RemoteMemoryReader) -> UInt64? {
+    static func libcTIDDescriptor(modules: [LoadedModule], memory: any RemoteMemoryReader, cache: ModuleInfoCache) -> UInt64? {
         for module in modules where module.isLibc {
-            guard let info = ModuleInfoCache.shared.info(for: module.path),
+            guard let info = cache.info(for: module.path),
                   let symbol = info.symbols["_thread_db_pthread_tid"], let bias = module.bias(info.file),
                   let descriptor = memory.read(symbol.value &+ bias, 12) else { continue }
             let bits = Bytes.u32(descriptor, 0), count = Bytes.u32(descriptor, 4), offset = Bytes.u32(descriptor, 8)

@@ -109,7 +109,8 @@ final class PythonVictim {
 struct ForkedChild {
     let pid: Int32
 
-    /// Waits until each of `tids` sleeps in a futex wait; returns each one's futex address.
+    /// Waits until each of `tids` sleeps in an untimed futex wait (a lock, not the GIL, whose
+    /// waits are always timed); returns each one's futex address.
     func waitUntilInFutex(_ tids: [Int32], timeout: TimeInterval = 20) throws -> [Int32: UInt64] {
         let proc = ProcRoot()
         let futex = SyscallNames.number("futex", on: .host)
@@ -119,6 +120,7 @@ struct ForkedChild {
             for tid in tids where addresses[tid] == nil {
                 if let text = try? proc.text("\(pid)/task/\(tid)/syscall"),
                    case .inSyscall(let number, let arguments, _, _)? = SyscallState(parsing: text), number == futex,
+                   arguments.count > 3, arguments[3] == 0,
                    let stat = try? proc.text("\(pid)/task/\(tid)/stat"), ProcStat(parsing: stat)?.state == "S" {
                     addresses[tid] = arguments[0]
                 }
