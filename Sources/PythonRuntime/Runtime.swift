@@ -198,19 +198,20 @@ public struct PythonRuntime: Sendable {
         return candidate.checked()
     }
 
-    /// The version of a 3.8–3.10 interpreter, which exports no `Py_Version`: `sys.hexversion`, read
-    /// from the running interpreter's own `sys` module.
+    /// The version of an interpreter without a `Py_Version` symbol (3.8–3.10 have none; a 3.11 or
+    /// 3.12 build could lack it): `sys.hexversion`, read from the running interpreter's own `sys`
+    /// module.
     ///
     /// This is reliable because the interpreter itself stores `PY_VERSION_HEX`, the constant it was
     /// compiled with, in `sys.__dict__['hexversion']` when it creates the `sys` module, before any
     /// Python code runs. The reader needs a layout to reach that dict (`_PyRuntime` → interpreter →
-    /// `sysdict`), so each known 3.8–3.10 layout is tried, and one is accepted only when the path
+    /// `sysdict`), so each known 3.8–3.12 layout is tried, and one is accepted only when the path
     /// it describes leads to a dict holding `hexversion` whose value names that same minor version.
     /// A wrong layout would have to land on a dict with that key and a matching value by chance.
     /// (py-spy and pystack instead search `.bss` for the text `Py_GetVersion()` formatted.)
     static func versionFromSys(runtime: UInt64, memory: any RemoteMemoryReader) -> Result<PythonVersion, PythonReadError> {
         var tried: [String] = []
-        for minor in 8...10 {
+        for minor in 8...12 {
             guard let layout = GeneratedLayout.all.last(where: { PythonVersion(hex: $0.hexVersion).minor == minor }),
                   let headField = layout.runtimeInterpretersHead, let sysField = layout.interpSysdict else { continue }
             tried.append("3.\(minor)")

@@ -74,6 +74,9 @@ func checkThreads(_ python: Interpreter) throws {
     let memory = ProcessMemory(pid: victim.pid)
     let runtime = try PythonRuntime.locate(mappings: MemoryMapping.parseAll(maps), memory: memory).get()
     #expect(runtime.version.hex == hexVersion, "\(python): read \(runtime.version)")
+    // sys.hexversion, the version's source where Py_Version is missing, agrees wherever it is tried.
+    let viaSys = PythonRuntime.versionFromSys(runtime: runtime.runtimeAddress, memory: memory)
+    #expect(runtime.version.minor > 12 ? viaSys.failureValue != nil : viaSys == .success(runtime.version), "\(python)")
     let threads = try runtime.threads().get()
     let names = try runtime.threadNames().get()
     var stacks: [Int32: [PythonFrame]] = [:]

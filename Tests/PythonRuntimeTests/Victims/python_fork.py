@@ -6,11 +6,14 @@ Prints `thread NAME IDENT TID` for the parent's threads, `child KIND PID` for ea
 `ready PID` once both children are blocked (the test checks that from /proc).
 """
 import os
+import signal
 import sys
 import threading
 import time
 import warnings
 
+# A victim whose test died without killing it ends by itself (SIGALRM's default action).
+signal.alarm(300)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 warnings.simplefilter("ignore")  # 3.12+: forking a process with threads is deprecated
 
@@ -44,6 +47,7 @@ def importer():
 def fork(kind, work):
     pid = os.fork()
     if pid == 0:
+        signal.alarm(300)  # a forked child has no alarm pending
         try:
             work()
         finally:

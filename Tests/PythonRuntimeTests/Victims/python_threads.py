@@ -4,11 +4,14 @@ Prints one `thread NAME IDENT TID` line per thread, `rlock-owner IDENT` for the 
 RLock, then `ready PID`. Everything blocks without a timeout, so nothing moves until it is killed.
 """
 import os
+import signal
 import queue
 import sys
 import threading
 import time
 
+# A victim whose test died without killing it ends by itself (SIGALRM's default action).
+signal.alarm(300)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 MAIN_LOCK = threading.Lock()
