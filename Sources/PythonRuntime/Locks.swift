@@ -46,6 +46,7 @@ extension PythonRuntime {
         static let itemsPerContainer = 16
         static let depth = 4
         static let objects = 4096
+        static let queued = 16384
     }
 
     /// The Python lock object a thread waits on, given the futex address it sleeps on (argument 0
@@ -124,7 +125,7 @@ extension PythonRuntime {
         }
 
         /// The lock, if node `index` is it; else queues its children.
-        func examine(_ index: Int, function: String) -> PythonLockObject? {
+        func examine(_ index: Int, function: String, cellHops: Int = 0) -> PythonLockObject? {
             let node = nodes[index]
             guard node.object != 0, visited.insert(node.object).inserted, let info = type(of: node.object) else { return nil }
             if info.name == "_thread.lock" || info.name == "_thread.RLock" {
@@ -146,14 +147,16 @@ extension PythonRuntime {
             }
             guard node.depth < LockSearch.depth else { return nil }
             func child(_ object: UInt64, _ step: Step) {
+                guard nodes.count < LockSearch.queued else { return }
                 nodes.append(Node(object: object, step: step, depth: node.depth + 1, parent: index, isGlobal: node.isGlobal))
             }
             // Follow what can hold a lock: cells, small containers, instance attributes.
             if info.name == "cell" {
-                if let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
+                // A cell variable: what it holds is the variable (a cell in a cell is garbage).
+                if cellHops == 0, let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
                     visited.remove(node.object)
                     nodes[index].object = inner
-                    return examine(index, function: function)
+                    return examine(index, function: function, cellHops: 1)
                 }
                 return nil
             }
