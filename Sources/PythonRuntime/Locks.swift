@@ -76,14 +76,7 @@ extension PythonRuntime {
             return .failure(.unsupportedVersion(version, "no lock object offsets"))
         }
         let objects = self.objects
-        var typeCache: [UInt64: ObjectReader.TypeInfo] = [:]
-        func type(of object: UInt64) -> ObjectReader.TypeInfo? {
-            guard let address = objects.typeAddress(of: object) else { return nil }
-            if let known = typeCache[address] { return known }
-            guard typeCache.count < 1024, let info = objects.typeInfo(type: address) else { return nil }
-            typeCache[address] = info
-            return info
-        }
+        func type(of object: UInt64) -> ObjectReader.TypeInfo? { objects.typeInfo(of: object) }
 
         /// How a node was reached from its parent; names are read only for the path of a find.
         enum Step {

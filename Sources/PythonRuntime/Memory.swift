@@ -143,3 +143,11 @@ final class BudgetedMemory: RemoteMemoryReader, @unchecked Sendable {
         return base.read(address, count)
     }
 }
+
+/// What one call has already read and will not change during it: type objects and code objects.
+/// Made with the call's budget; used by one thread only.
+final class ReadCache: @unchecked Sendable {
+    var types: [UInt64: ObjectReader.TypeInfo] = [:]
+    var codes: [UInt64: PythonRuntime.CodeInfo] = [:]
+    static let most = 4096
+}

@@ -5,6 +5,7 @@ struct ObjectReader {
     let memory: any RemoteMemoryReader
     let layout: GeneratedLayout
     let minor: Int
+    let cache: ReadCache?
 
     static let longestString = 4096
     static let mostDictEntries = 1 << 16
@@ -27,6 +28,13 @@ struct ObjectReader {
     }
 
     func typeInfo(type: UInt64) -> TypeInfo? {
+        if let known = cache?.types[type] { return known }
+        let info = readTypeInfo(type)
+        if let info, let cache, cache.types.count < ReadCache.most { cache.types[type] = info }
+        return info
+    }
+
+    func readTypeInfo(_ type: UInt64) -> TypeInfo? {
         guard let nameField = layout.typeName, let flagsField = layout.typeFlags,
               let basicField = layout.typeBasicSize, let dictField = layout.typeDictOffset else { return nil }
         let extent = max(nameField, flagsField, basicField, dictField, layout.heapTypeCachedKeys ?? 0) + 8

@@ -21,12 +21,14 @@ public struct PythonRuntime: Sendable {
 
     let layout: GeneratedLayout
     var memory: any RemoteMemoryReader
+    /// Types and code objects already read in this call (set by `budgeted()`).
+    var cache: ReadCache?
     /// Offset of the kernel thread ID in glibc's `struct pthread`, from libc's
     /// `_thread_db_pthread_tid` descriptor: maps an ident to a TID where the thread state has no
     /// `native_thread_id` (before 3.11).
     let pthreadTIDOffset: UInt64?
 
-    var objects: ObjectReader { ObjectReader(memory: memory, layout: layout, minor: version.minor) }
+    var objects: ObjectReader { ObjectReader(memory: memory, layout: layout, minor: version.minor, cache: cache) }
 
     /// Most reads and bytes one public call may spend: far above what a real process needs (a
     /// whole stack is tens of reads, a lock search hundreds), and an end to any walk through garbage.
@@ -37,6 +39,7 @@ public struct PythonRuntime: Sendable {
     func budgeted() -> PythonRuntime {
         var copy = self
         copy.memory = BudgetedMemory(memory, reads: PythonRuntime.readBudget, bytes: PythonRuntime.byteBudget)
+        copy.cache = ReadCache()
         return copy
     }
 
@@ -215,7 +218,7 @@ public struct PythonRuntime: Sendable {
             guard let layout = GeneratedLayout.all.last(where: { PythonVersion(hex: $0.hexVersion).minor == minor }),
                   let headField = layout.runtimeInterpretersHead, let sysField = layout.interpSysdict else { continue }
             tried.append("3.\(minor)")
-            let objects = ObjectReader(memory: memory, layout: layout, minor: minor)
+            let objects = ObjectReader(memory: memory, layout: layout, minor: minor, cache: nil)
             guard let interp = memory.u64(runtime &+ UInt64(headField)), interp != 0,
                   let sysdict = memory.u64(interp &+ UInt64(sysField)), sysdict != 0,
                   let type = objects.typeInfo(of: sysdict), objects.hasFlag(type, layout.flagDictSubclass),

@@ -127,6 +127,7 @@ extension PythonRuntime {
             // must not multiply it.
             var reader = self
             reader.memory = BudgetedMemory(memory, reads: 10 * PythonRuntime.readBudget, bytes: 4 * PythonRuntime.byteBudget)
+            reader.cache = ReadCache()
             return threads.map {
                 PythonThreadSnapshot(thread: $0, name: names[$0.ident],
                                      stack: reader.readStack(threadState: $0.threadState).mapError(reader.failure))
@@ -165,7 +166,8 @@ extension PythonRuntime {
             .max()! + 8
         var seen = Set<UInt64>()
         var count = 0
-        var codeCache: [UInt64: CodeInfo] = [:]
+        var codeCache: [UInt64: CodeInfo] = cache?.codes ?? [:]
+        defer { if let cache, codeCache.count <= ReadCache.most { cache.codes = codeCache } }
         while frame != 0 {
             guard seen.insert(frame).inserted, count < PythonRuntime.mostFrames else {
                 return .failure(.inconsistent("the frame chain loops or is longer than \(PythonRuntime.mostFrames)"))
