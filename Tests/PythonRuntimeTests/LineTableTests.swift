@@ -147,22 +147,22 @@ struct LiveLineTableTests {
         #expect(checked > 5000)
     }
 
-    @Test("3.8 lnotab", .enabled(if: Interpreter.pyenv(8) != nil, "no ~/.pyenv/versions/3.8.* on this machine"))
+    @Test("3.8 lnotab", .enabled(if: Interpreter.pyenv(8) != nil, "no CPython 3.8 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func lnotab38() throws { try Self.check(Interpreter.pyenv(8)!, minor: 8) }
 
-    @Test("3.9 lnotab", .enabled(if: Interpreter.pyenv(9) != nil, "no ~/.pyenv/versions/3.9.* on this machine"))
+    @Test("3.9 lnotab", .enabled(if: Interpreter.pyenv(9) != nil, "no CPython 3.9 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func lnotab39() throws { try Self.check(Interpreter.pyenv(9)!, minor: 9) }
 
-    @Test("3.10 linetable", .enabled(if: Interpreter.pyenv(10) != nil, "no ~/.pyenv/versions/3.10.* on this machine"))
+    @Test("3.10 linetable", .enabled(if: Interpreter.pyenv(10) != nil, "no CPython 3.10 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func linetable310() throws { try Self.check(Interpreter.pyenv(10)!, minor: 10) }
 
-    @Test("3.11 location table", .enabled(if: Interpreter.pyenv(11) != nil, "no ~/.pyenv/versions/3.11.* on this machine"))
+    @Test("3.11 location table", .enabled(if: Interpreter.pyenv(11) != nil, "no CPython 3.11 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func locations311() throws { try Self.check(Interpreter.pyenv(11)!, minor: 11) }
 
-    @Test("3.12 location table", .enabled(if: Interpreter.pyenv(12) != nil, "no ~/.pyenv/versions/3.12.* on this machine"))
+    @Test("3.12 location table", .enabled(if: Interpreter.pyenv(12) != nil, "no CPython 3.12 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func locations312() throws { try Self.check(Interpreter.pyenv(12)!, minor: 12) }
 
-    @Test("3.13 location table", .enabled(if: Interpreter.pyenv(13) != nil, "no ~/.pyenv/versions/3.13.* on this machine"))
+    @Test("3.13 location table", .enabled(if: Interpreter.pyenv(13) != nil, "no CPython 3.13 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func locations313() throws { try Self.check(Interpreter.pyenv(13)!, minor: 13) }
 
     @Test("Debian's python3 location table")

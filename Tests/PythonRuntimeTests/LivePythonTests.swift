@@ -8,22 +8,22 @@ import Testing
 /// victim says about itself and what py-spy reads from the same process.
 @Suite(.serialized)
 struct LivePythonTests {
-    @Test("CPython 3.8 (pyenv)", .enabled(if: Interpreter.pyenv(8) != nil, "no ~/.pyenv/versions/3.8.* on this machine"))
+    @Test("CPython 3.8 (pyenv)", .enabled(if: Interpreter.pyenv(8) != nil, "no CPython 3.8 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python38() throws { try checkVictim(Interpreter.pyenv(8)!) }
 
-    @Test("CPython 3.9 (pyenv)", .enabled(if: Interpreter.pyenv(9) != nil, "no ~/.pyenv/versions/3.9.* on this machine"))
+    @Test("CPython 3.9 (pyenv)", .enabled(if: Interpreter.pyenv(9) != nil, "no CPython 3.9 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python39() throws { try checkVictim(Interpreter.pyenv(9)!) }
 
-    @Test("CPython 3.10 (pyenv)", .enabled(if: Interpreter.pyenv(10) != nil, "no ~/.pyenv/versions/3.10.* on this machine"))
+    @Test("CPython 3.10 (pyenv)", .enabled(if: Interpreter.pyenv(10) != nil, "no CPython 3.10 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python310() throws { try checkVictim(Interpreter.pyenv(10)!) }
 
-    @Test("CPython 3.11 (pyenv)", .enabled(if: Interpreter.pyenv(11) != nil, "no ~/.pyenv/versions/3.11.* on this machine"))
+    @Test("CPython 3.11 (pyenv)", .enabled(if: Interpreter.pyenv(11) != nil, "no CPython 3.11 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python311() throws { try checkVictim(Interpreter.pyenv(11)!) }
 
-    @Test("CPython 3.12 (pyenv)", .enabled(if: Interpreter.pyenv(12) != nil, "no ~/.pyenv/versions/3.12.* on this machine"))
+    @Test("CPython 3.12 (pyenv)", .enabled(if: Interpreter.pyenv(12) != nil, "no CPython 3.12 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python312() throws { try checkVictim(Interpreter.pyenv(12)!) }
 
-    @Test("CPython 3.13 (pyenv)", .enabled(if: Interpreter.pyenv(13) != nil, "no ~/.pyenv/versions/3.13.* on this machine"))
+    @Test("CPython 3.13 (pyenv)", .enabled(if: Interpreter.pyenv(13) != nil, "no CPython 3.13 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python313() throws { try checkVictim(Interpreter.pyenv(13)!) }
 
     /// Run with the others, one at a time, so that they do not slow each other down.

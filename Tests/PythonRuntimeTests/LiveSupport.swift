@@ -9,9 +9,11 @@ struct Interpreter: Sendable, CustomStringConvertible {
 
     var description: String { label }
 
-    /// pyenv's `~/.pyenv/versions/3.MINOR.*`, the newest patch release installed.
+    /// pyenv's `$PYENV_ROOT/versions/3.MINOR.*` (`~/.pyenv` by default), the newest patch release installed.
     static func pyenv(_ minor: Int) -> Interpreter? {
-        let root = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".pyenv/versions").path
+        let pyenvRoot = ProcessInfo.processInfo.environment["PYENV_ROOT"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".pyenv").path
+        let root = pyenvRoot + "/versions"
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
             .filter { $0.hasPrefix("3.\(minor).") && $0.dropFirst("3.\(minor).".count).allSatisfy(\.isNumber) }
             .sorted { $0.compare($1, options: .numeric) == .orderedAscending }
