@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "ProcFS"),
         // ELF symbol tables and debug files: addresses to function names.
         .target(name: "Symbols"),
+        // CPython's interpreter state read from outside a live process: threads, frames, names, locks.
+        .target(name: "PythonRuntime", dependencies: ["ProcFS", "Symbols"]),
         // Snapshot model, wait decoding, analysis and rendering.
         .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "CForkHazard"]),
         .executableTarget(
@@ -45,6 +47,9 @@ let package = Package(
             name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS"],
             resources: [.copy("Victims"), .copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
+        .testTarget(
+            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS"],
+            resources: [.copy("Victims")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Reads bytes of another process's address space. The readers of interpreter state work on target
+/// addresses and know nothing about how the bytes are copied.
+public protocol RemoteMemoryReader: Sendable {
+    /// Exactly `count` bytes at `address`, or nil when they cannot all be read.
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]?
+}
+
+/// A process's memory through `process_vm_readv`: the target is neither stopped nor signalled.
+/// Needs the permission ptrace would (PTRACE_MODE_ATTACH); anything denied or unmapped reads as nil.
+public struct ProcessMemory: RemoteMemoryReader {
+    public let pid: Int32
+
+    public init(pid: Int32) {
+        self.pid = pid
+    }
+
+    public func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        guard address != 0, count > 0, count <= ProcessMemory.largestRead,
+              let call = ProcessMemory.processVMReadv else { return nil }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let copied = buffer.withUnsafeMutableBytes { raw -> Int in
+            var local = iovec(iov_base: raw.baseAddress, iov_len: count)
+            var remote = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: count)
+            return call(pid, &local, 1, &remote, 1, 0)
+        }
+        return copied == count ? buffer : nil
+    }
+
+    /// No single read of interpreter state needs more.
+    static let largestRead = 1 << 20
+
+    typealias ProcessVMReadv = @convention(c) (
+        pid_t, UnsafePointer<iovec>?, UInt, UnsafePointer<iovec>?, UInt, UInt
+    ) -> Int
+
+    /// glibc's `process_vm_readv`, which Swift's Glibc module does not declare (it needs
+    /// `_GNU_SOURCE`): looked up once by name.
+    static let processVMReadv: ProcessVMReadv? = {
+        // glibc: a nil handle is RTLD_DEFAULT.
+        guard let symbol = dlsym(nil, "process_vm_readv") else { return nil }
+        return unsafeBitCast(symbol, to: ProcessVMReadv.self)
+    }()
+}
+
+/// Little-endian reads of fixed-size values through a reader.
+extension RemoteMemoryReader {
+    func u64(_ address: UInt64) -> UInt64? {
+        read(address, 8).map { Bytes.u64($0, 0) }
+    }
+
+    func u32(_ address: UInt64) -> UInt32? {
+        read(address, 4).map { Bytes.u32($0, 0) }
+    }
+
+    func u8(_ address: UInt64) -> UInt8? {
+        read(address, 1)?[0]
+    }
+
+    /// A NUL-terminated string of at most `limit` bytes (a longer one is cut at `limit`), read in
+    /// small pieces so that a string near the end of a mapping still reads.
+    func cString(_ address: UInt64, limit: Int = 256) -> String? {
+        var bytes: [UInt8] = []
+        var at = address
+        while bytes.count < limit {
+            // Up to the next 64-byte boundary, so no piece crosses a page the string does not reach.
+            let piece = min(Int(64 - at % 64), limit - bytes.count)
+            guard let chunk = read(at, piece) else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if let nul = chunk.firstIndex(of: 0) {
+                bytes += chunk[..<nul]
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes += chunk
+            at &+= UInt64(piece)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Little-endian fields of a byte array (callers check bounds).
+enum Bytes {
+    static func u64(_ b: [UInt8], _ at: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in (0..<8).reversed() { v = v << 8 | UInt64(b[at + i]) }
+        return v
+    }
+
+    static func u32(_ b: [UInt8], _ at: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for i in (0..<4).reversed() { v = v << 8 | UInt32(b[at + i]) }
+        return v
+    }
+
+    static func u16(_ b: [UInt8], _ at: Int) -> UInt16 {
+        UInt16(b[at]) | UInt16(b[at + 1]) << 8
+    }
+
+    /// A field of a struct copied whole: nil when the offset is unknown or outside the copy.
+    static func u64(_ b: [UInt8], field: Int?) -> UInt64? {
+        guard let field, field >= 0, field + 8 <= b.count else { return nil }
+        return u64(b, field)
+    }
+
+    static func i32(_ b: [UInt8], field: Int?) -> Int32? {
+        guard let field, field >= 0, field + 4 <= b.count else { return nil }
+        return Int32(bitPattern: u32(b, field))
+    }
+
+    static func u8(_ b: [UInt8], field: Int?) -> UInt8? {
+        guard let field, field >= 0, field < b.count else { return nil }
+        return b[field]
+    }
+}
+
+/// A reader that stops reading after a number of reads or bytes, so that no walk over the
+/// target's (untrusted) memory can run long or allocate without bound, whatever it finds there.
+/// One is made for each public call; it is used by one thread only.
+final class BudgetedMemory: RemoteMemoryReader, @unchecked Sendable {
+    let base: any RemoteMemoryReader
+    private(set) var reads: Int
+    private(set) var bytes: Int
+
+    init(_ base: any RemoteMemoryReader, reads: Int, bytes: Int) {
+        self.base = (base as? BudgetedMemory)?.base ?? base
+        self.reads = reads
+        self.bytes = bytes
+    }
+
+    var exhausted: Bool { reads <= 0 || bytes <= 0 }
+
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        guard reads > 0, count <= bytes else {
+            reads = 0
+            return nil
+        }
+        reads -= 1
+        bytes -= count
+        return base.read(address, count)
+    }
+}
+
+/// What one call has already read and will not change during it: type objects and code objects.
+/// Made with the call's budget; used by one thread only.
+final class ReadCache: @unchecked Sendable {
+    var types: [UInt64: ObjectReader.TypeInfo] = [:]
+    var codes: [UInt64: PythonRuntime.CodeInfo] = [:]
+    static let most = 4096
+}

@@ -1,0 +1,153 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import PythonRuntime
+
+/// Memory that reads everywhere as deterministic noise, half of whose words point into a small
+/// region of itself, so that walks follow chains, loops and absurd sizes.
+struct NoiseMemory: RemoteMemoryReader {
+    static let region: UInt64 = 0x7000_0000_0000
+    let seed: UInt64
+
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        guard count > 0, count <= 1 << 20 else { return nil }
+        let skip = Int(address % 8)
+        let words = (skip + count + 7) / 8
+        var noise = [UInt64](repeating: 0, count: words)
+        for i in 0..<words {
+            let value = Self.mix((address / 8 &+ UInt64(i)) ^ seed)
+            noise[i] = value & 1 == 1 ? Self.region + (value >> 8) % 0x10000 & ~7 : value
+        }
+        return noise.withUnsafeBytes { Array($0[skip..<(skip + count)]) }
+    }
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// Memory made of a few byte ranges; everything else is unreadable.
+struct RegionMemory: RemoteMemoryReader {
+    var regions: [UInt64: [UInt8]]
+
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        for (start, bytes) in regions where address >= start && address + UInt64(count) <= start + UInt64(bytes.count) {
+            let offset = Int(address - start)
+            return Array(bytes[offset..<(offset + count)])
+        }
+        return nil
+    }
+}
+
+func littleEndian(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
+struct RobustnessTests {
+    /// Every layout over noise: each call ends (the read budget), nothing crashes, and what comes
+    /// back is a value either way. (`snapshot()` is these calls with one budget for all stacks.)
+    @Test(arguments: GeneratedLayout.all.map(\.source))
+    func noiseEndsEveryWalk(source: String) {
+        let layout = GeneratedLayout.all.first { $0.source == source }!
+        for seed in [UInt64(1)] {
+            let memory = NoiseMemory(seed: seed)
+            let runtime = PythonRuntime(version: PythonVersion(hex: layout.hexVersion), runtimeAddress: NoiseMemory.region,
+                                        modulePath: "noise", layoutSource: layout.source, layoutIsExact: true,
+                                        layout: layout, memory: memory, pthreadTIDOffset: 0x2d0)
+            let start = Date()
+            _ = runtime.threads()
+            _ = runtime.threadNames()
+            _ = runtime.stack(threadState: NoiseMemory.region + 0x100)
+            _ = runtime.lockObject(waitedOnAt: 0x1234, threadState: NoiseMemory.region + 0x200)
+            _ = PythonRuntime.make(runtime: NoiseMemory.region, module: "noise", versionAddress: nil,
+                                   pthreadTIDOffset: nil, memory: memory)
+            #expect(Date().timeIntervalSince(start) < 30, "\(source) seed \(seed)")
+        }
+    }
+
+    @Test func notPython() throws {
+        let maps = try ProcRoot().bytes("self/maps")
+        let result = PythonRuntime.locate(mappings: MemoryMapping.parseAll(maps), memory: ProcessMemory(pid: getpid()))
+        #expect(result.failureValue == .noInterpreter)
+    }
+
+    static let runtime: UInt64 = 0x10000
+    static let pyVersion: UInt64 = 0x20000
+
+    static func debugOffsets(version: UInt64, freeThreaded: UInt64 = 0) -> [UInt8] {
+        Array("xdebugpy".utf8) + littleEndian(version) + littleEndian(freeThreaded) + [UInt8](repeating: 0, count: 4096)
+    }
+
+    @Test func refusesWhatItDoesNotKnow() {
+        func make(_ regions: [UInt64: [UInt8]], versionAddress: UInt64? = nil) -> PythonReadError? {
+            PythonRuntime.make(runtime: Self.runtime, module: "m", versionAddress: versionAddress, pthreadTIDOffset: nil,
+                               memory: RegionMemory(regions: regions)).failureValue
+        }
+        // 3.14's _Py_DebugOffsets has another layout.
+        let future = make([Self.runtime: Self.debugOffsets(version: 0x030e_00f0)])
+        #expect(future == .unsupportedVersion(PythonVersion(hex: 0x030e_00f0), "_Py_DebugOffsets of 3.14 has a layout this build does not know"))
+        guard case .unsupportedVersion(_, let why)? = make([Self.runtime: Self.debugOffsets(version: 0x030d_00f0, freeThreaded: 1)]) else {
+            Issue.record("free-threaded build accepted")
+            return
+        }
+        #expect(why == "free-threaded build")
+        // Py_Version and _Py_DebugOffsets disagree.
+        let mixed = make([Self.runtime: Self.debugOffsets(version: 0x030d_00f0), Self.pyVersion: [0xf0, 0, 0x0c, 3]],
+                         versionAddress: Self.pyVersion)
+        #expect(mixed == .inconsistent("_Py_DebugOffsets says 3.13.0, Py_Version 3.12.0"))
+        // Too old, and a 3.13 without its debug offsets.
+        let old = make([Self.runtime: [UInt8](repeating: 0, count: 64), Self.pyVersion: [0xf0, 0x12, 7, 3]], versionAddress: Self.pyVersion)
+        #expect(old == .unsupportedVersion(PythonVersion(hex: 0x0307_12f0), "only CPython 3.8 to 3.13 are read"))
+        let noCookie = make([Self.runtime: [UInt8](repeating: 0, count: 64), Self.pyVersion: [0xf0, 5, 13, 3]], versionAddress: Self.pyVersion)
+        #expect(noCookie == .unsupportedVersion(PythonVersion(hex: 0x030d_05f0), "no _Py_DebugOffsets cookie at the start of _PyRuntime"))
+        // No Py_Version and no sys.hexversion to be found: unknown, not guessed.
+        guard case .unknownVersion? = make([Self.runtime: [UInt8](repeating: 0, count: 4096)]) else {
+            Issue.record("a version was guessed")
+            return
+        }
+    }
+
+    /// A 3.12 patch release the tables were not measured on, whose thread state does not point back
+    /// at its interpreter: the offsets do not fit, and it says so.
+    @Test func otherPatchReleaseMustFit() throws {
+        let layout = try #require(GeneratedLayout.all.last { PythonVersion(hex: $0.hexVersion).minor == 12 })
+        let interp: UInt64 = 0x30000, tstate: UInt64 = 0x40000
+        var runtimeBytes = [UInt8](repeating: 0, count: 4096)
+        runtimeBytes.replaceSubrange(layout.runtimeInterpretersHead!..<(layout.runtimeInterpretersHead! + 8), with: littleEndian(interp))
+        var interpBytes = [UInt8](repeating: 0, count: 4096)
+        interpBytes.replaceSubrange(layout.interpThreadsHead!..<(layout.interpThreadsHead! + 8), with: littleEndian(tstate))
+        var tstateBytes = [UInt8](repeating: 0, count: 1024)
+        let memory = { (back: UInt64) -> RegionMemory in
+            tstateBytes.replaceSubrange(layout.tstateInterp!..<(layout.tstateInterp! + 8), with: littleEndian(back))
+            return RegionMemory(regions: [Self.runtime: runtimeBytes, interp: interpBytes, tstate: tstateBytes,
+                                          Self.pyVersion: [0xf0, 9, 12, 3]])
+        }
+        let wrong = PythonRuntime.make(runtime: Self.runtime, module: "m", versionAddress: Self.pyVersion, pthreadTIDOffset: nil,
+                                       memory: memory(0x50000))
+        guard case .inconsistent(let why)? = wrong.failureValue else {
+            Issue.record("a layout that does not fit was accepted: \(wrong)")
+            return
+        }
+        #expect(why.contains("does not point back"))
+        let fits = try PythonRuntime.make(runtime: Self.runtime, module: "m", versionAddress: Self.pyVersion, pthreadTIDOffset: nil,
+                                          memory: memory(interp)).get()
+        #expect(fits.version.description == "3.12.9" && !fits.layoutIsExact)
+        // 3.13.1 changed threading.Lock: its lock objects are not read.
+        var later = fits
+        later = PythonRuntime(version: PythonVersion(hex: 0x030d_01f0), runtimeAddress: fits.runtimeAddress, modulePath: "m",
+                              layoutSource: "", layoutIsExact: false, layout: layout, memory: fits.memory, pthreadTIDOffset: nil)
+        guard case .unsupportedVersion? = later.lockObject(waitedOnAt: 1, threadState: tstate).failureValue else {
+            Issue.record("3.13.1 lock objects read with 3.13.0's layout")
+            return
+        }
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
