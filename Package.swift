@@ -30,7 +30,7 @@ let package = Package(
         // CPython's interpreter state read from outside a live process: threads, frames, names, locks.
         .target(name: "PythonRuntime", dependencies: ["ProcFS", "Symbols"]),
         // Snapshot model, wait decoding, analysis and rendering.
-        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "CForkHazard"]),
+        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "PythonRuntime", "CForkHazard"]),
         .executableTarget(
             name: "forkhazard",
             dependencies: [

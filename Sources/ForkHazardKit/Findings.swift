@@ -83,6 +83,8 @@ public struct InheritedLockFacts: Sendable {
         case thread(ThreadKey)
         /// The lock records its owner, a TID no process of the tree has.
         case gone(tid: Int32)
+        /// A Python lock records its owner's thread ident, which no thread of the tree has.
+        case goneIdent(UInt64)
         /// The lock records no owner (or it could not be read); the child has no other thread, so
         /// one of these threads of the parent, alive at the fork, held it.
         case unrecorded(NoOwner, candidates: [ThreadAtFork])

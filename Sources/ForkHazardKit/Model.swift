@@ -60,6 +60,8 @@ public struct ProcessSnapshot: Sendable {
     public var runtimes: [String]?
     /// For a process whose parent is in the snapshot: forked without exec, or exec'd. Filled in by analysis.
     public var forkOrigin: ForkOrigin?
+    /// The CPython interpreter in it, when one was found and read.
+    public var python: PythonProcessInfo?
     /// The process tracing this one (a debugger, strace), from `TracerPid`; nil when none.
     public var tracer: ProcessRef?
     /// `SigCgt`: the signals it has a handler for, bit n-1 for signal n.
@@ -202,6 +204,34 @@ public struct ThreadSnapshot: Sendable {
     /// For a thread in an untimed wait: whether a second look, before anything was stopped, found
     /// the same system call and unchanged context switch counts.
     public var steady: Bool?
+    /// Its Python thread state, name and stack, in a process whose interpreter was read.
+    public var python: PythonThreadInfo?
+}
+
+/// The CPython interpreter of a process.
+public struct PythonProcessInfo: Sendable, Equatable {
+    /// `3.11.7`.
+    public var version: String
+}
+
+/// A thread as CPython knows it.
+public struct PythonThreadInfo: Sendable, Equatable {
+    /// `threading`'s name for it (`MainThread`, `Thread-1 (worker)`); nil for a thread it does not know.
+    public var threadName: String?
+    /// `threading.get_ident()`.
+    public var ident: UInt64
+    public var holdsGIL: Bool
+    /// Innermost first.
+    public var stack: [PythonFrameInfo]
+    /// Read while the thread ran (without a stop: `--no-stacks`), so its frames may be torn.
+    public var mayBeTorn: Bool?
+}
+
+public struct PythonFrameInfo: Sendable, Equatable {
+    /// The qualified name where the version has one (`Console.render_lines`).
+    public var function: String
+    public var file: String
+    public var line: Int?
 }
 
 public struct StackFrame: Sendable, Equatable {

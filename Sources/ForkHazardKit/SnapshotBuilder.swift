@@ -115,12 +115,36 @@ public struct SnapshotBuilder: Sendable {
             }
         }
 
-        // Only now, with every wait read, stop threads one at a time for their stacks.
+        // CPython interpreters, located before anything is stopped.
+        var pythons: [Int: PythonReader] = [:]
+        if proc.path == "/proc", architecture == .host {
+            for index in processes.indices where processes[index].runtimes?.contains("python") == true {
+                switch PythonReader.open(pid: processes[index].pid, maps: readers[index].maps) {
+                case .success(let python):
+                    pythons[index] = python
+                    processes[index].python = python.info
+                case .failure(.noInterpreter):
+                    break
+                case .failure(let error):
+                    notes.append("\(processes[index].pid): Python frames not read: \(error)")
+                }
+            }
+        }
+
+        // Only now, with every wait read, stop threads one at a time for their stacks (and a
+        // running Python thread's frames, which change while it runs).
         if let stacks, proc.path == "/proc", architecture == .host {
             let symbolizer = Symbolizer()
             for index in processes.indices {
                 takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
-                           symbolizer: symbolizer, notes: &notes)
+                           symbolizer: symbolizer, python: pythons[index], notes: &notes)
+            }
+        }
+        // Blocked Python threads have released the GIL: their frames stand still and need no stop.
+        for (index, python) in pythons {
+            for t in processes[index].threads.indices where processes[index].threads[t].python == nil {
+                let thread = processes[index].threads[t]
+                processes[index].threads[t].python = python.thread(thread.tid, mayBeTorn: Self.isRunning(thread))
             }
         }
         // A wait resumed as restart_syscall: its innermost frame names the call its registers hold.
@@ -145,9 +169,20 @@ public struct SnapshotBuilder: Sendable {
             guard let namespace = process.pidNamespace else { continue }
             for thread in process.threads { if let own = thread.namespaceTid { namespaceTids[namespace, default: [:]][own] = thread.tid } }
         }
+        let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         for index in processes.indices {
+            // A Python lock's owner is a thread ident: one of the process's threads, or, in a child
+            // whose memory is a copy of its parent's (forked without exec), one of the parent's.
+            let process = processes[index]
+            let parent = byPid[process.ppid].flatMap { parent in
+                parent.startupRandomDigest != nil && parent.startupRandomDigest == process.startupRandomDigest ? parent : nil
+            }
+            let identOwner = { (ident: UInt64) -> Int32? in
+                process.threads.first { $0.python?.ident == ident }?.tid ?? parent?.threads.first { $0.python?.ident == ident }?.tid
+            }
             classifyLocks(of: &processes[index], reader: readers[index],
-                          namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] })
+                          namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] },
+                          python: pythons[index], identOwner: identOwner)
         }
 
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
@@ -158,15 +193,19 @@ extension SnapshotBuilder {
     /// Captures every live thread of `process` (one stopped at a time, released at once), then
     /// unwinds the copies.
     func takeStacks(of process: inout ProcessSnapshot, maps: [MemoryMapping], options: StackOptions,
-                    symbolizer: Symbolizer, notes: inout [String]) {
+                    symbolizer: Symbolizer, python: PythonReader? = nil, notes: inout [String]) {
         guard !process.isKernelThread, process.pid != getpid() else { return }
         var captures: [Int: StackCapture] = [:]
         var failure: StackError?
         for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
+            var pythonThread: PythonThreadInfo?
+            let readPython: (() -> Void)? = python.flatMap { python in
+                Self.isRunning(thread) && python.threads[thread.tid] != nil ? { pythonThread = python.thread(thread.tid) } : nil
+            }
             do {
-                captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, bytes: options.stackBytes) { sp in
-                    maps.first { $0.contains(sp) }
-                }
+                captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, bytes: options.stackBytes,
+                                                     stackMapping: { sp in maps.first { $0.contains(sp) } }, whileStopped: readPython)
+                process.threads[index].python = pythonThread
             } catch {
                 if error != .exited { failure = failure ?? error }
                 if case .notPermitted = error { break }
@@ -183,12 +222,34 @@ extension SnapshotBuilder {
         }
     }
 
+    /// On a CPU or runnable: its frames move while they are read.
+    static func isRunning(_ thread: ThreadSnapshot) -> Bool {
+        thread.state == "R" || thread.wait?.kind == .running || thread.wait?.kind == .userSpace
+    }
+
     /// The kind of lock each futex wait is for, and its owner where the lock records one.
     /// `namespaceTids`: for a process in a nested PID namespace, its namespace's TIDs to /proc's.
-    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, namespaceTids: [Int32: Int32]? = nil) {
+    /// `python`: the process's interpreter, whose lock objects are found from a waiting thread's
+    /// frames; `identOwner` maps a Python thread ident to its TID.
+    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, namespaceTids: [Int32: Int32]? = nil,
+                       python: PythonReader? = nil, identOwner: (UInt64) -> Int32? = { _ in nil }) {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
+            let pythonKinds: Set<LockInfo.Kind> = [.cpythonLock, .cpythonImportLock, .semaphore, .conditionVariable, .unknown]
+            if let python, let futex = wait.futex, pythonKinds.contains(lock.kind),
+               let object = python.lock(waitedOnAt: futex.address, by: process.threads[index].tid) {
+                lock.python = object
+                lock.kind = object.importing != nil ? .cpythonImportLock : .cpythonLock
+                if let ident = object.ownerIdent {
+                    lock.owner = identOwner(ident)
+                    lock.ownerSource = object.importing != nil ? .pythonImportOwner : .pythonRLockOwner
+                } else {
+                    lock.recordsNoOwner = true
+                }
+                process.threads[index].wait?.lock = lock
+                continue
+            }
             if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.flatMap { [$0.tid] + ($0.namespaceTid.map { [$0] } ?? []) })) {
                 lock.kind = .threadJoin
             }

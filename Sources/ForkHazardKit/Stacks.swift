@@ -68,9 +68,12 @@ enum Ptrace {
     }
 
     /// Registers and up to `bytes` of stack above the stack pointer, with the time the thread was stopped.
-    static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?) throws(StackError) -> StackCapture {
+    /// `whileStopped` runs inside the stop, after the copy (a running Python thread's frames are read there).
+    static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?,
+                        whileStopped: (() -> Void)? = nil) throws(StackError) -> StackCapture {
         let start = monotonicMicros()
         var capture = try withStopped(tid) { () throws(StackError) -> StackCapture in
+            defer { whileStopped?() }
             var registers = fh_registers()
             let got = fh_get_registers(tid, &registers)
             if got != 0 { throw .failed(step: "PTRACE_GETREGSET", errno: -got) }

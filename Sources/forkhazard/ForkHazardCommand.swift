@@ -88,6 +88,9 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "List every process and thread in the text report; by default look-alike siblings and threads are one entry with a count (JSON always has all).")
     var full = false
 
+    @Flag(name: .long, help: "For Python threads, show the native stack under the Python one (JSON always has both).")
+    var nativeStacks = false
+
     enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
         case auto, always, never
     }
@@ -102,7 +105,7 @@ struct OutputOptions: ParsableArguments {
             useColor = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
                 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         }
-        return TextRenderer(color: useColor, full: full).render(report)
+        return TextRenderer(color: useColor, full: full, nativeStacks: nativeStacks).render(report)
     }
 }
 

@@ -98,10 +98,13 @@ import Testing
         #expect(wait.lock?.kind == .cpythonLock)
         #expect(wait.lock?.recordsNoOwner == true)
         let inherited = try #require(findings(report, .inheritedLock, on: child).first)
-        // CPython before 3.14 does not name OS threads: the holder is the first thread after main.
-        let holder = try #require(report.process(parent)?.threads.first { $0.tid != parent })
+        // A threading.Lock records no owner: the finding names the parent's threads alive at fork,
+        // by their Python names, and the lock by the variable the child's frame reaches it as.
+        let holder = try #require(report.process(parent)?.threads.first { $0.python?.threadName == "holder" })
         #expect(inherited.tids.contains(holder.tid), "points at the parent's threads alive at fork")
-        #expect(report.evidence(inherited).contains { $0.contains("a CPython lock records no owner") })
+        #expect(wait.lock?.python?.path == "lock")
+        #expect(report.evidence(inherited).contains { $0.contains("a Lock `lock` records no owner") })
+        #expect(report.evidence(inherited).contains { $0.contains("'holder' \(holder.tid)") })
         let warning = try #require(findings(report, .forkFromThreaded, on: child).first)
         #expect(report.evidence(warning).contains { $0.hasPrefix("TID \(holder.tid) '") })
         #expect(report.words(warning).remedy.contains("spawn"))

@@ -359,6 +359,25 @@ import Testing
         #expect(facts.originals == [101, 102])
     }
 
+    /// An idle server with a pool that replaces workers by design (maxtasksperchild): its main thread
+    /// waits for a client, not for a result.
+    @Test func aPoolWhoseParentWaitsForAClientIsNoLostWorker() {
+        var tree = pool(replacementStart: 1000)
+        tree.processes[0].threads[0].wait = .recv(.tcp(fd: 7))
+        #expect(tree.report().findings(.lostWorker).isEmpty)
+        // And where its Python frames were read, the main thread must wait in multiprocessing/pool.py.
+        var elsewhere = pool(replacementStart: 1000)
+        elsewhere.processes[0].threads[0].python = PythonThreadInfo(
+            threadName: "MainThread", ident: 1, holdsGIL: false,
+            stack: [PythonFrameInfo(function: "Event.wait", file: "/usr/lib/python3.11/threading.py", line: 622)])
+        #expect(elsewhere.report().findings(.lostWorker).isEmpty)
+        var waiting = pool(replacementStart: 1000)
+        waiting.processes[0].threads[0].python = PythonThreadInfo(
+            threadName: "MainThread", ident: 1, holdsGIL: false,
+            stack: [PythonFrameInfo(function: "ApplyResult.wait", file: "/usr/lib/python3.11/multiprocessing/pool.py", line: 765)])
+        #expect(waiting.report().findings(.lostWorker).count == 1)
+    }
+
     @Test func aSecondPoolIsNoReplacement() {
         #expect(pool(replacementStart: 1010, replacementPid: 115, secondPoolThreads: true).report().findings(.lostWorker).isEmpty)
     }

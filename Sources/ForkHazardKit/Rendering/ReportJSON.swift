@@ -48,6 +48,7 @@ extension ProcessSnapshot {
         object["startTime"] = .string(startTime)
         object["startTicks"] = .from(startTicks)
         object["isKernelThread"] = .bool(isKernelThread)
+        object["python"] = python.map { .object(["version": .string($0.version)]) } ?? .null
         object["threads"] = .array(threads.map(\.json))
         if let layout {
             var layoutObject = JSONObject()
@@ -109,6 +110,15 @@ extension ThreadSnapshot {
         object["stack"] = stack.map { .array($0.map(\.json)) } ?? .null
         object.optional("pauseMicros", .from(pauseMicros))
         object.optional("steady", .from(steady))
+        object["python"] = python.map { python in
+            var p = JSONObject()
+            p["threadName"] = .from(python.threadName)
+            p["ident"] = .from(python.ident)
+            p["holdsGIL"] = .bool(python.holdsGIL)
+            p["stack"] = .array(python.stack.map { .object(["function": .string($0.function), "file": .string($0.file), "line": .from($0.line)]) })
+            p.optional("mayBeTorn", .from(python.mayBeTorn))
+            return p.json
+        } ?? .null
         return object.json
     }
 }
@@ -228,6 +238,15 @@ extension LockInfo {
         object.optional("ownerSource", .from(ownerSource?.rawValue))
         object.optional("recordsNoOwner", .from(recordsNoOwner))
         object.optional("joins", .from(joins))
+        if let python {
+            var p = JSONObject()
+            p["type"] = .string(python.typeName)
+            p["path"] = .string(python.path)
+            p["function"] = .string(python.function)
+            p.optional("ownerIdent", .from(python.ownerIdent))
+            p.optional("importing", .from(python.importing))
+            object["python"] = p.json
+        }
         return object.json
     }
 }
@@ -270,6 +289,9 @@ extension Finding {
             case .gone(let tid):
                 holder["kind"] = .string("gone")
                 holder["tid"] = .from(tid)
+            case .goneIdent(let ident):
+                holder["kind"] = .string("gone")
+                holder["ident"] = .from(ident)
             case .unrecorded(let why, let candidates):
                 holder["kind"] = .string("unrecorded")
                 holder["reason"] = .string(why.rawValue)

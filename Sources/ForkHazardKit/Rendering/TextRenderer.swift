@@ -9,12 +9,15 @@ public struct TextRenderer: Sendable {
     public var argvWidth = 160
     /// Innermost frames shown per thread; JSON has them all.
     public var stackFramesShown = 8
+    /// For a Python thread, show its native stack too (its Python stack is always shown).
+    public var nativeStacks = false
     /// Lines the summary at the top may take, the verdict included.
     public var summaryLines = 5
 
-    public init(color: Bool, full: Bool = false) {
+    public init(color: Bool, full: Bool = false, nativeStacks: Bool = false) {
         self.color = color
         self.full = full
+        self.nativeStacks = nativeStacks
     }
 
     public func render(_ report: Report) -> String {
@@ -103,7 +106,7 @@ public struct TextRenderer: Sendable {
         }
         let threads = report.processes.flatMap(\.threads)
         let tidWidth = threads.map { String($0.tid).count }.max() ?? 1
-        let nameWidth = min(15, threads.map(\.name.count).max() ?? 1)
+        let nameWidth = min(24, threads.map(\.displayName.count).max() ?? 1)
 
         func render(_ entry: [ProcessSnapshot], prefix: String, connector: String, continuation: String) {
             let process = entry[0]
@@ -114,8 +117,12 @@ public struct TextRenderer: Sendable {
             for group in threadGroups(process) {
                 let thread = group[0]
                 out.append(bar + threadLine(thread, count: group.count, tidWidth: tidWidth, nameWidth: nameWidth))
-                if let stack = thread.stack, !stack.isEmpty {
-                    out.append(bar + String(repeating: " ", count: tidWidth + 1) + style(stackLine(stack), .dim))
+                let indent = bar + String(repeating: " ", count: tidWidth + 1)
+                if let frames = thread.python?.stack, !frames.isEmpty {
+                    out.append(indent + style(pythonStackLine(frames, torn: thread.python?.mayBeTorn == true), .dim))
+                    if nativeStacks, let stack = thread.stack, !stack.isEmpty { out.append(indent + style("native " + stackLine(stack), .dim)) }
+                } else if let stack = thread.stack, !stack.isEmpty {
+                    out.append(indent + style(stackLine(stack), .dim))
                 }
             }
             let entries = siblingGroups(kids, children: children)
@@ -178,8 +185,9 @@ public struct TextRenderer: Sendable {
     /// Within a process only durations differ between look-alike threads; across processes (`own`
     /// given) so do their own TIDs, addresses, inodes and fds.
     func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>?) -> String {
-        [thread.name, thread.state, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
-         (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<")].joined(separator: "\u{1}")
+        [thread.displayName, thread.state, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
+         (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<"),
+         (thread.python?.stack ?? []).map { "\($0.function)@\($0.file):\($0.line ?? 0)" }.joined(separator: "<")].joined(separator: "\u{1}")
     }
 
     func processLine(_ process: ProcessSnapshot, members: [ProcessSnapshot]) -> String {
@@ -212,10 +220,17 @@ public struct TextRenderer: Sendable {
 
     func threadLine(_ thread: ThreadSnapshot, count: Int = 1, tidWidth: Int, nameWidth: Int) -> String {
         let tid = String(repeating: " ", count: max(0, tidWidth - String(thread.tid).count)) + String(thread.tid)
-        let name = (count > 1 ? "\(count)*[\(thread.name)]" : thread.name).padding(nameWidth)
+        let name = (count > 1 ? "\(count)*[\(thread.displayName)]" : thread.displayName).padding(nameWidth)
         let what = thread.waitLine
         let emphasis: Style? = thread.wait?.forever == true ? .cyan : nil
         return "\(tid) \(name) \(thread.state)  " + (emphasis.map { style(what, $0) } ?? what)
+    }
+
+    /// `at Console.render_lines (rich/console.py:1369) <- Console.print (rich/console.py:1731) <- …`.
+    func pythonStackLine(_ frames: [PythonFrameInfo], torn: Bool) -> String {
+        let shown = frames.prefix(stackFramesShown).map(\.display)
+        let more = frames.count > stackFramesShown ? " <- … (+\(frames.count - stackFramesShown))" : ""
+        return "at " + shown.joined(separator: " <- ") + more + (torn ? "  (read while running: may be torn)" : "")
     }
 
     /// `at __lll_lock_wait <- pthread_mutex_lock <- main <- … (+3)`.

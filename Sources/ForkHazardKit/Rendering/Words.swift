@@ -81,6 +81,31 @@ func shortStack(_ stack: [StackFrame], frames: Int = 4) -> String {
     stack.prefix(frames).map(\.display).joined(separator: " <- ") + (stack.count > frames ? " <- …" : "")
 }
 
+extension PythonFrameInfo {
+    /// `Console.render_lines (rich/console.py:1369)`: the file by its last two path components.
+    var display: String {
+        let parts = file.split(separator: "/", omittingEmptySubsequences: true)
+        let short = parts.count >= 2 ? parts.suffix(2).joined(separator: "/") : file
+        return "\(function) (\(short)\(line.map { ":\($0)" } ?? ""))"
+    }
+}
+
+/// A Python stack, innermost first, the first few frames.
+func shortStack(_ stack: [PythonFrameInfo], frames: Int = 4) -> String {
+    stack.prefix(frames).map(\.display).joined(separator: " <- ") + (stack.count > frames ? " <- …" : "")
+}
+
+extension ThreadSnapshot {
+    /// The name a person knows the thread by: Python's for a Python thread, else `comm`.
+    var displayName: String { python?.threadName ?? name }
+
+    /// Its innermost frames: Python's where it has a Python stack, else native ones.
+    var shortStackLine: String? {
+        if let frames = python?.stack, !frames.isEmpty { return shortStack(frames) }
+        return stack.map { shortStack($0) }
+    }
+}
+
 // MARK: waits
 
 /// How many fds and peers a wait line shows before it counts the rest.
@@ -167,6 +192,14 @@ extension ThreadWait {
     var lockSuffix: String {
         guard let lock else { return "" }
         if lock.kind == .threadJoin { return " — pthread_join" + (lock.joins.map { " of thread \($0)" } ?? "") }
+        if let python = lock.python {
+            let type = python.typeName.hasSuffix("RLock") ? "RLock" : "Lock"
+            var words = python.importing.map { "the import lock of \($0) (`\(python.path)`)" } ?? "\(type) `\(python.path)`"
+            words += " in \(python.function)"
+            if let owner = lock.owner { words += ", owned by TID \(owner)" }
+            else if python.ownerIdent != nil { words += ", owned by a thread that no longer exists" }
+            return " — " + words
+        }
         var words = lock.kind != .unknown ? lock.kind.label : ""
         if let owner = lock.owner {
             words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)"
@@ -406,7 +439,7 @@ public struct FindingWords {
         let process = report?.process(key.pid)
         let name = process?.name ?? "?"
         if key.tid == key.pid || process?.threads.count == 1 { return "\(name) \(key.pid)" }
-        return "\(name) \(key.pid) thread \(key.tid) '\(process?.thread(key.tid)?.name ?? "?")'"
+        return "\(name) \(key.pid) thread \(key.tid) '\(process?.thread(key.tid)?.displayName ?? "?")'"
     }
 
     /// `fork-child 17318`, or `16 processes (8159-8174)`.
@@ -417,7 +450,7 @@ public struct FindingWords {
     /// What a thread is doing now, with its innermost frames.
     func now(_ key: ThreadKey) -> String? {
         guard let thread = report?.thread(key) else { return nil }
-        return thread.waitLine + (thread.stack.map { "; at " + shortStack($0) } ?? "")
+        return thread.waitLine + (thread.shortStackLine.map { "; at " + $0 } ?? "")
     }
 
     /// Why a thread keeps a quiet tree from being stuck, short: `2222 sleep, clock_nanosleep 4.0s left`.
@@ -469,11 +502,20 @@ public struct FindingWords {
     // MARK: inherited-lock
 
     func inheritedLock(_ facts: InheritedLockFacts) -> FindingText {
-        let lock = facts.lock.kind.label
+        // A Python lock by the object the waiting frame reaches it as: `RLock self._lock`.
+        let lock: String
+        if let python = facts.lock.python {
+            lock = python.importing.map { "import lock of \($0)" } ?? "\(python.typeName.hasSuffix("RLock") ? "RLock" : "Lock") `\(python.path)`"
+        } else {
+            lock = facts.lock.kind.label
+        }
         let many = facts.children.count > 1
         let children = group(facts.children)
         let parent = "\(facts.parent.name) \(facts.parent.pid)"
         var evidence: [FindingText.Evidence] = []
+        // Where the waiters wait, in Python: `at console.py:1369 in Console.render_lines`.
+        let waitsAt = facts.waiters.first.flatMap { report?.thread($0)?.python?.stack.first }
+            .map { frame in " at \(fileName(of: frame.file))\(frame.line.map { ":\($0)" } ?? "") in \(frame.function)" } ?? ""
 
         let waiters = facts.waiters.count == facts.children.count
             ? (many ? "the main thread of each" : "TID \(facts.waiters[0].tid)")
@@ -486,9 +528,14 @@ public struct FindingWords {
         switch facts.holder {
         case .thread(let owner):
             let role = owner.pid == facts.parent.pid ? "its parent" : "process"
-            let ownerName = report?.thread(owner)?.name ?? "?"
+            let ownerName = report?.thread(owner)?.displayName ?? "?"
             let namespace = facts.lock.ownerNamespaceTid.map { " (TID \($0) in its PID namespace)" } ?? ""
-            holderShort = "thread \(owner.tid)\(namespace) '\(ownerName)' of \(role) \(owner.pid) held"
+            let ownerAt = report?.thread(owner).flatMap { thread in
+                thread.python?.stack.first.map { frame in
+                    ", which is at \(fileName(of: frame.file))\(frame.line.map { ":\($0)" } ?? "") in \(frame.function), \(thread.waitLine)"
+                }
+            } ?? ""
+            holderShort = "thread \(owner.tid)\(namespace) '\(ownerName)' of \(role) \(owner.pid) held\(ownerAt.isEmpty ? "" : ownerAt + ",")"
             let source = facts.lock.ownerSource?.rawValue ?? "owner field"
             evidence.append(.init(text: "\(lock) \(facts.lock.address.map(hexAddress) ?? "") is owned by TID \(owner.tid) (its \(source)), "
                                     + "thread '\(ownerName)' of \(owner.pid == facts.parent.pid ? "parent" : "process") \(owner.pid)"
@@ -500,6 +547,10 @@ public struct FindingWords {
             holderShort = "thread \(tid)\(namespace), which no longer exists, held"
             evidence.append(.init(text: "\(lock) is owned by TID \(tid)\(namespace) (its \(facts.lock.ownerSource?.rawValue ?? "owner field")), which no "
                                     + "process of this tree has (the thread exited, or it belongs to a process outside the tree)"))
+        case .goneIdent(let ident):
+            holderShort = "a thread that no longer exists (ident \(hexAddress(ident))) held"
+            evidence.append(.init(text: "the lock records its owner as thread ident \(hexAddress(ident)), which no thread of this tree has "
+                                    + "(the thread exited since, or belongs to a process outside the tree)"))
         case .unrecorded(let why, let candidates):
             let names = candidates.map { "'\($0.name)' \($0.tid)" }.joined(separator: ", ")
             holderShort = candidates.count == 1 ? "\(parent)'s only other thread at the fork, \(candidates[0].tid) '\(candidates[0].name)', must have held"
@@ -521,12 +572,18 @@ public struct FindingWords {
         }
         let remedy = forkRemedy(parent: facts.parent.pid)
         let verb = facts.waiters.count == 1 ? "waits" : "wait"
+        let cause: String
+        if let module = facts.lock.python?.importing, case .thread(let owner) = facts.holder {
+            cause = "\(children) \(verb) forever\(waitsAt) for the import of \(module), which was in progress in "
+                + "\(owner.pid == facts.parent.pid ? "the parent's" : "process \(owner.pid)'s") thread \(owner.tid) "
+                + "'\(report?.thread(owner)?.displayName ?? "?")' when \(many ? "they were" : "it was") forked."
+        } else {
+            cause = "\(children) \(verb) forever\(waitsAt) for a \(lock) that \(holderShort) when \(many ? "they were" : "it was") forked."
+        }
         return FindingText(
             message: "\(children) \(verb) on a \(lock) inherited across fork that no thread of \(many ? "their" : "its") own can release: "
                 + "\(many ? "they" : "it") can never wake",
-            evidence: evidence, remedy: remedy.full,
-            cause: "\(children) \(verb) forever for a \(lock) that \(holderShort) when \(many ? "they were" : "it was") forked.",
-            fix: remedy.short)
+            evidence: evidence, remedy: remedy.full, cause: cause, fix: remedy.short)
     }
 
     // MARK: fork-from-threaded

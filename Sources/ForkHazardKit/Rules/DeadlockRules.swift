@@ -57,7 +57,8 @@ public struct LostWorkerRule: Rule {
     public init() {}
 
     public func findings(in snapshot: Snapshot) -> [Finding] {
-        snapshot.processes.compactMap { parent -> Finding? in
+        let graph = WaitGraph(snapshot)
+        return snapshot.processes.compactMap { parent -> Finding? in
             let workers = snapshot.processes.filter { $0.ppid == parent.pid && isWorker($0, of: parent) }
             let helpers = parent.threads.filter { $0.tid != parent.pid }
             guard workers.count >= 2, !helpers.isEmpty,
@@ -77,6 +78,15 @@ public struct LostWorkerRule: Rule {
             }
             guard !originals.isEmpty, !replacements.isEmpty else { return nil }
             guard main.steady == true, workers.allSatisfy({ worker in worker.threads.allSatisfy(isIdle) }) else { return nil }
+            // The main thread waits on something only threads of the tree can end (a result
+            // condition), not on a client, a terminal or a timer: an idle server with a pool is no lost worker.
+            guard case .only? = graph.wakers[ThreadKey(pid: parent.pid, tid: main.tid)] else { return nil }
+            // Where the parent's Python frames were read, its main thread must wait for pool results
+            // (in multiprocessing/pool.py): a pool that replaces workers by design (maxtasksperchild)
+            // while its parent waits for something else is no lost worker.
+            if let frames = main.python?.stack, !frames.isEmpty, !frames.contains(where: { $0.file.hasSuffix("multiprocessing/pool.py") }) {
+                return nil
+            }
             let firstStart = originals.map(\.startTicks).min() ?? 0
             let ticks = Double(snapshot.host.clockTicksPerSecond)
             let facts = LostWorkerFacts(

@@ -51,6 +51,7 @@ public struct InheritedLock: Rule {
     enum HolderKey: Hashable {
         case owner(Int32)
         case namespaceOwner(Int32)
+        case ident(UInt64)
         case unrecorded([Int32])
     }
 
@@ -74,6 +75,9 @@ public struct InheritedLock: Rule {
                     } else {
                         holder = .gone(tid: owner)
                     }
+                } else if let ident = lock.python?.ownerIdent {
+                    holderKey = .ident(ident)
+                    holder = .goneIdent(ident)
                 } else if let namespaceOwner = lock.ownerNamespaceTid {
                     // An owner in the child's PID namespace that no thread of the snapshot has.
                     holderKey = .namespaceOwner(namespaceOwner)
@@ -111,6 +115,7 @@ public struct InheritedLock: Rule {
                 tids.append(owner.tid)
                 if !pids.contains(owner.pid) { pids.append(owner.pid) }
             case .gone(let tid): tids.append(tid)
+            case .goneIdent: break
             case .unrecorded(_, let candidates): tids += candidates.map(\.tid)
             }
             return Finding(rule: id, severity: .error, pids: pids, tids: tids, facts: .inheritedLock(facts))

@@ -13,6 +13,8 @@ public struct LockInfo: Sendable, Equatable {
     /// Where a lock's owner was read.
     public enum OwnerSource: String, Sendable {
         case mutexOwner = "mutex __owner"
+        case pythonRLockOwner = "RLock owner ident"
+        case pythonImportOwner = "import lock owner ident"
         case piMutexWord = "PI mutex word"
         case piFutexWord = "PI futex word"
         case rwlockWriter = "rwlock __cur_writer"
@@ -34,12 +36,28 @@ public struct LockInfo: Sendable, Equatable {
     public var recordsNoOwner: Bool?
     /// For `threadJoin`: the thread whose end it waits for.
     public var joins: Int32?
+    /// In a Python thread: the lock object it waits on, found from its frames.
+    public var python: PythonLockInfo?
 
     public init(kind: Kind, address: UInt64?, frame: String? = nil) {
         self.kind = kind
         self.address = address
         self.frame = frame
     }
+}
+
+/// The Python lock object a thread waits on.
+public struct PythonLockInfo: Sendable, Equatable {
+    /// `_thread.lock` or `_thread.RLock`.
+    public var typeName: String
+    /// How the waiting frame reaches it: `self._lock`, `waiter`, `HELD` (a global).
+    public var path: String
+    /// The function of the frame it was found from.
+    public var function: String
+    /// RLock and import locks: the owner's `threading.get_ident()`.
+    public var ownerIdent: UInt64?
+    /// An import lock (importlib's `_ModuleLock`): the module being imported.
+    public var importing: String?
 }
 
 enum LockClassifier {

@@ -6,11 +6,15 @@
   pool-clean     a fork-context Pool(4) started by a single-threaded parent, whose tasks sleep:
                  the pool's handler threads start after its workers are forked.
   pool-quick     the same pool, whose tasks return at once; then it exits.
+  pool-maxtasks  a fork-context Pool(2, maxtasksperchild=2) that ran three tasks, so that (most
+                 often) one worker was replaced by design and one is an original, while the main
+                 thread waits for a TCP client: an idle server.
 """
 import asyncio
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -32,6 +36,14 @@ def main(mode):
         result = pool.map_async(time.sleep, [3600] * 4, chunksize=1)
         print(f"ready {os.getpid()} {pool._pool[0].pid}", flush=True)
         result.wait()
+    elif mode == "pool-maxtasks":
+        pool = multiprocessing.get_context("fork").Pool(2, maxtasksperchild=2)
+        pool.map(time.sleep, [0.3, 0.3], chunksize=1)
+        pool.map(abs, [1], chunksize=1)
+        time.sleep(0.5)
+        listener = socket.create_server(("127.0.0.1", 0))
+        print(f"ready {os.getpid()} 0", flush=True)
+        listener.accept()
     elif mode == "pool-quick":
         with multiprocessing.get_context("fork").Pool(4) as pool:
             print(sum(pool.map(abs, range(-8, 8))), flush=True)

@@ -1,0 +1,48 @@
+import ProcFS
+import PythonRuntime
+
+/// The CPython interpreter of one process, located once: its threads by TID and their names, read
+/// from outside with `process_vm_readv`. A thread blocked in a system call has released the GIL,
+/// so its frames do not change and are read without a stop; a running thread's are read inside
+/// the stop that takes its native stack.
+final class PythonReader {
+    let runtime: PythonRuntime
+    /// Thread states by TID.
+    let threads: [Int32: PythonThread]
+    let names: [UInt64: String]
+
+    /// nil, with the reason, when the process has no interpreter this version of forkhazard can read.
+    static func open(pid: Int32, maps: [MemoryMapping]) -> Result<PythonReader, PythonReadError> {
+        PythonRuntime.locate(mappings: maps, memory: ProcessMemory(pid: pid)).flatMap { runtime in
+            runtime.threads().map { threads in
+                PythonReader(runtime: runtime, threads: threads, names: (try? runtime.threadNames().get()) ?? [:])
+            }
+        }
+    }
+
+    private init(runtime: PythonRuntime, threads: [PythonThread], names: [UInt64: String]) {
+        self.runtime = runtime
+        self.threads = Dictionary(threads.compactMap { thread in thread.tid.map { ($0, thread) } }, uniquingKeysWith: { a, _ in a })
+        self.names = names
+    }
+
+    var info: PythonProcessInfo { PythonProcessInfo(version: runtime.version.description) }
+
+    /// The thread's Python state and stack; nil when it is no Python thread.
+    func thread(_ tid: Int32, mayBeTorn: Bool = false) -> PythonThreadInfo? {
+        guard let thread = threads[tid] else { return nil }
+        let frames = (try? runtime.stack(threadState: thread.threadState).get()) ?? []
+        return PythonThreadInfo(threadName: names[thread.ident], ident: thread.ident, holdsGIL: thread.holdsGIL,
+                                stack: frames.map { PythonFrameInfo(function: $0.function, file: $0.file, line: $0.line) },
+                                mayBeTorn: mayBeTorn ? true : nil)
+    }
+
+    /// The Python lock object thread `tid` waits on at `futex`, found from its frames; nil when
+    /// not found (nothing is guessed).
+    func lock(waitedOnAt futex: UInt64, by tid: Int32) -> PythonLockInfo? {
+        guard let thread = threads[tid], let object = try? runtime.lockObject(waitedOnAt: futex, threadState: thread.threadState).get()
+        else { return nil }
+        return PythonLockInfo(typeName: object.typeName, path: object.path, function: object.function,
+                              ownerIdent: object.importLock?.ownerIdent ?? object.ownerIdent, importing: object.importLock?.module)
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import ProcFS
+import Testing
+
+@testable import ForkHazardKit
+
+/// A Python victim from the Python reader's tests, which prints `thread NAME IDENT TID` and
+/// `child KIND PID` lines, then `ready PID`; killed by PID with everything it started.
+final class PythonVictim {
+    let pid: Int32
+    /// TIDs by thread name, and children by kind.
+    private(set) var threads: [String: Int32] = [:]
+    private(set) var children: [String: Int32] = [:]
+
+    init(_ python: String, _ script: String) throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("PythonRuntimeTests/Victims/\(script)").path
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
+        defer { close(fds[0]) }
+        let spawned = try spawnClean(python, [path], stdout: fds[1])
+        close(fds[1])
+        pid = spawned
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("ready "), Date() < deadline {
+            var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 1000) >= 0 else { break }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = read(fds[0], &buffer, buffer.count)
+            if n <= 0 { if n == 0 { break } else { continue } }
+            text += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ").map(String.init)
+            if words.count == 4, words[0] == "thread", let tid = Int32(words[3]) { threads[words[1]] = tid }
+            if words.count == 3, words[0] == "child", let child = Int32(words[2]) { children[words[1]] = child }
+        }
+        guard text.contains("ready ") else {
+            kill(spawned, SIGKILL)
+            _ = reap(spawned)
+            throw VictimError.notReady("\(python) \(script): \(text.suffix(300))")
+        }
+    }
+
+    deinit {
+        let started = descendants(of: pid)
+        kill(pid, SIGKILL)
+        for child in started { kill(child, SIGKILL) }
+        _ = reap(pid)
+    }
+}
+
+/// Python frames, thread names and lock owners in the report, read from outside.
+@Suite("Python in the report") struct PythonReportTests {
+    @Test("An RLock and an import lock held by the parent's threads at fork, Debian's python3")
+    func inheritedPythonLocks() throws { try inheritedPythonLocks("/usr/bin/python3") }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.8 from pyenv", .cpython("3.8"))
+    func inheritedPythonLocks38() throws { try inheritedPythonLocks(try #require(pythonBinary("3.8"))) }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.12 from pyenv", .cpython("3.12"))
+    func inheritedPythonLocks312() throws { try inheritedPythonLocks(try #require(pythonBinary("3.12"))) }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.13 from pyenv", .cpython("3.13"))
+    func inheritedPythonLocks313() throws { try inheritedPythonLocks(try #require(pythonBinary("3.13"))) }
+
+    func inheritedPythonLocks(_ python: String) throws {
+        let victim = try PythonVictim(python, "python_fork.py")
+        let rlockChild = try #require(victim.children["rlock"]), importChild = try #require(victim.children["import"])
+        let holder = try #require(victim.threads["rlock-holder"]), loader = try #require(victim.threads["loader"])
+        try waitForBlocked(pid: rlockChild, tid: rlockChild, in: "futex")
+        try waitForBlocked(pid: importChild, tid: importChild, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.process(victim.pid)?.python?.version.hasPrefix("3.") == true)
+        #expect(report.thread(holder)?.python?.threadName == "rlock-holder")
+        #expect(report.thread(loader)?.python?.threadName == "loader")
+
+        // The RLock records its owner: the parent's thread, named exactly.
+        let rlock = try #require(report.thread(rlockChild)?.wait?.lock)
+        #expect(rlock.python?.typeName == "_thread.RLock")
+        #expect(rlock.python?.path == "self._lock")
+        #expect(rlock.owner == holder)
+        #expect(report.thread(rlockChild)?.python?.stack.first?.function.hasSuffix("update") == true)
+        let rlockFinding = try #require(report.findings(.inheritedLock, naming: rlockChild).first)
+        guard case .inheritedLock(let facts) = rlockFinding.facts else { Issue.record("no facts"); return }
+        #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: holder)))
+        #expect(report.words(rlockFinding).cause.contains("RLock `self._lock` that thread \(holder) 'rlock-holder' of its parent \(victim.pid) held"))
+
+        // The import lock names the module and the thread that was importing it at fork.
+        let importLock = try #require(report.thread(importChild)?.wait?.lock)
+        #expect(importLock.kind == .cpythonImportLock)
+        #expect(importLock.python?.importing == "python_slowmod")
+        #expect(importLock.owner == loader)
+        let importFinding = try #require(report.findings(.inheritedLock, naming: importChild).first)
+        #expect(report.words(importFinding).cause.contains(
+            "for the import of python_slowmod, which was in progress in the parent's thread \(loader) 'loader' when it was forked"))
+
+        // The text shows Python names and Python stacks; the JSON has every thread's python key.
+        let text = TextRenderer(color: false).render(report)
+        #expect(text.contains("rlock-holder"))
+        #expect(text.contains("at Registry.update (") || text.contains("at update ("))
+        let json = try jsonObject(report.json())
+        for process in json["processes"] as? [[String: Any]] ?? [] {
+            #expect((process["python"] as? [String: Any])?["version"] is String)
+            for thread in process["threads"] as? [[String: Any]] ?? [] { #expect(thread.keys.contains("python")) }
+        }
+    }
+
+    /// A running thread's frames are read inside the stop that takes its native stack; without
+    /// stacks, they are read while it runs and say so.
+    @Test func aBusyThreadIsReadInsideItsStop() throws {
+        let victim = try PythonVictim("/usr/bin/python3", "python_threads.py")
+        let busy = try #require(victim.threads["busy"])
+        let stopped = try Diagnosis().run(pids: [victim.pid])
+        let thread = try #require(stopped.thread(busy)?.python)
+        #expect(thread.threadName == "busy")
+        #expect(thread.stack.first?.function == "spin")
+        #expect(thread.mayBeTorn == nil)
+        let bare = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        let torn = try #require(bare.thread(busy)?.python)
+        #expect(torn.mayBeTorn == true)
+        #expect(TextRenderer(color: false).render(bare).contains("(read while running: may be torn)"))
+        // A blocked thread's frames are read without a stop, with or without stacks.
+        let waiter = try #require(victim.threads["rlock-waiter"])
+        #expect(bare.thread(waiter)?.python?.stack.isEmpty == false)
+        #expect(bare.thread(waiter)?.python?.mayBeTorn == nil)
+        #expect(bare.thread(waiter)?.wait?.lock?.owner == victim.threads["rlock-holder"], "an RLock in the same process names its owner")
+    }
+
+    /// A pool that replaced its workers by design (maxtasksperchild) while its parent waits for a
+    /// client: no lost worker.
+    @Test func aPoolReplacingWorkersByDesignIsNoLostWorker() throws {
+        let script = try #require(Bundle.module.path(forResource: "Victims/python_services.py", ofType: nil))
+        var checked = false
+        for _ in 0..<5 where !checked {
+            let victim = try Victim("/usr/bin/python3", [script, "pool-maxtasks"])
+            try victim.waitUntilBlocked(in: "accept4")
+            let report = try Diagnosis().run(pids: [victim.pid])
+            // Only a tree with an original worker and a replacement tells anything.
+            let parent = try #require(report.process(victim.pid))
+            let firstThread = parent.threads.map(\.tid).filter { $0 != victim.pid }.min() ?? 0
+            let workers = report.processes.filter { $0.ppid == victim.pid }.map(\.pid)
+            guard workers.contains(where: { $0 < firstThread }), workers.contains(where: { $0 > firstThread }) else { continue }
+            checked = true
+            #expect(report.findings(.lostWorker).isEmpty)
+            #expect(!report.findings.contains { $0.severity == .error })
+        }
+        #expect(checked, "no run had both an original and a replaced worker")
+    }
+}
