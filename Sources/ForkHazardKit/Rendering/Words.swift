@@ -90,6 +90,27 @@ extension PythonFrameInfo {
     }
 }
 
+/// "a" or "an" before a lock's name: `an RLock`, `an import lock`, `a pthread mutex`.
+func article(_ words: String) -> String {
+    guard let first = words.first else { return "a" }
+    return "aeiouAEIOU".contains(first) || words.hasPrefix("RLock") ? "an" : "a"
+}
+
+extension PythonFrameInfo {
+    /// From the standard library or importlib's frozen modules, not the program's own code.
+    var isLibrary: Bool {
+        file.hasPrefix("<frozen") || (file.contains("/lib/python") && !file.contains("-packages/"))
+    }
+
+    /// `app.py:36 in Registry.update`.
+    var shortPlace: String { "\(fileName(of: file))\(line.map { ":\($0)" } ?? "") in \(function)" }
+}
+
+/// Where a Python thread is, as its program knows it: the innermost frame of its own code, else the innermost.
+func pythonPlace(_ stack: [PythonFrameInfo]) -> String? {
+    (stack.first { !$0.isLibrary } ?? stack.first)?.shortPlace
+}
+
 /// A Python stack, innermost first, the first few frames.
 func shortStack(_ stack: [PythonFrameInfo], frames: Int = 4) -> String {
     stack.prefix(frames).map(\.display).joined(separator: " <- ") + (stack.count > frames ? " <- …" : "")
@@ -514,8 +535,7 @@ public struct FindingWords {
         let parent = "\(facts.parent.name) \(facts.parent.pid)"
         var evidence: [FindingText.Evidence] = []
         // Where the waiters wait, in Python: `at console.py:1369 in Console.render_lines`.
-        let waitsAt = facts.waiters.first.flatMap { report?.thread($0)?.python?.stack.first }
-            .map { frame in " at \(fileName(of: frame.file))\(frame.line.map { ":\($0)" } ?? "") in \(frame.function)" } ?? ""
+        let waitsAt = facts.waiters.first.flatMap { report?.thread($0)?.python?.stack }.flatMap(pythonPlace).map { " at " + $0 } ?? ""
 
         let waiters = facts.waiters.count == facts.children.count
             ? (many ? "the main thread of each" : "TID \(facts.waiters[0].tid)")
@@ -525,17 +545,15 @@ public struct FindingWords {
         for basis in facts.basis { evidence.append(.init(text: basis.sentence(many: many))) }
 
         let holderShort: String
+        var holderNow = ""
         switch facts.holder {
         case .thread(let owner):
             let role = owner.pid == facts.parent.pid ? "its parent" : "process"
             let ownerName = report?.thread(owner)?.displayName ?? "?"
             let namespace = facts.lock.ownerNamespaceTid.map { " (TID \($0) in its PID namespace)" } ?? ""
-            let ownerAt = report?.thread(owner).flatMap { thread in
-                thread.python?.stack.first.map { frame in
-                    ", which is at \(fileName(of: frame.file))\(frame.line.map { ":\($0)" } ?? "") in \(frame.function), \(thread.waitLine)"
-                }
-            } ?? ""
-            holderShort = "thread \(owner.tid)\(namespace) '\(ownerName)' of \(role) \(owner.pid) held\(ownerAt.isEmpty ? "" : ownerAt + ",")"
+            let ownerAt = (report?.thread(owner)?.python?.stack).flatMap(pythonPlace).map { " (that thread is now at \($0))" } ?? ""
+            holderShort = "thread \(owner.tid)\(namespace) '\(ownerName)' of \(role) \(owner.pid) held"
+            holderNow = ownerAt
             let source = facts.lock.ownerSource?.rawValue ?? "owner field"
             evidence.append(.init(text: "\(lock) \(facts.lock.address.map(hexAddress) ?? "") is owned by TID \(owner.tid) (its \(source)), "
                                     + "thread '\(ownerName)' of \(owner.pid == facts.parent.pid ? "parent" : "process") \(owner.pid)"
@@ -558,7 +576,7 @@ public struct FindingWords {
             let noOwner: String
             switch why {
             case .barrier: noOwner = "a libgomp barrier has no owner: it waits for the other threads of the team, which do not exist in the child"
-            case .notRecorded: noOwner = "a \(lock) records no owner"
+            case .notRecorded: noOwner = "\(article(lock)) \(lock) records no owner"
             case .unreadable: noOwner = "the owner of this lock could not be read"
             }
             evidence.append(.init(text: "\(noOwner); \(many ? "the children have" : "\(facts.children[0].pid) has") no other thread that could release it"))
@@ -578,10 +596,10 @@ public struct FindingWords {
                 + "\(owner.pid == facts.parent.pid ? "the parent's" : "process \(owner.pid)'s") thread \(owner.tid) "
                 + "'\(report?.thread(owner)?.displayName ?? "?")' when \(many ? "they were" : "it was") forked."
         } else {
-            cause = "\(children) \(verb) forever\(waitsAt) for a \(lock) that \(holderShort) when \(many ? "they were" : "it was") forked."
+            cause = "\(children) \(verb) forever\(waitsAt) for \(article(lock)) \(lock) that \(holderShort) when \(many ? "they were" : "it was") forked\(holderNow)."
         }
         return FindingText(
-            message: "\(children) \(verb) on a \(lock) inherited across fork that no thread of \(many ? "their" : "its") own can release: "
+            message: "\(children) \(verb) on \(article(lock)) \(lock) inherited across fork that no thread of \(many ? "their" : "its") own can release: "
                 + "\(many ? "they" : "it") can never wake",
             evidence: evidence, remedy: remedy.full, cause: cause, fix: remedy.short)
     }
