@@ -40,15 +40,17 @@ let package = Package(
             plugins: ["BuildInfo"]),
         // The commit the binary is built from, for --version: written before every build.
         .plugin(name: "BuildInfo", capability: .buildTool()),
+        // What the live tests share: victims started as a shell would, and the interpreters they run under.
+        .target(name: "VictimSupport", dependencies: ["ProcFS"], path: "Tests/VictimSupport"),
         .testTarget(
             name: "ProcFSTests", dependencies: ["ProcFS"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS"],
+            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "VictimSupport"],
             resources: [.copy("Victims"), .copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
         .testTarget(
-            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS"],
+            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport"],
             resources: [.copy("Victims")]),
     ],
     swiftLanguageModes: [.v6]

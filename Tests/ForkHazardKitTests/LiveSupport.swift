@@ -1,6 +1,7 @@
 import Foundation
 import ProcFS
 import Testing
+@_exported import VictimSupport
 
 @testable import ForkHazardKit
 
@@ -85,11 +86,6 @@ final class Victim {
     }
 }
 
-enum VictimError: Error {
-    case notReady(String)
-    case notBlocked(String)
-}
-
 func waitForBlocked(pid: Int32, tid: Int32, in name: String, timeout: TimeInterval = 10) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while !isBlocked(pid: pid, tid: tid, in: name) {
@@ -137,26 +133,6 @@ func jsonLines(_ text: String) -> [[String: Any]] {
 
 /// Debian's CPython, which Scripts/bootstrap installs: for tests that need a Python but not a
 /// particular version. They always run.
-let debianPython = "/usr/bin/python3"
-
-/// pyenv's root, found as pyenv finds it: `$PYENV_ROOT`, else `$HOME/.pyenv`.
-var pyenvRoot: String {
-    let environment = ProcessInfo.processInfo.environment
-    if let root = environment["PYENV_ROOT"], !root.isEmpty { return root }
-    let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
-    return home + "/.pyenv"
-}
-
-/// The newest pyenv-installed CPython `version` ("3.12": any 3.12.x), or nil when there is none.
-func pythonBinary(_ version: String) -> String? {
-    let root = pyenvRoot + "/versions"
-    let match = (try? FileManager.default.contentsOfDirectory(atPath: root))?
-        .filter { $0.hasPrefix(version + ".") && $0.dropFirst(version.count + 1).allSatisfy(\.isNumber) }
-        .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last
-    return match.map { "\(root)/\($0)/bin/python\(version)" }
-        .flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
-}
-
 extension Trait where Self == ConditionTrait {
     /// Runs the test only where pyenv has CPython `version`; elsewhere the test is skipped and the
     /// runner prints why.
@@ -195,68 +171,6 @@ func runForkhazard(_ arguments: [String]) throws -> CommandResult {
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
-}
-
-/// Starts `path` with a clean signal mask and default dispositions, as a shell would, with its
-/// stdout on `stdout` (or /dev/null) and stderr on /dev/null. (Threads of the test runner block most signals, and a child
-/// started by `Process` from one of them inherits that mask.) Returns the PID.
-func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil,
-                environment: [String: String] = [:]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if let stdout {
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    }
-    if let stderr {
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    }
-    var argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    // The test's environment plus `environment`, without touching this process's (setenv is not
-    // safe while other tests spawn processes).
-    var merged = ProcessInfo.processInfo.environment
-    merged.merge(environment) { _, new in new }
-    var envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
-    guard status == 0 else { throw VictimError.notReady("posix_spawn \(path): \(status)") }
-    return pid
-}
-
-/// Waits for a child; returns the signal that ended it, or nil when it exited.
-func reap(_ pid: pid_t) -> Int32? {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let signal = status & 0x7f
-    return signal != 0 && signal != 0x7f ? signal : nil
-}
-
-/// Every descendant of `pid`, from the PPIDs in /proc.
-func descendants(of pid: Int32) -> [Int32] {
-    let proc = ProcRoot()
-    var children: [Int32: [Int32]] = [:]
-    for candidate in (try? proc.numericEntries("")) ?? [] {
-        guard let bytes = try? proc.bytes("\(candidate)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
-        children[stat.ppid, default: []].append(candidate)
-    }
-    func walk(_ parent: Int32) -> [Int32] { (children[parent] ?? []).flatMap { [$0] + walk($0) } }
-    return walk(pid)
 }
 
 /// A command started with a clean signal mask, its stdout and stderr captured in files.

@@ -4,50 +4,23 @@ import Testing
 
 @testable import ForkHazardKit
 
-/// A Python victim from the Python reader's tests, which prints `thread NAME IDENT TID` and
-/// `child KIND PID` lines, then `ready PID`; killed by PID with everything it started.
-final class PythonVictim {
-    let pid: Int32
-    /// TIDs by thread name, and children by kind.
-    private(set) var threads: [String: Int32] = [:]
-    private(set) var children: [String: Int32] = [:]
-
-    init(_ python: String, _ script: String) throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("PythonRuntimeTests/Victims/\(script)").path
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
-        defer { close(fds[0]) }
-        let spawned = try spawnClean(python, [path], stdout: fds[1])
-        close(fds[1])
-        pid = spawned
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("ready "), Date() < deadline {
-            var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-            guard poll(&ready, 1, 1000) >= 0 else { break }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let n = read(fds[0], &buffer, buffer.count)
-            if n <= 0 { if n == 0 { break } else { continue } }
-            text += String(decoding: buffer[0..<n], as: UTF8.self)
-        }
-        for line in text.split(separator: "\n") {
-            let words = line.split(separator: " ").map(String.init)
-            if words.count == 4, words[0] == "thread", let tid = Int32(words[3]) { threads[words[1]] = tid }
-            if words.count == 3, words[0] == "child", let child = Int32(words[2]) { children[words[1]] = child }
-        }
-        guard text.contains("ready ") else {
-            kill(spawned, SIGKILL)
-            _ = reap(spawned)
-            throw VictimError.notReady("\(python) \(script): \(text.suffix(300))")
-        }
+extension PythonVictim {
+    /// A victim script of the Python reader's tests, which prints `thread NAME IDENT TID` and `child KIND PID`.
+    convenience init(_ python: String, readerVictim script: String) throws {
+        try self.init(python, URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("PythonRuntimeTests/Victims/\(script)").path)
     }
 
-    deinit {
-        let started = descendants(of: pid)
-        kill(pid, SIGKILL)
-        for child in started { kill(child, SIGKILL) }
-        _ = reap(pid)
+    /// TIDs by thread name.
+    var threads: [String: Int32] {
+        Dictionary(lines(tagged: "thread").compactMap { words in words.count == 4 ? Int32(words[3]).map { (words[1], $0) } : nil },
+                   uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Children by kind.
+    var children: [String: Int32] {
+        Dictionary(lines(tagged: "child").compactMap { words in words.count == 3 ? Int32(words[2]).map { (words[1], $0) } : nil },
+                   uniquingKeysWith: { a, _ in a })
     }
 }
 
@@ -66,7 +39,7 @@ final class PythonVictim {
     func inheritedPythonLocks313() throws { try inheritedPythonLocks(try #require(pythonBinary("3.13"))) }
 
     func inheritedPythonLocks(_ python: String) throws {
-        let victim = try PythonVictim(python, "python_fork.py")
+        let victim = try PythonVictim(python, readerVictim: "python_fork.py")
         let rlockChild = try #require(victim.children["rlock"]), importChild = try #require(victim.children["import"])
         let holder = try #require(victim.threads["rlock-holder"]), loader = try #require(victim.threads["loader"])
         try waitForBlocked(pid: rlockChild, tid: rlockChild, in: "futex")
@@ -110,7 +83,7 @@ final class PythonVictim {
     /// A running thread's frames are read inside the stop that takes its native stack; without
     /// stacks, they are read while it runs and say so.
     @Test func aBusyThreadIsReadInsideItsStop() throws {
-        let victim = try PythonVictim("/usr/bin/python3", "python_threads.py")
+        let victim = try PythonVictim("/usr/bin/python3", readerVictim: "python_threads.py")
         let busy = try #require(victim.threads["busy"])
         let stopped = try Diagnosis().run(pids: [victim.pid])
         let thread = try #require(stopped.thread(busy)?.python)

@@ -1,6 +1,7 @@
 import Foundation
 import ProcFS
 import Testing
+@_exported import VictimSupport
 
 /// The CPython builds the live tests run under, and why one is missing.
 struct Interpreter: Sendable, CustomStringConvertible {
@@ -11,15 +12,10 @@ struct Interpreter: Sendable, CustomStringConvertible {
 
     /// pyenv's `$PYENV_ROOT/versions/3.MINOR.*` (`~/.pyenv` by default), the newest patch release installed.
     static func pyenv(_ minor: Int) -> Interpreter? {
-        let pyenvRoot = ProcessInfo.processInfo.environment["PYENV_ROOT"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".pyenv").path
-        let root = pyenvRoot + "/versions"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-            .filter { $0.hasPrefix("3.\(minor).") && $0.dropFirst("3.\(minor).".count).allSatisfy(\.isNumber) }
-            .sorted { $0.compare($1, options: .numeric) == .orderedAscending }
-        guard let newest = versions.last else { return nil }
-        let path = "\(root)/\(newest)/bin/python3.\(minor)"
-        return FileManager.default.isExecutableFile(atPath: path) ? Interpreter(label: "pyenv \(newest)", path: path) : nil
+        pythonBinary("3.\(minor)").map { path in
+            Interpreter(label: "pyenv " + URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent,
+                        path: path)
+        }
     }
 
     /// Debian's own `/usr/bin/python3`.
@@ -33,75 +29,7 @@ func victimScript(_ name: String) -> String {
     Bundle.module.path(forResource: "Victims/\(name)", ofType: nil) ?? Bundle.module.bundlePath + "/Victims/\(name)"
 }
 
-enum VictimError: Error, CustomStringConvertible {
-    case notReady(String)
-    case notBlocked(String)
-
-    var description: String {
-        switch self {
-        case .notReady(let why): return "victim not ready: \(why)"
-        case .notBlocked(let why): return "victim not blocked: \(why)"
-        }
-    }
-}
-
-/// A Python victim this test started: its stdout lines up to `ready PID`; killed by PID, with its
-/// descendants, when the test ends.
-final class PythonVictim {
-    let pid: Int32
-    /// Every line before `ready`.
-    let lines: [String]
-
-    init(_ python: String, _ script: String, _ arguments: [String] = []) throws {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
-        defer { close(fds[0]) }
-        let spawned = try spawnClean(python, [script] + arguments, stdout: fds[1],
-                                     environment: ["PYTHONDONTWRITEBYTECODE": "1"])
-        close(fds[1])
-        var text: [UInt8] = []
-        var collected: [String] = []
-        var readyPID: Int32?
-        let deadline = Date().addingTimeInterval(30)
-        reading: while Date() < deadline {
-            var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-            guard poll(&ready, 1, 1000) >= 0 else { break }
-            if ready.revents == 0 { continue }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let n = read(fds[0], &buffer, buffer.count)
-            guard n > 0 else { break }
-            text += buffer[0..<n]
-            while let newline = text.firstIndex(of: 10) {
-                let line = String(decoding: text[..<newline], as: UTF8.self)
-                text.removeSubrange(...newline)
-                if line.hasPrefix("ready ") {
-                    readyPID = Int32(line.dropFirst(6))
-                    break reading
-                }
-                collected.append(line)
-            }
-        }
-        guard let readyPID, readyPID == spawned else {
-            kill(spawned, SIGKILL)
-            _ = reap(spawned)
-            throw VictimError.notReady("\(python) \(script) said \(collected)")
-        }
-        pid = spawned
-        lines = collected
-    }
-
-    deinit {
-        let started = descendants(of: pid)
-        kill(pid, SIGKILL)
-        for descendant in started { kill(descendant, SIGKILL) }
-        _ = reap(pid)
-    }
-
-    /// The words of each line starting with `tag`.
-    func lines(tagged tag: String) -> [[String]] {
-        lines.map { $0.split(separator: " ").map(String.init) }.filter { $0.first == tag }
-    }
-
+extension PythonVictim {
     func waitUntilInFutex(_ tids: [Int32], timeout: TimeInterval = 20) throws -> [Int32: UInt64] {
         try ForkedChild(pid: pid).waitUntilInFutex(tids, timeout: timeout)
     }
@@ -132,56 +60,6 @@ struct ForkedChild {
         }
         throw VictimError.notBlocked("threads \(tids.filter { addresses[$0] == nil }) of \(pid) not in a futex wait")
     }
-}
-
-/// Starts `path` with a clean signal mask and default dispositions, as a shell would (the test
-/// runner's threads block most signals, and a child inherits that), its stdout on `stdout` and
-/// stderr on /dev/null. Returns the PID.
-func spawnClean(_ path: String, _ arguments: [String], stdout: Int32, environment: [String: String] = [:]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    var argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var merged = ProcessInfo.processInfo.environment
-    merged.merge(environment) { _, new in new }
-    var envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
-    guard status == 0 else { throw VictimError.notReady("posix_spawn \(path): \(status)") }
-    return pid
-}
-
-func reap(_ pid: pid_t) -> Int32? {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let signal = status & 0x7f
-    return signal != 0 && signal != 0x7f ? signal : nil
-}
-
-/// Every descendant of `pid`, from the PPIDs in /proc.
-func descendants(of pid: Int32) -> [Int32] {
-    let proc = ProcRoot()
-    var children: [Int32: [Int32]] = [:]
-    for candidate in (try? proc.numericEntries("")) ?? [] {
-        guard let bytes = try? proc.bytes("\(candidate)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
-        children[stat.ppid, default: []].append(candidate)
-    }
-    func walk(_ parent: Int32) -> [Int32] { (children[parent] ?? []).flatMap { [$0] + walk($0) } }
-    return walk(pid)
 }
 
 /// Runs a command to the end; its status and output.

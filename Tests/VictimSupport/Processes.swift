@@ -1,0 +1,160 @@
+import Foundation
+import ProcFS
+
+// What the live tests of every target share: starting victims as a shell would, reaping them,
+// finding what they started, and the interpreters they run under.
+
+public enum VictimError: Error, CustomStringConvertible {
+    case notReady(String)
+    case notBlocked(String)
+
+    public var description: String {
+        switch self {
+        case .notReady(let why): return "victim not ready: \(why)"
+        case .notBlocked(let why): return "victim not blocked: \(why)"
+        }
+    }
+}
+
+/// Starts `path` with a clean signal mask and default dispositions, as a shell would, with its
+/// stdout on `stdout` (or /dev/null) and stderr on `stderr` (or /dev/null). (Threads of the test
+/// runner block most signals, and a child started by `Process` from one of them inherits that
+/// mask.) Returns the PID.
+public func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = nil, stderr: Int32? = nil,
+                       environment: [String: String] = [:]) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if let stdout {
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
+    if let stderr {
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
+    var argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    // The test's environment plus `environment`, without touching this process's (setenv is not
+    // safe while other tests spawn processes).
+    var merged = ProcessInfo.processInfo.environment
+    merged.merge(environment) { _, new in new }
+    var envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
+    guard status == 0 else { throw VictimError.notReady("posix_spawn \(path): \(status)") }
+    return pid
+}
+
+/// Waits for a child; returns the signal that ended it, or nil when it exited.
+@discardableResult
+public func reap(_ pid: pid_t) -> Int32? {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let signal = status & 0x7f
+    return signal != 0 && signal != 0x7f ? signal : nil
+}
+
+/// Every descendant of `pid`, from the PPIDs in /proc.
+public func descendants(of pid: Int32) -> [Int32] {
+    let proc = ProcRoot()
+    var children: [Int32: [Int32]] = [:]
+    for candidate in (try? proc.numericEntries("")) ?? [] {
+        guard let bytes = try? proc.bytes("\(candidate)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
+        children[stat.ppid, default: []].append(candidate)
+    }
+    func walk(_ parent: Int32) -> [Int32] { (children[parent] ?? []).flatMap { [$0] + walk($0) } }
+    return walk(pid)
+}
+
+/// Debian's own CPython, which the tests always run.
+public let debianPython = "/usr/bin/python3"
+
+/// pyenv's root, found as pyenv finds it: `$PYENV_ROOT`, else `$HOME/.pyenv`.
+public var pyenvRoot: String {
+    let environment = ProcessInfo.processInfo.environment
+    if let root = environment["PYENV_ROOT"], !root.isEmpty { return root }
+    let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
+    return home + "/.pyenv"
+}
+
+/// The newest pyenv-installed CPython `version` ("3.12": any 3.12.x), or nil when there is none.
+public func pythonBinary(_ version: String) -> String? {
+    let root = pyenvRoot + "/versions"
+    let match = (try? FileManager.default.contentsOfDirectory(atPath: root))?
+        .filter { $0.hasPrefix(version + ".") && $0.dropFirst(version.count + 1).allSatisfy(\.isNumber) }
+        .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last
+    return match.map { "\(root)/\($0)/bin/python\(version)" }
+        .flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+}
+
+/// A Python victim this test started: its stdout lines up to `ready PID`; killed by PID, with its
+/// descendants, when the test ends.
+public final class PythonVictim {
+    public let pid: Int32
+    /// Every line before `ready`.
+    public let lines: [String]
+
+    public init(_ python: String, _ script: String, _ arguments: [String] = []) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw VictimError.notReady("pipe") }
+        defer { close(fds[0]) }
+        let spawned = try spawnClean(python, [script] + arguments, stdout: fds[1],
+                                     environment: ["PYTHONDONTWRITEBYTECODE": "1"])
+        close(fds[1])
+        var text: [UInt8] = []
+        var collected: [String] = []
+        var readyPID: Int32?
+        let deadline = Date().addingTimeInterval(30)
+        reading: while Date() < deadline {
+            var ready = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 1000) >= 0 else { break }
+            if ready.revents == 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = read(fds[0], &buffer, buffer.count)
+            guard n > 0 else { break }
+            text += buffer[0..<n]
+            while let newline = text.firstIndex(of: 10) {
+                let line = String(decoding: text[..<newline], as: UTF8.self)
+                text.removeSubrange(...newline)
+                if line.hasPrefix("ready ") {
+                    readyPID = Int32(line.dropFirst(6))
+                    break reading
+                }
+                collected.append(line)
+            }
+        }
+        guard let readyPID, readyPID == spawned else {
+            kill(spawned, SIGKILL)
+            reap(spawned)
+            throw VictimError.notReady("\(python) \(script) said \(collected)")
+        }
+        pid = spawned
+        lines = collected
+    }
+
+    deinit {
+        let started = descendants(of: pid)
+        kill(pid, SIGKILL)
+        for descendant in started { kill(descendant, SIGKILL) }
+        reap(pid)
+    }
+
+    /// The words of each line starting with `tag`.
+    public func lines(tagged tag: String) -> [[String]] {
+        lines.map { $0.split(separator: " ").map(String.init) }.filter { $0.first == tag }
+    }
+}
