@@ -142,22 +142,8 @@ func leadingNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
 
 /// The first hexadecimal number in `bytes`, after any blanks; at most 16 digits.
 func leadingHexNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-    var value: UInt64 = 0
-    var digits = 0
-    for byte in bytes {
-        let digit: UInt8
-        switch byte {
-        case 48...57: digit = byte - 48
-        case 97...102: digit = byte - 87
-        case 65...70: digit = byte - 55
-        case 9, 32 where digits == 0: continue
-        default: return digits > 0 ? value : nil
-        }
-        guard digits < 16 else { return nil }
-        value = value << 4 | UInt64(digit)
-        digits += 1
-    }
-    return digits > 0 ? value : nil
+    let start = bytes.drop { $0 == 9 || $0 == 32 }
+    return hexValue(start.prefix { $0 != 9 && $0 != 32 && $0 != 10 })
 }
 
 /// `/proc/PID/auxv` of a 64-bit process: (type, value) pairs up to `AT_NULL`.
