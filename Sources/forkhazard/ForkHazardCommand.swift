@@ -10,8 +10,20 @@ import Glibc
 @main
 struct Entrypoint {
     static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        let mode = TestHooks.mode
+        if mode != .parserOnly, let command = FastPath.parse(arguments) {
+            Glibc.exit(command.run(printOnly: TestHooks.printRequest))
+        }
+        if mode == .fastPathOnly {
+            writeAll(STDERR_FILENO, "forkhazard: left to the argument parser\n")
+            Glibc.exit(TestHooks.declinedStatus)
+        }
         do {
-            var command = try ForkHazardCommand.parseAsRoot()
+            var command = try ForkHazardCommand.parseAsRoot(Array(arguments))
+            if TestHooks.printRequest, let request = FastPath.Command(command) {
+                Glibc.exit(request.run(printOnly: true))
+            }
             try command.run()
         } catch {
             exit(withError: error)
