@@ -182,6 +182,21 @@ import Testing
         }
     }
 
+    /// A rule added to the code is a value the schemas must list, even before a test meets it.
+    @Test func theSchemasListEveryRule() throws {
+        func schema(_ name: SchemaValidator.Schema) throws -> [String: Any] {
+            try jsonObject(String(contentsOfFile: SchemaValidator.schemaDirectory + "/" + name.rawValue, encoding: .utf8))
+        }
+        let defs = try #require(try schema(.report)["$defs"] as? [String: Any])
+        let rules = try #require((defs["RuleID"] as? [String: Any])?["enum"] as? [String])
+        #expect(Set(rules) == Set(RuleID.allCases.map(\.rawValue)))
+        let byRule = try #require((defs["FactsByRule"] as? [String: Any])?["allOf"] as? [Any])
+        #expect(byRule.count == RuleID.allCases.count, "facts for each rule")
+        let events = try #require(((try schema(.event)["properties"] as? [String: Any])?["event"] as? [String: Any])?["enum"] as? [String])
+        // Events named after a rule: the fork seen live, and the error findings of a stall.
+        #expect(Set(events).isSuperset(of: ["fork-from-threaded", "deadlock", "inherited-lock", "lost-worker"]))
+    }
+
     func expectValid(_ documents: [String], against schema: SchemaValidator.Schema,
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
         let results = try SchemaValidator.validate(documents, against: schema)
