@@ -10,8 +10,20 @@ import Glibc
 @main
 struct Entrypoint {
     static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        let mode = TestHooks.mode
+        if mode != .parserOnly, let command = FastPath.parse(arguments) {
+            Glibc.exit(command.run(printOnly: TestHooks.printRequest))
+        }
+        if mode == .fastPathOnly {
+            writeAll(STDERR_FILENO, "forkhazard: left to the argument parser\n")
+            Glibc.exit(TestHooks.declinedStatus)
+        }
         do {
-            var command = try ForkHazardCommand.parseAsRoot()
+            var command = try ForkHazardCommand.parseAsRoot(Array(arguments))
+            if TestHooks.printRequest, let request = FastPath.Command(command) {
+                Glibc.exit(request.run(printOnly: true))
+            }
             try command.run()
         } catch {
             exit(withError: error)
@@ -78,14 +90,37 @@ let versionLine = "forkhazard \(versionNumber) ("
     + (buildCommit.map { "commit \($0)" + (buildCommitModified ? " with local changes" : "") } ?? "unknown commit")
     + ")"
 
+/// The long names of the options the fast path (FastPath.swift) reads too: one spelling for the
+/// parser's definitions and for it.
+enum OptionName {
+    static let json = "json"
+    static let color = "color"
+    static let full = "full"
+    static let noStacks = "no-stacks"
+    static let stackBytes = "stack-bytes"
+    static let confirmDelay = "confirm-delay"
+    static let readyFd = "ready-fd"
+}
+
 struct OutputOptions: ParsableArguments {
-    @Flag(name: .long, help: "Print the report as JSON (see docs/json.md) instead of text.")
+    @Flag(name: .customLong(OptionName.json), help: "Print the report as JSON (see docs/json.md) instead of text.")
+    var json = OutputSettings.defaults.json
+
+    @Option(name: .customLong(OptionName.color), help: "Colour the text report: auto (only on a terminal), always or never.")
+    var color = OutputSettings.defaults.color
+
+    @Flag(name: .customLong(OptionName.full), help: "List every process and thread in the text report; by default look-alike siblings and threads are one entry with a count (JSON always has all).")
+    var full = OutputSettings.defaults.full
+
+    var settings: OutputSettings { OutputSettings(json: json, color: color, full: full) }
+}
+
+/// How the report is printed, as parsed: by `OutputOptions` or by the fast path.
+struct OutputSettings: Equatable {
+    static let defaults = OutputSettings()
+
     var json = false
-
-    @Option(name: .long, help: "Colour the text report: auto (only on a terminal), always or never.")
-    var color: ColorChoice = .auto
-
-    @Flag(name: .long, help: "List every process and thread in the text report; by default look-alike siblings and threads are one entry with a count (JSON always has all).")
+    var color = ColorChoice.auto
     var full = false
 
     @Flag(name: .long, help: "For Python threads, show the native stack under the Python one (JSON always has both).")
@@ -110,23 +145,42 @@ struct OutputOptions: ParsableArguments {
 }
 
 struct InspectOptions: ParsableArguments {
-    @Flag(name: .long, help: "Skip native stacks: read /proc only and never stop a thread.")
-    var noStacks = false
+    @Flag(name: .customLong(OptionName.noStacks), help: "Skip native stacks: read /proc only and never stop a thread.")
+    var noStacks = InspectSettings.defaults.noStacks
 
-    @Option(name: .long, help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
-    var stackBytes = 256 * 1024
+    @Option(name: .customLong(OptionName.stackBytes), help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
+    var stackBytes = InspectSettings.defaults.stackBytes
 
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .customLong(OptionName.confirmDelay), help: ArgumentHelp(
         "Pause this long before the second look that confirms blocked threads did not wake (default 0: a woken thread is runnable at once).",
         valueName: "seconds"))
+    var confirmDelay = InspectSettings.defaults.confirmDelay
+
+    var settings: InspectSettings { InspectSettings(noStacks: noStacks, stackBytes: stackBytes, confirmDelay: confirmDelay) }
+
+    func validate() throws {
+        try settings.validate()
+    }
+
+    func diagnosis(procRoot: String = "/proc") -> Diagnosis {
+        settings.diagnosis(procRoot: procRoot)
+    }
+}
+
+/// How the tree is inspected, as parsed: by `InspectOptions` or by the fast path.
+struct InspectSettings: Equatable {
+    static let defaults = InspectSettings()
+
+    var noStacks = false
+    var stackBytes = 256 * 1024
     var confirmDelay: Double = 0
 
     func validate() throws {
         guard stackBytes >= 4096 && stackBytes <= 64 << 20 else {
-            throw ValidationError("--stack-bytes must be between 4096 and 67108864")
+            throw ValidationError("--\(OptionName.stackBytes) must be between 4096 and 67108864")
         }
         guard confirmDelay >= 0 && confirmDelay <= 60 else {
-            throw ValidationError("--confirm-delay must be between 0 and 60 seconds")
+            throw ValidationError("--\(OptionName.confirmDelay) must be between 0 and 60 seconds")
         }
     }
 
@@ -162,11 +216,34 @@ struct Diagnose: ParsableCommand {
     @OptionGroup var inspect: InspectOptions
 
     @Option(name: .long, help: .hidden)
-    var procRoot = "/proc"
+    var procRoot = DiagnoseRequest.defaultProcRoot
+
+    var request: DiagnoseRequest {
+        DiagnoseRequest(pids: pids, output: output.settings, inspect: inspect.settings, procRoot: procRoot)
+    }
+
+    func validate() throws {
+        try DiagnoseRequest.validate(pids: pids)
+    }
+
+    func run() throws {
+        throw ExitCode(request.run())
+    }
+}
+
+/// A diagnosis as the command line asks for it: what `Diagnose` parses and the fast path reads.
+struct DiagnoseRequest: Equatable {
+    static let defaultProcRoot = "/proc"
+
+    var pids: [String]
+    var output = OutputSettings.defaults
+    var inspect = InspectSettings.defaults
+    var procRoot = defaultProcRoot
 
     var processIDs: [Int32] { pids.compactMap { Int32($0) } }
 
-    func validate() throws {
+    /// What `Diagnose` checks of its arguments (the options are checked by their groups).
+    static func validate(pids: [String]) throws {
         guard !pids.isEmpty else {
             throw ValidationError("give at least one PID, as in 'forkhazard 1234', or try 'forkhazard demo'")
         }
@@ -180,16 +257,16 @@ struct Diagnose: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let diagnosis = inspect.diagnosis(procRoot: procRoot)
+    /// Diagnoses the trees and prints the report; returns the exit status.
+    func run() -> Int32 {
         let report: Report
         do {
-            report = try diagnosis.run(pids: processIDs)
+            report = try inspect.diagnosis(procRoot: procRoot).run(pids: processIDs)
         } catch {
-            throw fail(describe(error), status: 3)
+            return fail(describe(error), status: 3).rawValue
         }
         emit(output.render(report))
-        throw ExitCode(report.verdict.exitCode)
+        return report.verdict.exitCode
     }
 }
 
@@ -220,7 +297,7 @@ struct DemoCommand: ParsableCommand {
         } catch {
             throw fail("demo: \(describe(error))", status: 3)
         }
-        emit(output.render(report))
+        emit(output.settings.render(report))
         throw ExitCode(report.verdict.exitCode)
     }
 }
@@ -230,10 +307,26 @@ struct VictimCommand: ParsableCommand {
         commandName: "__victim", abstract: "The demo's victim process.", shouldDisplay: false)
 
     @Argument var scenario: String
-    @Option var readyFd: Int32 = -1
+    @Option(name: .customLong(OptionName.readyFd)) var readyFd = VictimRequest.defaultReadyFd
+
+    var request: VictimRequest { VictimRequest(scenario: scenario, readyFd: readyFd) }
 
     func run() throws {
-        guard scenario == "demo" else { throw ValidationError("unknown victim scenario '\(scenario)'") }
+        guard request.isKnown else { throw ValidationError("unknown victim scenario '\(scenario)'") }
+        request.run()
+    }
+}
+
+/// The demo's victim as the command line asks for it.
+struct VictimRequest: Equatable {
+    static let defaultReadyFd: Int32 = -1
+
+    var scenario: String
+    var readyFd = defaultReadyFd
+
+    var isKnown: Bool { scenario == "demo" }
+
+    func run() -> Never {
         Demo.runVictim(readyFd: readyFd)
     }
 }

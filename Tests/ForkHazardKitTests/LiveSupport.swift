@@ -151,17 +151,21 @@ func forkhazardBinary() -> String {
     return dir.appendingPathComponent("forkhazard").path
 }
 
-struct CommandResult {
+struct CommandResult: Equatable {
     var status: Int32
     var stdout: String
     var stderr: String
 }
 
-/// Runs the forkhazard executable with `arguments` and collects its output.
-func runForkhazard(_ arguments: [String]) throws -> CommandResult {
+/// Runs the forkhazard executable with `arguments` (and the test's environment plus `environment`)
+/// and collects its output.
+func runForkhazard(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: forkhazardBinary())
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
