@@ -96,6 +96,7 @@ enum OptionName {
     static let json = "json"
     static let color = "color"
     static let full = "full"
+    static let nativeStacks = "native-stacks"
     static let noStacks = "no-stacks"
     static let stackBytes = "stack-bytes"
     static let confirmDelay = "confirm-delay"
@@ -112,7 +113,10 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .customLong(OptionName.full), help: "List every process and thread in the text report; by default look-alike siblings and threads are one entry with a count (JSON always has all).")
     var full = OutputSettings.defaults.full
 
-    var settings: OutputSettings { OutputSettings(json: json, color: color, full: full) }
+    @Flag(name: .customLong(OptionName.nativeStacks), help: "For Python threads, show the native stack under the Python one (JSON always has both).")
+    var nativeStacks = OutputSettings.defaults.nativeStacks
+
+    var settings: OutputSettings { OutputSettings(json: json, color: color, full: full, nativeStacks: nativeStacks) }
 }
 
 /// How the report is printed, as parsed: by `OutputOptions` or by the fast path.
@@ -122,8 +126,6 @@ struct OutputSettings: Equatable {
     var json = false
     var color = ColorChoice.auto
     var full = false
-
-    @Flag(name: .long, help: "For Python threads, show the native stack under the Python one (JSON always has both).")
     var nativeStacks = false
 
     enum ColorChoice: String, ExpressibleByArgument, CaseIterable {

@@ -59,6 +59,7 @@ import Testing
         let text = TextRenderer(color: false).render(report)
         #expect(text.contains("[pid 1 in its PID namespace]"))
         #expect(text.contains("owned by TID \(holder.tid) (TID 2 in its PID namespace)"))
+        try expectValid([report.json()], against: .report)
     }
 
     @Test func fromInsideTheNamespace() throws {

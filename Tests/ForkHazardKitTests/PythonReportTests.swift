@@ -78,6 +78,7 @@ extension PythonVictim {
             #expect((process["python"] as? [String: Any])?["version"] is String)
             for thread in process["threads"] as? [[String: Any]] ?? [] { #expect(thread.keys.contains("python")) }
         }
+        try expectValid([report.json()], against: .report)
     }
 
     /// A running thread's frames are read inside the stop that takes its native stack; without
@@ -94,6 +95,7 @@ extension PythonVictim {
         let torn = try #require(bare.thread(busy)?.python)
         #expect(torn.mayBeTorn == true)
         #expect(TextRenderer(color: false).render(bare).contains("(read while running: may be torn)"))
+        try expectValid([stopped.json(), bare.json()], against: .report)
         // A blocked thread's frames are read without a stop, with or without stacks.
         let waiter = try #require(victim.threads["rlock-waiter"])
         #expect(bare.thread(waiter)?.python?.stack.isEmpty == false)
