@@ -51,23 +51,27 @@ struct ForkHazardCommand: ParsableCommand {
         commandName: "forkhazard",
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
         usage: """
-            forkhazard [--json] [--color <when>] [--no-stacks] <pid> [<pid> ...]
-              forkhazard run [--stall-after <duration>] [--on-stall kill|report|wait] -- <command> ...
-              forkhazard watch [--stall-after <duration>] <pid>
+            forkhazard [--json] [--full] [--native-stacks] [--color <when>] [--no-stacks] <pid> [<pid> ...]
+              forkhazard run [--stall-after <duration>] [--idle-limit <duration>] [--on-stall kill|report] -- <command> ...
+              forkhazard watch [--stall-after <duration>] [--idle-limit <duration>] <pid>
               forkhazard demo [--json] [--color <when>] [--no-stacks]
             """,
         discussion: """
             Give the PID of a hung job: forkhazard shows every process and thread under it, what \
             each thread is blocked in and what it waits for (futex, pipe and its writers, socket and \
-            its peer, child, sleep, file lock), its native stack and the kind of lock it waits \
-            for, then its findings and a verdict. It reads /proc first; then it stops each thread \
-            for tens of microseconds (PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP) to copy its \
-            registers and stack, and releases it at once. --no-stacks never stops anything.
+            its peer, child, sleep, file lock), the kind of lock and who holds it, its stack (for \
+            Python threads their threading name and Python stack, CPython 3.8-3.13), then one \
+            finding per cause and a verdict. The first lines say what is wrong and what to change; \
+            look-alike processes and threads are one entry with a count (--full lists each; --json \
+            always has all). It reads /proc first; then it stops each thread for tens of \
+            microseconds (PTRACE_SEIZE + PTRACE_INTERRUPT, never SIGSTOP) to copy its registers and \
+            stack, and releases it at once. --no-stacks never stops anything.
 
             EXAMPLES:
               forkhazard 8210              diagnose the tree under PID 8210
-              forkhazard --json 8210 8300  two trees, as JSON for scripts
+              forkhazard --json 8210 8300  two trees, as JSON for scripts (docs/json.md)
               forkhazard demo              diagnose a real fork-after-threads deadlock
+              forkhazard run -- pytest -x  run a job; end it only if it is proven stuck
 
             EXIT STATUS:
               0   healthy: no finding
@@ -75,6 +79,7 @@ struct ForkHazardCommand: ParsableCommand {
               2   deadlock: at least one error finding
               3   could not inspect: no such process, or not permitted
               64  usage error
+              124 run, watch: the tree was proven stuck (125: --idle-limit reached)
             """,
         version: versionLine,
         subcommands: [Diagnose.self, RunCommand.self, WatchCommand.self, DemoCommand.self, VictimCommand.self],
