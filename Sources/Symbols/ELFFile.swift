@@ -197,8 +197,17 @@ public struct ELFFile: Sendable {
     ///   (cheaper when only the build-id or debug link is needed).
     public init(path: String, loadSymbols: Bool = true) throws(ELFError) {
         let reader = try FileReader(path: path)
+        try self.init(reader: reader, path: path, identity: reader.identity, loadSymbols: loadSymbols)
+    }
+
+    /// Parses an ELF file held in memory; `path` is only a label.
+    public init(bytes: [UInt8], path: String = "<memory>", loadSymbols: Bool = true) throws(ELFError) {
+        try self.init(reader: MemoryBytes(bytes: bytes), path: path, identity: FileIdentity(), loadSymbols: loadSymbols)
+    }
+
+    init(reader: some ByteSource, path: String, identity: FileIdentity, loadSymbols: Bool) throws(ELFError) {
         self.path = path
-        self.identity = reader.identity
+        self.identity = identity
 
         guard reader.size >= 64 else { throw ELFError.notELF }
         let header = ByteView(bytes: try reader.read(offset: 0, count: 64))
@@ -375,7 +384,7 @@ public struct ELFFile: Sendable {
         return nil
     }
 
-    static func readFunctions(type: UInt32, sections: [ELFSection], reader: FileReader) -> FunctionTable {
+    static func readFunctions(type: UInt32, sections: [ELFSection], reader: some ByteSource) -> FunctionTable {
         guard let table = sections.first(where: { $0.type == type }),
               table.hasFileData, table.flags & ELFConstants.SHF_COMPRESSED == 0,
               Int(table.link) < sections.count else { return FunctionTable() }

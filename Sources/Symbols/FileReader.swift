@@ -26,6 +26,15 @@ public struct FileIdentity: Hashable, Sendable {
         self.init(st)
     }
 
+    /// All zero: bytes that come from no file.
+    init() {
+        device = 0
+        inode = 0
+        size = 0
+        mtimeSeconds = 0
+        mtimeNanoseconds = 0
+    }
+
     init(_ st: stat) {
         device = UInt64(truncatingIfNeeded: st.st_dev)
         inode = UInt64(truncatingIfNeeded: st.st_ino)
@@ -40,11 +49,33 @@ public struct FileIdentity: Hashable, Sendable {
     }
 }
 
+/// Bytes an ELF file is parsed from, read by position with bounds checks: a file, or bytes
+/// already in memory (tests, fuzzing, a copy of another process's memory).
+protocol ByteSource {
+    /// The number of bytes.
+    var size: UInt64 { get }
+    /// Exactly `count` bytes at `offset`, or `.truncated` when they are not all there.
+    func read(offset: UInt64, count: UInt64) throws(ELFError) -> [UInt8]
+}
+
+/// Bytes in memory as a `ByteSource`.
+struct MemoryBytes: ByteSource {
+    let bytes: [UInt8]
+
+    var size: UInt64 { UInt64(bytes.count) }
+
+    func read(offset: UInt64, count: UInt64) throws(ELFError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        guard offset <= size, count <= size - offset else { throw ELFError.truncated }
+        return Array(bytes[Int(offset)..<Int(offset + count)])
+    }
+}
+
 /// A read-only file descriptor with bounds-checked positional reads.
 ///
 /// Reads go through `pread`, so a file truncated while being parsed yields an
 /// error instead of a `SIGBUS` as a memory mapping would.
-final class FileReader {
+final class FileReader: ByteSource, @unchecked Sendable {
     let fd: Int32
     let size: UInt64
     let identity: FileIdentity
