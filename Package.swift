@@ -42,6 +42,9 @@ let package = Package(
             name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS"],
             resources: [.copy("Victims"), .copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
+        // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the
+        // same targets under libFuzzer.
+        .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols"], exclude: ["seed-program.c"]),
     ],
     swiftLanguageModes: [.v6]
 )

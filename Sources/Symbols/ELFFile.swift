@@ -78,6 +78,18 @@ public struct ELFDebugLink: Sendable, Hashable {
     public var fileName: String
     /// CRC-32 of the whole debug file.
     public var crc: UInt32
+
+    public init(fileName: String, crc: UInt32) {
+        self.fileName = fileName
+        self.crc = crc
+    }
+
+    /// Parses the section: a NUL-terminated name, padding to 4 bytes, the CRC-32.
+    init?(parsing bytes: [UInt8]) {
+        guard let nul = bytes.firstIndex(of: 0), nul > 0,
+              let crc = ByteView(bytes: bytes).u32((nul + 1 + 3) & ~3) else { return nil }
+        self.init(fileName: String(decoding: bytes[0..<nul], as: UTF8.self), crc: crc)
+    }
 }
 
 /// A function symbol from `.symtab` or `.dynsym`.
@@ -303,15 +315,10 @@ public struct ELFFile: Sendable {
         }
         buildID = foundBuildID
 
-        // .gnu_debuglink: NUL-terminated name, padding to 4, CRC-32.
         var link: ELFDebugLink?
         if let section = rawSections.first(where: { $0.name == ".gnu_debuglink" && $0.hasFileData }),
-           let bytes = try? reader.read(offset: section.offset, count: section.size),
-           let nul = bytes.firstIndex(of: 0), nul > 0 {
-            let crcOffset = (nul + 1 + 3) & ~3
-            if let crc = ByteView(bytes: bytes).u32(crcOffset) {
-                link = ELFDebugLink(fileName: String(decoding: bytes[0..<nul], as: UTF8.self), crc: crc)
-            }
+           let bytes = try? reader.read(offset: section.offset, count: section.size) {
+            link = ELFDebugLink(parsing: bytes)
         }
         debugLink = link
 

@@ -1,0 +1,153 @@
+#if !FUZZ_STANDALONE
+@testable import Symbols
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the compiled seed programs go: one directory per user, rebuilt when missing.
+let elfSeedDirectory: String = {
+    let dir = "/tmp/forkhazard-fuzz-seeds-\(getuid())-\(getpid())"
+    mkdir(dir, 0o700)
+    return dir
+}()
+
+/// Runs a shell command; true when it exits 0.
+@discardableResult
+func runShell(_ command: String) -> Bool {
+    var pid: pid_t = 0
+    var argv: [UnsafeMutablePointer<CChar>?] = ["/bin/sh", "-c", command].map { (s: String) in strdup(s) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    guard posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ) == 0 else { return false }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status == 0
+}
+
+/// The seed program built every way whose output the parsers meet: DWARF 5 and 4, optimised with
+/// inlined calls, debug sections compressed, stripped with a debug link, and the debug file alone.
+func compiledSeedPrograms() -> [String] {
+    let source = fuzzRepositoryRoot + "/Tests/FuzzTests/seed-program.c"
+    let dir = elfSeedDirectory
+    let variants: [(String, String)] = [
+        ("o0-dwarf5", "cc -O0 -g -o OUT SRC"),
+        ("o2-dwarf5", "cc -O2 -g -rdynamic -o OUT SRC"),
+        ("o2-dwarf4", "cc -O2 -gdwarf-4 -o OUT SRC"),
+        ("o2-zlib", "cc -O2 -g -Wl,--compress-debug-sections=zlib -o OUT SRC"),
+        ("stripped", "cc -O2 -g -o OUT.full SRC && objcopy --only-keep-debug OUT.full OUT.debug && strip -o OUT OUT.full && objcopy --add-gnu-debuglink=OUT.debug OUT"),
+    ]
+    var paths: [String] = []
+    for (name, command) in variants {
+        let out = dir + "/" + name
+        if access(out, R_OK) != 0 {
+            runShell(command.replacingAll("OUT", with: out).replacingAll("SRC", with: source))
+        }
+        if access(out, R_OK) == 0 { paths.append(out) }
+        if access(out + ".debug", R_OK) == 0 { paths.append(out + ".debug") }
+    }
+    return paths
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound] + replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}
+
+extension Substring {
+    func range(of target: String) -> Range<Index>? {
+        guard !target.isEmpty else { return nil }
+        var index = startIndex
+        while index < endIndex {
+            if self[index...].hasPrefix(target) { return index..<self.index(index, offsetBy: target.count) }
+            index = self.index(after: index)
+        }
+        return nil
+    }
+}
+
+/// Real ELF files: the compiled seed programs and small libraries of this system.
+func elfSeeds(maxSize: Int = 400_000) -> [FuzzSeed] {
+    let system = ["/usr/lib/x86_64-linux-gnu/libpthread.so.0", "/usr/lib/x86_64-linux-gnu/libdl.so.2",
+                  "/usr/lib/x86_64-linux-gnu/librt.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1"]
+    return (compiledSeedPrograms() + system).compactMap(readFileBytes).filter { $0.count <= maxSize }.map { bytes in
+        FuzzSeed(bytes: bytes, hot: elfHotRanges(bytes))
+    }
+}
+
+/// The parts of an ELF file that steer its parsing: the header, both header tables, and the first
+/// bytes of every section (note headers, compression headers, DWARF unit headers).
+func elfHotRanges(_ bytes: [UInt8]) -> [Range<Int>] {
+    guard let elf = try? ELFFile(bytes: bytes, loadSymbols: false) else { return [0..<64] }
+    var hot: [Range<Int>] = [0..<64]
+    let view = ByteView(bytes: bytes)
+    if let phoff = view.u64(32), let phnum = view.u16(56), phoff < UInt64(bytes.count) {
+        hot.append(Int(phoff)..<min(bytes.count, Int(phoff) + Int(phnum) * 56))
+    }
+    if let shoff = view.u64(40), let shnum = view.u16(60), shoff < UInt64(bytes.count) {
+        hot.append(Int(shoff)..<min(bytes.count, Int(shoff) + Int(shnum) * 64))
+    }
+    for section in elf.sections where section.hasFileData && section.offset < UInt64(bytes.count) {
+        let start = Int(section.offset)
+        hot.append(start..<min(bytes.count, start + Int(min(section.size, 64))))
+    }
+    return hot
+}
+
+/// Note sections and segments of the seed files, as `findBuildID` sees them.
+func noteSeeds() -> [FuzzSeed] {
+    elfSeeds().flatMap { seed -> [FuzzSeed] in
+        guard let elf = try? ELFFile(bytes: seed.bytes, loadSymbols: false) else { return [] }
+        return elf.sections.filter { $0.type == ELFConstants.SHT_NOTE }.map { section in
+            let start = Int(section.offset)
+            return FuzzSeed(bytes: Array(seed.bytes[start..<min(seed.bytes.count, start + Int(section.size))]))
+        }
+    }
+}
+
+/// Exercises everything a module's lookup would: headers, tables, symbols, address conversions.
+func exerciseELF(_ elf: ELFFile) {
+    let table = SymbolTable(tables: [(elf.symtab, .symtab), (elf.dynsym, .dynsym)])
+    for segment in elf.loadSegments.prefix(8) {
+        _ = elf.virtualAddress(forFileOffset: segment.offset &+ 16)
+        _ = elf.fileOffset(forVirtualAddress: segment.virtualAddress &+ 16)
+        if let symbol = table.lookup(segment.virtualAddress &+ 64) { _ = symbol.description }
+    }
+    for entry in table.entries.prefix(16) {
+        _ = table.lookup(entry.value)
+        _ = table.lookup(entry.value &+ entry.size &- 1)
+    }
+    _ = elf.buildIDHex
+    _ = elf.debugLink
+    _ = elf.isStripped
+}
+
+extension FuzzTargets {
+    static let symbols: [FuzzTarget] = [
+        FuzzTarget("elf", seeds: { elfSeeds() }) { input in
+            guard let elf = try? ELFFile(bytes: input) else { return }
+            exerciseELF(elf)
+        },
+        FuzzTarget("elf-notes", seeds: noteSeeds) { input in
+            let alignment: UInt64 = input.first.map { $0 & 1 == 0 ? 4 : 8 } ?? 4
+            _ = ELFFile.findBuildID(inNotes: input, alignment: alignment)
+        },
+        FuzzTarget("debuglink", seeds: {
+            [FuzzSeed(bytes: Array("libc.so.6.debug".utf8) + [0] + [0x12, 0x34, 0x56, 0x78]),
+             FuzzSeed(bytes: Array("x".utf8) + [0, 0, 0, 1, 2, 3, 4])]
+        }) { input in
+            _ = ELFDebugLink(parsing: input)
+        },
+    ]
+}
