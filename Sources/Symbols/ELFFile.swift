@@ -397,8 +397,10 @@ public struct ELFFile: Sendable {
               Int(table.link) < sections.count else { return FunctionTable() }
         let strtab = sections[Int(table.link)]
         guard strtab.hasFileData, strtab.flags & ELFConstants.SHF_COMPRESSED == 0 else { return FunctionTable() }
+        // An Elf64_Sym is 24 bytes; a larger stride is allowed, an absurd one is not.
+        guard table.entrySize == 0 || (24...4096).contains(table.entrySize) else { return FunctionTable() }
         let entrySize = table.entrySize == 0 ? 24 : Int(table.entrySize)
-        guard entrySize >= 24,
+        guard
               let symbolBytes = try? reader.read(offset: table.offset, count: table.size),
               let stringBytes = try? reader.read(offset: strtab.offset, count: strtab.size) else { return FunctionTable() }
         let count = symbolBytes.count / entrySize
