@@ -81,7 +81,9 @@ final class FileReader: ByteSource, @unchecked Sendable {
     let identity: FileIdentity
 
     init(path: String) throws(ELFError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever if
+        // none comes; it has no effect on reading a regular file, the only kind accepted.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw ELFError.cannotOpen(path: path, errno: errno) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

@@ -40,3 +40,32 @@ struct PatchableELF {
         #expect(elf.dynsymFunctions.isEmpty)
     }
 }
+
+/// Runs `body` on another thread; false when it has not returned after `seconds`.
+func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) -> Bool {
+    let done = DispatchSemaphore(value: 0)
+    Thread { body(); done.signal() }.start()
+    return done.wait(timeout: .now() + seconds) == .success
+}
+
+@Suite struct HostileFilesTests {
+    /// A FIFO where a debug file is looked for (next to the module, a directory its owner
+    /// controls) used to block `open` forever, waiting for a writer.
+    @Test func fifoInPlaceOfADebugFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try compileSample(in: dir)
+        try shell("objcopy --only-keep-debug prog prog.debug && strip prog && objcopy --add-gnu-debuglink=prog.debug prog && rm prog.debug && mkfifo prog.debug", in: dir.path)
+        let symbolizer = Symbolizer(debugRoots: [dir.file("no-debug-root")])
+        let module = dir.file("prog")
+        let returned = returnsWithin(5) { _ = symbolizer.symbols(for: module) }
+        if !returned {
+            // Let the blocked open go, so the thread ends.
+            let fd = open(dir.file("prog.debug"), O_WRONLY | O_NONBLOCK)
+            if fd >= 0 { close(fd) }
+        }
+        try #require(returned)
+        #expect(symbolizer.debugFile(for: module) == nil)
+        #expect(throws: ELFError.notRegularFile(path: dir.file("prog.debug"))) { try ELFFile(path: dir.file("prog.debug")) }
+    }
+}
