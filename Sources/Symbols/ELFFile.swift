@@ -364,7 +364,8 @@ public struct ELFFile: Sendable {
         guard let segment = loadSegments.first(where: {
             address >= $0.virtualAddress && address - $0.virtualAddress < $0.fileSize
         }) else { return nil }
-        return address - segment.virtualAddress + segment.offset
+        let (offset, overflow) = (address - segment.virtualAddress).addingReportingOverflow(segment.offset)
+        return overflow ? nil : offset
     }
 
     // MARK: - Parsing helpers

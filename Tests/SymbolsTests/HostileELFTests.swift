@@ -26,7 +26,38 @@ struct PatchableELF {
     }
 }
 
+extension PatchableELF {
+    /// Overwrites a field of the `index`-th program header (`p_offset` 8, `p_vaddr` 16,
+    /// `p_filesz` 32, …).
+    mutating func patchProgramHeader(_ index: Int, field: Int, width: Int = 8, to value: UInt64) {
+        let phoff = Int(ByteView(bytes: bytes).u64(32)!)
+        write(value, at: phoff + index * 56 + field, width: width)
+    }
+
+    /// Index of the first program header of type `type`.
+    func programHeader(ofType type: UInt32) -> Int? {
+        let view = ByteView(bytes: bytes)
+        let phoff = Int(view.u64(32)!), phnum = Int(view.u16(56)!)
+        return (0..<phnum).first { view.u32(phoff + $0 * 56) == type }
+    }
+}
+
 @Suite struct HostileELFTests {
+    /// A load segment whose file offset is near 2^64: converting an address in it to a file
+    /// offset used to overflow.
+    @Test func loadSegmentAtTheEndOfTheOffsetRange() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var file = try PatchableELF(path: try compileSample(in: dir))
+        let index = try #require(file.programHeader(ofType: ELFConstants.PT_LOAD))
+        file.patchProgramHeader(index, field: 8, to: .max - 8)
+        let elf = try file.elf
+        let segment = try #require(elf.loadSegments.first)
+        #expect(segment.offset == UInt64.max - 8)
+        #expect(elf.fileOffset(forVirtualAddress: segment.virtualAddress + 16) == nil)
+        #expect(elf.fileOffset(forVirtualAddress: segment.virtualAddress + 4) == UInt64.max - 4)
+    }
+
     /// `sh_entsize` is a 64-bit field; one above Int.max used to trap when converted.
     @Test func symbolTableWithHugeEntrySize() throws {
         let dir = try TemporaryDirectory()
