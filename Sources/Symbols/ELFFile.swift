@@ -159,6 +159,13 @@ public enum ELFConstants {
     public static let NT_GNU_BUILD_ID: UInt32 = 3
 }
 
+/// Bounds on the work one ELF file can cause, whatever it claims: the files come from processes
+/// that may be hostile (a container's files, read by root).
+enum ELFLimits {
+    /// Bytes of a symbol name; a symbol with a longer one is skipped.
+    static let symbolName = 16 << 10
+}
+
 /// A parsed 64-bit little-endian ELF file: sections, load segments, build-id,
 /// debug link and function symbols.
 ///
@@ -416,10 +423,9 @@ public struct ELFFile: Sendable {
                     let shndx = UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 6, as: UInt16.self))
                     guard shndx != ELFConstants.SHN_UNDEF else { continue }
                     let nameOffset = Int(UInt32(littleEndian: symbols.loadUnaligned(fromByteOffset: b, as: UInt32.self)))
-                    guard nameOffset < strings.count else { continue }
-                    var end = nameOffset
-                    while end < strings.count, strings[end] != 0 { end += 1 }
-                    guard end > nameOffset else { continue }
+                    // The name must end (a NUL) within the limit: a bounded search per symbol.
+                    guard let end = nulIndex(in: strings, from: nameOffset, maxLength: ELFLimits.symbolName),
+                          end > nameOffset else { continue }
                     records.append(FunctionTable.Record(
                         value: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 8, as: UInt64.self)),
                         size: UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: b + 16, as: UInt64.self)),

@@ -183,3 +183,11 @@ struct ByteView {
         return String(decoding: bytes[at..<end], as: UTF8.self)
     }
 }
+
+/// The index of the first NUL at or after `start` within `maxLength` bytes, or nil.
+func nulIndex(in bytes: UnsafeRawBufferPointer, from start: Int, maxLength: Int) -> Int? {
+    guard start >= 0, start < bytes.count, let base = bytes.baseAddress else { return nil }
+    let length = min(maxLength + 1, bytes.count - start)
+    guard let found = memchr(base + start, 0, length) else { return nil }
+    return base.distance(to: UnsafeRawPointer(found))
+}

@@ -100,3 +100,32 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(throws: ELFError.notRegularFile(path: dir.file("prog.debug"))) { try ELFFile(path: dir.file("prog.debug")) }
     }
 }
+
+/// Inputs built to make a parser do work out of proportion to their size.
+@Suite struct BoundedWorkTests {
+    func timed(_ body: () throws -> Void) rethrows -> Double {
+        let start = Date()
+        try body()
+        return Date().timeIntervalSince(start)
+    }
+
+    /// 100,000 symbols whose names start at successive bytes of one string without a NUL: looking
+    /// for each name's end used to scan to the end of the table, 100,000 × 100,000 bytes.
+    @Test func symbolNamesWithoutTerminator() throws {
+        let count = 100_000
+        var symbols: [UInt8] = SyntheticELF.symbol(name: 0, info: 0, section: 0, value: 0, size: 0)
+        for i in 0..<count { symbols += SyntheticELF.symbol(name: UInt32(i), value: 0x1000 + UInt64(i) * 16, size: 16) }
+        var file = SyntheticELF()
+        file.sections = [
+            .init(name: ".symtab", type: ELFConstants.SHT_SYMTAB, data: symbols, link: 2, entrySize: 24),
+            .init(name: ".strtab", type: ELFConstants.SHT_STRTAB, data: [UInt8](repeating: 0x61, count: count)),
+        ]
+        let bytes = file.bytes()
+        var elf: ELFFile?
+        let seconds = try timed { elf = try ELFFile(bytes: bytes) }
+        #expect(seconds < 10, "took \(seconds) s")
+        // No name has an end: none is taken.
+        #expect(elf?.symtabFunctions.isEmpty == true)
+    }
+
+}
