@@ -164,6 +164,9 @@ public enum ELFConstants {
 enum ELFLimits {
     /// Bytes of a symbol name; a symbol with a longer one is skipped.
     static let symbolName = 16 << 10
+    /// Note sections and segments searched for the build-id, and bytes read from each.
+    static let noteRegions = 16
+    static let noteBytes: UInt64 = 1 << 20
 }
 
 /// A parsed 64-bit little-endian ELF file: sections, load segments, build-id,
@@ -308,16 +311,10 @@ public struct ELFFile: Sendable {
         let noteSections = rawSections.filter { $0.type == ELFConstants.SHT_NOTE && $0.flags & ELFConstants.SHF_COMPRESSED == 0 }
         let orderedNotes = noteSections.filter { $0.name == ".note.gnu.build-id" }
             + noteSections.filter { $0.name != ".note.gnu.build-id" }
-        for section in orderedNotes where foundBuildID == nil {
-            if let bytes = try? reader.read(offset: section.offset, count: section.size) {
-                foundBuildID = ELFFile.findBuildID(inNotes: bytes, alignment: section.addressAlignment)
-            }
-        }
-        if foundBuildID == nil {
-            for note in noteSegments where foundBuildID == nil {
-                if let bytes = try? reader.read(offset: note.offset, count: note.size) {
-                    foundBuildID = ELFFile.findBuildID(inNotes: bytes, alignment: note.align)
-                }
+        let regions = orderedNotes.map { (offset: $0.offset, size: $0.size, align: $0.addressAlignment) } + noteSegments
+        for note in regions.prefix(ELFLimits.noteRegions) where foundBuildID == nil && note.size <= ELFLimits.noteBytes {
+            if let bytes = try? reader.read(offset: note.offset, count: note.size) {
+                foundBuildID = ELFFile.findBuildID(inNotes: bytes, alignment: note.align)
             }
         }
         buildID = foundBuildID

@@ -128,4 +128,19 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(elf?.symtabFunctions.isEmpty == true)
     }
 
+    /// 20,000 note sections, each claiming the whole file: every one used to be read in full
+    /// while looking for a build-id.
+    @Test func manyNoteSectionsCoveringTheFile() throws {
+        var file = SyntheticELF()
+        file.sections = [.init(name: ".padding", type: 1, data: [UInt8](repeating: 0, count: 4 << 20))]
+        for i in 0..<20_000 {
+            file.sections.append(.init(name: ".note.\(i)", type: ELFConstants.SHT_NOTE, headerOffset: 0, headerSize: 4 << 20))
+        }
+        let bytes = file.bytes()
+        var elf: ELFFile?
+        let seconds = try timed { elf = try ELFFile(bytes: bytes) }
+        #expect(seconds < 10, "took \(seconds) s")
+        #expect(elf?.buildID == nil)
+    }
+
 }
