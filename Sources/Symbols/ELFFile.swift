@@ -162,6 +162,10 @@ public enum ELFConstants {
 /// Bounds on the work one ELF file can cause, whatever it claims: the files come from processes
 /// that may be hostile (a container's files, read by root).
 enum ELFLimits {
+    /// Section headers read; real executables, libraries and debug files have under 100.
+    static let sections: UInt64 = 1 << 16
+    /// Bytes of a section name kept; longer names are treated as unnamed.
+    static let sectionName = 256
     /// Bytes of a symbol name; a symbol with a longer one is skipped.
     static let symbolName = 16 << 10
     /// Note sections and segments searched for the build-id, and bytes read from each.
@@ -260,6 +264,7 @@ public struct ELFFile: Sendable {
             if shstrndx == UInt64(ELFConstants.SHN_XINDEX) { shstrndx = UInt64(first.u32(40)!) }
             if phnum == 0xffff { phnum = UInt64(first.u32(44)!) }
             guard shnum <= reader.size / shentsize else { throw ELFError.truncated }
+            guard shnum <= ELFLimits.sections else { throw ELFError.malformed("\(shnum) sections") }
             let table = ByteView(bytes: try reader.read(offset: shoff, count: shnum * shentsize))
             rawSections.reserveCapacity(Int(shnum))
             for i in 0..<Int(shnum) {
@@ -278,7 +283,7 @@ public struct ELFFile: Sendable {
             if let names = try? reader.read(offset: strtab.offset, count: strtab.size) {
                 let view = ByteView(bytes: names)
                 for i in rawSections.indices {
-                    rawSections[i].name = view.cString(Int(nameOffsets[i])) ?? ""
+                    rawSections[i].name = view.cString(Int(nameOffsets[i]), maxLength: ELFLimits.sectionName) ?? ""
                 }
             }
         }

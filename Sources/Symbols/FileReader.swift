@@ -175,11 +175,9 @@ struct ByteView {
         return v
     }
 
-    /// The NUL-terminated string starting at `at` (to the end if unterminated).
-    func cString(_ at: Int) -> String? {
-        guard at >= 0, at < bytes.count else { return nil }
-        var end = at
-        while end < bytes.count, bytes[end] != 0 { end += 1 }
+    /// The NUL-terminated string starting at `at`, if it ends within `maxLength` bytes.
+    func cString(_ at: Int, maxLength: Int) -> String? {
+        guard let end = bytes.withUnsafeBytes({ nulIndex(in: $0, from: at, maxLength: maxLength) }) else { return nil }
         return String(decoding: bytes[at..<end], as: UTF8.self)
     }
 }

@@ -143,4 +143,23 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(elf?.buildID == nil)
     }
 
+    /// 60,000 sections named by one 1 MiB string without a NUL: each name used to be a 1 MiB copy.
+    @Test func longSectionNames() throws {
+        var file = SyntheticELF()
+        for i in 0..<60_000 { file.sections.append(.init(name: "", type: 1, headerOffset: 0, headerSize: UInt64(i))) }
+        var bytes = file.bytes()
+        // Point .shstrtab (the last section) at 1 MiB of 'a' appended to the file.
+        let shoff = Int(ByteView(bytes: bytes).u64(40)!)
+        let last = 60_001
+        let stringsAt = UInt64(bytes.count)
+        bytes += [UInt8](repeating: 0x61, count: 1 << 20)
+        for (field, value) in [(24, stringsAt), (32, UInt64(1 << 20))] {
+            for i in 0..<8 { bytes[shoff + last * 64 + field + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+        }
+        var elf: ELFFile?
+        let seconds = try timed { elf = try ELFFile(bytes: bytes) }
+        #expect(seconds < 10, "took \(seconds) s")
+        #expect(elf?.sections.count == 60_002)
+        #expect(elf?.sections.allSatisfy { $0.name.utf8.count <= 256 } == true)
+    }
 }
