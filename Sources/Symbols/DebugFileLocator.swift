@@ -56,8 +56,10 @@ public struct DebugFileLocator: Sendable {
         return roots.map { joinPath($0, ".build-id/\(dir)/\(rest).debug") }
     }
 
-    /// Candidate paths for a debug link name of the module at `modulePath`.
+    /// Candidate paths for a debug link name of the module at `modulePath`; none when the name is
+    /// not a plain file name (a `/`, `.` or `..` would lead out of the directories searched).
     public func debugLinkPaths(for fileName: String, modulePath: String) -> [String] {
+        guard !fileName.isEmpty, !fileName.contains("/"), fileName != ".", fileName != ".." else { return [] }
         var dirs = [directoryName(of: absolutePath(modulePath))]
         if let real = realPath(modulePath) {
             let realDir = directoryName(of: real)

@@ -163,3 +163,29 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(elf?.sections.allSatisfy { $0.name.utf8.count <= 256 } == true)
     }
 }
+
+@Suite struct DebugLinkNameTests {
+    /// A debug link is a file name; one with a directory part (`../x`) would steer the search out
+    /// of the debug directories, to any file of the host.
+    @Test func debugLinkWithDirectoryIsIgnored() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try compileSample(in: dir)
+        try shell("""
+            mkdir sub && objcopy --only-keep-debug prog p.debug && strip -o sub/prog prog && \
+            objcopy --add-gnu-debuglink=p.debug sub/prog
+            """, in: dir.path)
+        var file = try PatchableELF(path: dir.file("sub/prog"))
+        let link = try #require(try file.elf.section(named: ".gnu_debuglink"))
+        // "p.debug" becomes "../p.d" (NUL-padded): the same CRC, a path into the parent directory.
+        let name = Array("../p.d".utf8) + [0, 0]
+        file.bytes.replaceSubrange(Int(link.offset)..<Int(link.offset) + 8, with: name)
+        try shell("cp p.debug p.d", in: dir.path)
+        try Data(file.bytes).write(to: URL(fileURLWithPath: dir.file("sub/prog")))
+        #expect(try ELFFile(path: dir.file("sub/prog")).debugLink?.fileName == "../p.d")
+
+        let symbolizer = Symbolizer(debugRoots: [dir.file("no-debug-root")])
+        #expect(symbolizer.debugFile(for: dir.file("sub/prog")) == nil)
+        #expect(DebugFileLocator(roots: []).debugLinkPaths(for: "../p.d", modulePath: dir.file("sub/prog")).isEmpty)
+    }
+}
