@@ -166,6 +166,8 @@ enum ELFLimits {
     static let sections: UInt64 = 1 << 16
     /// Bytes of a section name kept; longer names are treated as unnamed.
     static let sectionName = 256
+    /// Bytes of one section read into memory: a sparse file can claim any size at no cost.
+    static let sectionBytes: UInt64 = 1 << 30
     /// Bytes of a symbol name; a symbol with a longer one is skipped.
     static let symbolName = 16 << 10
     /// Note sections and segments searched for the build-id, and bytes read from each.
@@ -280,7 +282,7 @@ public struct ELFFile: Sendable {
         // Names from the section header string table.
         if shstrndx < UInt64(rawSections.count), rawSections[Int(shstrndx)].hasFileData {
             let strtab = rawSections[Int(shstrndx)]
-            if let names = try? reader.read(offset: strtab.offset, count: strtab.size) {
+            if let names = try? ELFFile.read(strtab, from: reader) {
                 let view = ByteView(bytes: names)
                 for i in rawSections.indices {
                     rawSections[i].name = view.cString(Int(nameOffsets[i]), maxLength: ELFLimits.sectionName) ?? ""
@@ -326,7 +328,7 @@ public struct ELFFile: Sendable {
 
         var link: ELFDebugLink?
         if let section = rawSections.first(where: { $0.name == ".gnu_debuglink" && $0.hasFileData }),
-           let bytes = try? reader.read(offset: section.offset, count: section.size) {
+           let bytes = try? ELFFile.read(section, from: reader) {
             link = ELFDebugLink(parsing: bytes)
         }
         debugLink = link
@@ -379,6 +381,12 @@ public struct ELFFile: Sendable {
 
     // MARK: - Parsing helpers
 
+    /// A section's bytes as stored in the file, if it is at most `ELFLimits.sectionBytes` long.
+    static func read(_ section: ELFSection, from reader: some ByteSource) throws(ELFError) -> [UInt8] {
+        guard section.size <= ELFLimits.sectionBytes else { throw ELFError.malformed("section \(section.index): \(section.size) bytes") }
+        return try reader.read(offset: section.offset, count: section.size)
+    }
+
     static func findBuildID(inNotes bytes: [UInt8], alignment: UInt64) -> [UInt8]? {
         let view = ByteView(bytes: bytes)
         let align = alignment == 8 ? 8 : 4
@@ -411,8 +419,8 @@ public struct ELFFile: Sendable {
         guard table.entrySize == 0 || (24...4096).contains(table.entrySize) else { return FunctionTable() }
         let entrySize = table.entrySize == 0 ? 24 : Int(table.entrySize)
         guard
-              let symbolBytes = try? reader.read(offset: table.offset, count: table.size),
-              let stringBytes = try? reader.read(offset: strtab.offset, count: strtab.size) else { return FunctionTable() }
+              let symbolBytes = try? ELFFile.read(table, from: reader),
+              let stringBytes = try? ELFFile.read(strtab, from: reader) else { return FunctionTable() }
         let count = symbolBytes.count / entrySize
         var records: [FunctionTable.Record] = []
         symbolBytes.withUnsafeBytes { symbols in

@@ -103,6 +103,26 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
 
 /// Inputs built to make a parser do work out of proportion to their size.
 @Suite struct BoundedWorkTests {
+    /// A sparse file costs its author nothing, however large: a section claiming 1.5 GiB of it
+    /// used to be read into memory whole.
+    @Test func sectionLargerThanTheLimit() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var file = try PatchableELF(path: try compileSample(in: dir))
+        let symtab = try #require(try file.elf.section(named: ".symtab"))
+        try file.patchSection(".symtab", field: 32, to: 3 << 29)
+        let path = dir.file("sparse")
+        try Data(file.bytes).write(to: URL(fileURLWithPath: path))
+        #expect(truncate(path, off_t(symtab.offset) + off_t(3 << 29)) == 0)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let before = usage.ru_maxrss
+        let elf = try ELFFile(path: path)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #expect(elf.symtabFunctions.isEmpty)
+        #expect(usage.ru_maxrss - before < 1 << 20, "peak grew by \(usage.ru_maxrss - before) KiB")
+    }
+
     func timed(_ body: () throws -> Void) rethrows -> Double {
         let start = Date()
         try body()
