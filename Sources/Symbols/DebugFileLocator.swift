@@ -43,6 +43,9 @@ public struct DebugFileLocator: Sendable {
     /// Global debug directories, `/usr/lib/debug` by default.
     public var roots: [String]
 
+    /// Largest debug file whose CRC is computed (4 GiB).
+    static let maximumCRCBytes: Int64 = 1 << 32
+
     /// Creates a locator searching `roots`.
     public init(roots: [String] = ["/usr/lib/debug"]) {
         self.roots = roots
@@ -81,8 +84,9 @@ public struct DebugFileLocator: Sendable {
     /// The path of `module`'s debug file with a usable `.symtab`, or nil.
     ///
     /// A build-id match must carry the same build-id (when it has one); a debug
-    /// link match must have the CRC-32 recorded in `.gnu_debuglink`. The module
-    /// itself is never returned.
+    /// link match must have the CRC-32 recorded in `.gnu_debuglink` and no other build-id
+    /// than the module's (a file over 4 GiB: the module's build-id, without the CRC). The
+    /// module itself is never returned.
     public func locate(for module: ELFFile) -> String? {
         if let id = module.buildID {
             for path in buildIDPaths(for: id) {
@@ -97,8 +101,16 @@ public struct DebugFileLocator: Sendable {
             for path in debugLinkPaths(for: link.fileName, modulePath: module.path) {
                 guard let identity = FileIdentity(path: path), identity != module.identity,
                       let candidate = try? ELFFile(path: path, loadSymbols: false),
-                      candidate.hasSymtab,
-                      CRC32.checksum(fileAt: path) == link.crc else { continue }
+                      candidate.hasSymtab else { continue }
+                // Different build-ids: another build. The CRC is a read of the whole file, which
+                // may be a huge sparse one: beyond the limit only equal build-ids accept it.
+                let sameBuild = module.buildID.flatMap { id in candidate.buildID.map { $0 == id } }
+                if sameBuild == false { continue }
+                if candidate.identity.size > Self.maximumCRCBytes {
+                    if sameBuild == true { return path }
+                    continue
+                }
+                guard CRC32.checksum(fileAt: path) == link.crc else { continue }
                 return path
             }
         }

@@ -209,3 +209,36 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(DebugFileLocator(roots: []).debugLinkPaths(for: "../p.d", modulePath: dir.file("sub/prog")).isEmpty)
     }
 }
+
+@Suite struct DebugLinkCRCTests {
+    /// A debug link candidate over 4 GiB (a sparse file costs nothing) is not read whole for its
+    /// CRC; with the module's build-id it is the module's debug file.
+    @Test func sparseCandidateWithTheSameBuildID() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try compileSample(in: dir)
+        try shell("objcopy --only-keep-debug prog prog.debug && strip prog && objcopy --add-gnu-debuglink=prog.debug prog && truncate -s 6G prog.debug", in: dir.path)
+        let symbolizer = Symbolizer(debugRoots: [dir.file("no-debug-root")])
+        let start = Date()
+        #expect(symbolizer.debugFile(for: dir.file("prog")) == dir.file("prog.debug"))
+        #expect(Date().timeIntervalSince(start) < 2)
+    }
+
+    /// Without build-ids only the CRC can tell, and a file over 4 GiB is not read for it.
+    @Test func sparseCandidateWithoutBuildID() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try compileSample(in: dir)
+        try shell("""
+            objcopy --remove-section .note.gnu.build-id prog && objcopy --only-keep-debug prog prog.debug && \
+            strip prog && objcopy --add-gnu-debuglink=prog.debug prog && cp prog.debug big.debug && truncate -s 6G big.debug
+            """, in: dir.path)
+        #expect(try ELFFile(path: dir.file("prog")).buildID == nil)
+        let symbolizer = Symbolizer(debugRoots: [dir.file("no-debug-root")])
+        #expect(symbolizer.debugFile(for: dir.file("prog")) == dir.file("prog.debug"))
+        try shell("mv big.debug prog.debug", in: dir.path)
+        let start = Date()
+        #expect(Symbolizer(debugRoots: [dir.file("no-debug-root")]).debugFile(for: dir.file("prog")) == nil)
+        #expect(Date().timeIntervalSince(start) < 2)
+    }
+}
