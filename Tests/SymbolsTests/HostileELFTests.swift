@@ -242,3 +242,101 @@ func returnsWithin(_ seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         #expect(Date().timeIntervalSince(start) < 2)
     }
 }
+
+/// The loader reads only the program headers, so a program with a corrupt section header table
+/// runs; its dynamic symbols are still found, through the dynamic segment.
+@Suite struct CorruptSectionHeaderTests {
+    func compile(_ dir: TemporaryDirectory, hashStyle: String = "gnu") throws -> String {
+        try dir.write("prog.c", sampleProgram)
+        try shell("cc -O0 -g -rdynamic -Wl,--build-id -Wl,--hash-style=\(hashStyle) -o prog prog.c", in: dir.path)
+        return dir.file("prog")
+    }
+
+    func names(_ table: FunctionTable) -> [String] { table.symbols.map(\.name).sorted() }
+
+    /// On an intact file the dynamic segment's table and `.dynsym` are the same symbols.
+    @Test(arguments: ["gnu", "sysv"])
+    func dynamicSegmentMatchesDynsym(hashStyle: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let elf = try ELFFile(path: try compile(dir, hashStyle: hashStyle))
+        let reader = try FileReader(path: elf.path)
+        let dynamic = try #require(try dynamicTable(reader))
+        #expect(hashStyle == "gnu" ? dynamic.gnuHash != nil : dynamic.hash != nil)
+        let fromSegment = ELFFile.readDynamicFunctions(dynamic, segments: elf.loadSegments, reader: reader)
+        #expect(names(fromSegment).contains("exported_entry"))
+        #expect(names(fromSegment) == names(elf.dynsym))
+    }
+
+    @Test func libcDynamicSegmentMatchesDynsym() throws {
+        let elf = try ELFFile(path: libcPath)
+        let reader = try FileReader(path: libcPath)
+        let dynamic = try #require(try dynamicTable(reader))
+        let fromSegment = ELFFile.readDynamicFunctions(dynamic, segments: elf.loadSegments, reader: reader)
+        #expect(fromSegment.records.count > 1000)
+        #expect(fromSegment.records.count == elf.dynsym.records.count)
+        #expect(names(fromSegment) == names(elf.dynsym))
+    }
+
+    func dynamicTable(_ reader: FileReader) throws -> DynamicTable? {
+        let header = ByteView(bytes: try reader.read(offset: 0, count: 64))
+        let phoff = header.u64(32)!, phnum = Int(header.u16(56)!)
+        let table = ByteView(bytes: try reader.read(offset: phoff, count: UInt64(phnum * 56)))
+        for i in 0..<phnum where table.u32(i * 56) == ELFConstants.PT_DYNAMIC {
+            return DynamicTable(parsing: try reader.read(offset: table.u64(i * 56 + 8)!, count: table.u64(i * 56 + 32)!))
+        }
+        return nil
+    }
+
+    @Test func sectionTablePastTheEnd() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var file = try PatchableELF(path: try compile(dir))
+        let intact = try file.elf
+        file.write(UInt64(file.bytes.count) + 4096, at: 40, width: 8)
+        try expectLoaderView(try file.elf, like: intact)
+    }
+
+    @Test func garbageSectionTable() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var file = try PatchableELF(path: try compile(dir))
+        let intact = try file.elf
+        let shoff = Int(ByteView(bytes: file.bytes).u64(40)!)
+        var state: UInt32 = 12345
+        for i in shoff..<file.bytes.count {
+            state = state &* 1_103_515_245 &+ 12345
+            file.bytes[i] = UInt8(truncatingIfNeeded: state >> 16)
+        }
+        let elf = try file.elf
+        #expect(!elf.sections.contains { $0.type == ELFConstants.SHT_SYMTAB || $0.type == ELFConstants.SHT_DYNSYM })
+        #expect(names(elf.dynsym) == names(intact.dynsym))
+        #expect(elf.buildID == intact.buildID)
+    }
+
+    /// A table whose `.dynsym` is not where the loader's is belongs to another program.
+    @Test func sectionTableThatDisagreesWithTheLoader() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var file = try PatchableELF(path: try compile(dir))
+        let intact = try file.elf
+        let dynsym = try #require(intact.section(named: ".dynsym"))
+        try file.patchSection(".dynsym", field: 16, to: dynsym.address + 0x100)
+        let elf = try file.elf
+        #expect(elf.sectionHeaderProblem != nil)
+        try expectLoaderView(elf, like: intact)
+    }
+
+    func expectLoaderView(_ elf: ELFFile, like intact: ELFFile) throws {
+        #expect(elf.sectionHeaderProblem != nil)
+        #expect(elf.sections.isEmpty)
+        #expect(elf.symtab.records.isEmpty)
+        #expect(names(elf.dynsym) == names(intact.dynsym))
+        #expect(names(elf.dynsym).contains("exported_entry"))
+        #expect(elf.buildID != nil && elf.buildID == intact.buildID)
+        #expect(elf.loadSegments == intact.loadSegments)
+        let symbol = try #require(intact.dynsymFunctions.first { $0.name == "exported_entry" })
+        let table = SymbolTable(tables: [(elf.dynsym, .dynsym)])
+        #expect(table.lookup(symbol.value + 2)?.name == "exported_entry")
+    }
+}
