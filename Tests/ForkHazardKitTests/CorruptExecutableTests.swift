@@ -1,0 +1,68 @@
+import Foundation
+import ProcFS
+import Symbols
+import Testing
+
+@testable import ForkHazardKit
+
+/// A program whose section header table is corrupt still runs (the loader reads only the program
+/// headers) and must still be diagnosed, its frames named from the dynamic segment or not at all.
+@Suite("Corrupt executables") struct CorruptExecutableTests {
+    enum Corruption: String, CaseIterable, Sendable {
+        /// `e_shoff` points past the end of the file.
+        case tablePastTheEnd
+        /// The section header table is overwritten with pseudo-random bytes.
+        case garbageTable
+    }
+
+    /// A copy of `binary` with its section header table corrupted.
+    func corrupted(_ binary: String, _ corruption: Corruption) throws -> String {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: binary)))
+        let shoff = (0..<8).reduce(0) { $0 | Int(bytes[40 + $1]) << (8 * $1) }
+        switch corruption {
+        case .tablePastTheEnd:
+            let past = UInt64(bytes.count + 0x10000)
+            for i in 0..<8 { bytes[40 + i] = UInt8(truncatingIfNeeded: past >> (8 * UInt64(i))) }
+        case .garbageTable:
+            var state: UInt32 = 2024
+            for i in shoff..<bytes.count {
+                state = state &* 1_103_515_245 &+ 12345
+                bytes[i] = UInt8(truncatingIfNeeded: state >> 16)
+            }
+        }
+        let path = binary + "-" + corruption.rawValue
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o755)
+        return path
+    }
+
+    @Test(arguments: Corruption.allCases)
+    func forkedChildOnAnInheritedMutex(_ corruption: Corruption) throws {
+        let intact = VictimBuild.compile("waits.c", output: "waits-rdynamic", flags: ["-rdynamic"])
+        let binary = try corrupted(intact, corruption)
+        if corruption == .tablePastTheEnd { #expect(try ELFFile(path: binary).sectionHeaderProblem != nil) }
+        
+        let victim = try Victim(binary, ["fork-mutex"])
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+
+        // The diagnosis is the one of the intact program.
+        #expect(report.verdict == .deadlock)
+        let holder = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
+        let inherited = try #require(report.findings.first { $0.rule == "inherited-lock" && $0.pids.first == child })
+        #expect(inherited.tids == [child, holder.tid])
+        #expect(report.thread(child)?.wait?.lock?.kind == .pthreadMutex)
+
+        // main comes from the dynamic segment (the program exports it); every name given to a
+        // frame of the program is one of its own exported functions.
+        let stack = try #require(report.thread(child)?.stack)
+        #expect(Array(stack.compactMap(\.symbol).prefix(3)) == ["__lll_lock_wait", "pthread_mutex_lock", "main"])
+        let exported = Set(try ELFFile(path: intact).dynsymFunctions.map(\.name))
+        let own = stack.filter { $0.module == binary }
+        #expect(!own.isEmpty)
+        for frame in own {
+            if let symbol = frame.symbol { #expect(exported.contains(symbol)) }
+        }
+    }
+}
