@@ -25,8 +25,11 @@ let package = Package(
             ]),
         // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
         .target(name: "ProcFS"),
-        // ELF symbol tables and debug files: addresses to function names.
-        .target(name: "Symbols"),
+        // zlib (compressed debug sections) for Symbols.
+        .systemLibrary(name: "CSymbols", providers: [.apt(["zlib1g-dev"])]),
+        // ELF symbol tables, DWARF line tables and debug files: addresses to function names
+        // and source lines.
+        .target(name: "Symbols", dependencies: ["CSymbols"]),
         // Snapshot model, wait decoding, analysis and rendering.
         .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "CForkHazard"]),
         .executableTarget(

@@ -1,3 +1,5 @@
+import CSymbols
+
 /// Why an ELF file could not be read.
 public enum ELFError: Error, Equatable, Sendable {
     /// `open` or `fstat` failed.
@@ -131,6 +133,8 @@ public enum ELFConstants {
     public static let SHT_DYNSYM: UInt32 = 11
     /// Section contents are compressed.
     public static let SHF_COMPRESSED: UInt64 = 0x800
+    /// `ch_type` of a zlib-compressed section.
+    public static let ELFCOMPRESS_ZLIB: UInt32 = 1
     /// Loadable segment.
     public static let PT_LOAD: UInt32 = 1
     /// Note segment.
@@ -180,9 +184,12 @@ enum ELFLimits {
 /// A parsed 64-bit little-endian ELF file: sections, load segments, build-id,
 /// debug link and function symbols.
 ///
-/// Everything is read eagerly in `init` with `pread`; the value keeps no file
-/// descriptor open.
+/// Headers, notes and symbols are read in `init` with `pread`; the value keeps the file open for
+/// reading other sections later (`sectionData`), so it reads the file it parsed even if the path
+/// now names another.
 public struct ELFFile: Sendable {
+    /// The bytes parsed.
+    let source: any ByteSource
     /// The path the file was opened with.
     public let path: String
     /// Identity (device, inode, size, mtime) of the file when it was read.
@@ -241,6 +248,7 @@ public struct ELFFile: Sendable {
     init(reader: some ByteSource, path: String, identity: FileIdentity, loadSymbols: Bool) throws(ELFError) {
         self.path = path
         self.identity = identity
+        self.source = reader
 
         guard reader.size >= 64 else { throw ELFError.notELF }
         let header = ByteView(bytes: try reader.read(offset: 0, count: 64))
@@ -379,6 +387,42 @@ public struct ELFFile: Sendable {
             }
         }
         return (sections, extendedPhnum)
+    }
+
+    /// A section's contents, inflated when it is compressed (`SHF_COMPRESSED` with zlib); at most
+    /// `ELFLimits.sectionBytes` either way. Sections without file bytes (NOBITS) are empty.
+    public func sectionData(_ section: ELFSection) throws(ELFError) -> [UInt8] {
+        guard section.hasFileData else { return [] }
+        let raw = try ELFFile.read(section, from: source)
+        return section.flags & ELFConstants.SHF_COMPRESSED != 0 ? try ELFFile.inflate(raw) : raw
+    }
+
+    /// The contents of the first section called `name` with file bytes, or nil.
+    public func sectionData(named name: String) -> [UInt8]? {
+        guard let section = sections.first(where: { $0.name == name && $0.hasFileData }) else { return nil }
+        return try? sectionData(section)
+    }
+
+    /// Inflates a compressed section: an `Elf64_Chdr` (type, reserved, size, alignment) and a zlib
+    /// stream. The size it claims must fit the limit and what deflate can do with the bytes
+    /// present (at most 1,032 to 1), so a small section cannot claim a huge allocation.
+    static func inflate(_ raw: [UInt8]) throws(ELFError) -> [UInt8] {
+        let header = ByteView(bytes: raw)
+        guard let type = header.u32(0), let size = header.u64(8), raw.count >= 24 else { throw ELFError.truncated }
+        guard type == ELFConstants.ELFCOMPRESS_ZLIB else { throw ELFError.malformed("compression type \(type)") }
+        let stream = UInt64(raw.count - 24)
+        guard size <= ELFLimits.sectionBytes, size <= stream * 1032 + 64 else {
+            throw ELFError.malformed("compressed section claims \(size) bytes")
+        }
+        guard size > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let rc = raw.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                fh_inflate_exact(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count)
+            }
+        }
+        guard rc == 0 else { throw ELFError.malformed("corrupt compressed section") }
+        return out
     }
 
     /// The first section called `name`, if any.

@@ -51,7 +51,7 @@ public struct FileIdentity: Hashable, Sendable {
 
 /// Bytes an ELF file is parsed from, read by position with bounds checks: a file, or bytes
 /// already in memory (tests, fuzzing, a copy of another process's memory).
-protocol ByteSource {
+protocol ByteSource: Sendable {
     /// The number of bytes.
     var size: UInt64 { get }
     /// Exactly `count` bytes at `offset`, or `.truncated` when they are not all there.

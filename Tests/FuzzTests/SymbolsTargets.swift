@@ -143,6 +143,17 @@ extension FuzzTargets {
             let alignment: UInt64 = input.first.map { $0 & 1 == 0 ? 4 : 8 } ?? 4
             _ = ELFFile.findBuildID(inNotes: input, alignment: alignment)
         },
+        FuzzTarget("compressed-section", seeds: {
+            // The raw bytes (header and zlib stream) of every compressed section of the seeds.
+            elfSeeds().flatMap { seed -> [FuzzSeed] in
+                guard let elf = try? ELFFile(bytes: seed.bytes, loadSymbols: false) else { return [] }
+                return elf.sections.filter { $0.flags & ELFConstants.SHF_COMPRESSED != 0 }.compactMap { section in
+                    (try? ELFFile.read(section, from: elf.source)).map { FuzzSeed(bytes: $0, hot: [0..<32]) }
+                }
+            }
+        }) { input in
+            _ = try? ELFFile.inflate(input)
+        },
         FuzzTarget("debuglink", seeds: {
             [FuzzSeed(bytes: Array("libc.so.6.debug".utf8) + [0] + [0x12, 0x34, 0x56, 0x78]),
              FuzzSeed(bytes: Array("x".utf8) + [0, 0, 0, 1, 2, 3, 4])]
