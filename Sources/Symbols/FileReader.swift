@@ -185,7 +185,7 @@ struct ByteView {
 /// The index of the first NUL at or after `start` within `maxLength` bytes, or nil.
 func nulIndex(in bytes: UnsafeRawBufferPointer, from start: Int, maxLength: Int) -> Int? {
     guard start >= 0, start < bytes.count, let base = bytes.baseAddress else { return nil }
-    let length = min(maxLength + 1, bytes.count - start)
+    let length = min(max(0, maxLength), bytes.count - start - 1) + 1
     guard let found = memchr(base + start, 0, length) else { return nil }
     return base.distance(to: UnsafeRawPointer(found))
 }

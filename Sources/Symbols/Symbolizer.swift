@@ -6,30 +6,43 @@ import Musl
 import Darwin
 #endif
 
-/// The symbols loaded for one module (executable or shared library).
-public struct ModuleSymbols: Sendable {
+/// The symbols loaded for one module (executable or shared library), and its DWARF line
+/// information, read when first asked for.
+public final class ModuleSymbols: @unchecked Sendable {
     /// The module as parsed (symbols included).
     public let module: ELFFile
     /// The separate debug file whose `.symtab` was used, if any.
     public let debugFilePath: String?
     /// The function symbols: `.symtab` (own or the debug file's), else `.dynsym`.
     public let table: SymbolTable
+    private let locator: DebugFileLocator
+    private let debugFile: ELFFile?
+    private let lock = Lock()
+    private var debugInfo: DebugInfo??
 
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
-    public init(path: String, locator: DebugFileLocator = DebugFileLocator()) throws(ELFError) {
-        let module = try ELFFile(path: path)
+    public convenience init(path: String, locator: DebugFileLocator = DebugFileLocator()) throws(ELFError) {
+        self.init(module: try ELFFile(path: path), locator: locator)
+    }
+
+    /// Uses `module` (already parsed) and, when it has no `.symtab`, its separate debug file.
+    public init(module: ELFFile, locator: DebugFileLocator = DebugFileLocator()) {
         var lists: [(table: FunctionTable, source: SymbolSource)] = []
         var debugPath: String?
+        var debug: ELFFile?
         if module.hasSymtab {
             lists.append((module.symtab, .symtab))
         } else if let found = locator.locate(for: module),
-                  let debug = try? ELFFile(path: found) {
+                  let file = try? ELFFile(path: found) {
             debugPath = found
-            lists.append((debug.symtab, .debugFile(found)))
+            debug = file
+            lists.append((file.symtab, .debugFile(found)))
         }
         // A full .symtab (the module's or its debug file's) holds every .dynsym function too.
         if lists.isEmpty { lists.append((module.dynsym, .dynsym)) }
         self.module = module
+        self.locator = locator
+        self.debugFile = debug
         self.debugFilePath = debugPath
         self.table = SymbolTable(tables: lists)
     }
@@ -38,6 +51,33 @@ public struct ModuleSymbols: Sendable {
     public func symbolize(fileOffset: UInt64) -> Symbol? {
         guard let address = module.virtualAddress(forFileOffset: fileOffset) else { return nil }
         return table.lookup(address)
+    }
+
+    /// The source position (and inlined calls) at a file offset within the module; nil when
+    /// neither the module nor its debug file has DWARF line information for it.
+    public func sourceInfo(fileOffset: UInt64) -> SourceInfo? {
+        guard let address = module.virtualAddress(forFileOffset: fileOffset) else { return nil }
+        return sourceInfo(virtualAddress: address)
+    }
+
+    /// The source position (and inlined calls) at a link-time virtual address of the module.
+    public func sourceInfo(virtualAddress address: UInt64) -> SourceInfo? {
+        dwarf()?.sourceInfo(at: address)
+    }
+
+    /// The module's DWARF, else its debug file's (found now if the symbols did not need it).
+    func dwarf() -> DebugInfo? {
+        lock.withLock {
+            if let loaded = debugInfo { return loaded }
+            var sections = DWARFSections(module)
+            if sections == nil {
+                let debug = debugFile ?? locator.locate(for: module).flatMap { try? ELFFile(path: $0, loadSymbols: false) }
+                sections = debug.flatMap(DWARFSections.init)
+            }
+            let loaded = sections.map { DebugInfo(sections: $0) }
+            debugInfo = .some(loaded)
+            return loaded
+        }
     }
 }
 
@@ -67,6 +107,12 @@ public final class Symbolizer: @unchecked Sendable {
     /// (address - mapping start + mapping offset), or nil when no symbol covers it.
     public func symbolize(module: String, moduleOffset: UInt64) -> Symbol? {
         symbols(for: module)?.symbolize(fileOffset: moduleOffset)
+    }
+
+    /// The source position of a FILE offset within `module`, with the functions inlined there;
+    /// nil without DWARF line information for it.
+    public func sourceInfo(module: String, moduleOffset: UInt64) -> SourceInfo? {
+        symbols(for: module)?.sourceInfo(fileOffset: moduleOffset)
     }
 
     /// The function containing the link-time virtual `address` of `module`, or nil.
