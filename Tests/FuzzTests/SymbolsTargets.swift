@@ -116,6 +116,55 @@ func noteSeeds() -> [FuzzSeed] {
     }
 }
 
+/// The DWARF sections of a seed, one after another, each behind its length (4 bytes): the input
+/// format of the `dwarf` target, so mutations reach every section without an ELF file around them.
+func packSections(_ sections: DWARFSections) -> FuzzSeed {
+    var bytes: [UInt8] = []
+    var hot: [Range<Int>] = []
+    for section in [sections.info, sections.abbrev, sections.line, sections.str, sections.lineStr, sections.addr,
+                    sections.strOffsets, sections.ranges, sections.rnglists] {
+        for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: section.count >> (8 * i))) }
+        hot.append(bytes.count..<(bytes.count + min(section.count, 48)))
+        bytes += section
+    }
+    return FuzzSeed(bytes: bytes, hot: hot)
+}
+
+func unpackSections(_ bytes: [UInt8]) -> DWARFSections {
+    var parts: [[UInt8]] = []
+    var at = 0
+    while parts.count < 9 {
+        guard at + 4 <= bytes.count else { parts.append([]); continue }
+        let length = (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
+        at += 4
+        let end = min(bytes.count, at + length)
+        parts.append(Array(bytes[at..<end]))
+        at = end
+    }
+    var sections = DWARFSections()
+    (sections.info, sections.abbrev, sections.line, sections.str, sections.lineStr) = (parts[0], parts[1], parts[2], parts[3], parts[4])
+    (sections.addr, sections.strOffsets, sections.ranges, sections.rnglists) = (parts[5], parts[6], parts[7], parts[8])
+    return sections
+}
+
+/// The DWARF of the seed programs (every variant, compressed ones inflated).
+func dwarfSeeds() -> [DWARFSections] {
+    elfSeeds().compactMap { seed in (try? ELFFile(bytes: seed.bytes, loadSymbols: false)).flatMap(DWARFSections.init) }
+}
+
+/// Looks up addresses all over the units, and near them.
+func exerciseDWARF(_ sections: DWARFSections) {
+    let info = DebugInfo(sections: sections)
+    var addresses = info.sampleAddresses(limit: 16)
+    addresses += addresses.map { $0 &+ 5 } + [0, 0x1000, 0x1139, .max]
+    for address in addresses.prefix(64) {
+        if let found = info.sourceInfo(at: address) {
+            _ = found.location?.description
+            _ = found.inlined.map(\.name)
+        }
+    }
+}
+
 /// Exercises everything a module's lookup would: headers, tables, symbols, address conversions.
 func exerciseELF(_ elf: ELFFile) {
     let table = SymbolTable(tables: [(elf.symtab, .symtab), (elf.dynsym, .dynsym)])
@@ -138,6 +187,7 @@ extension FuzzTargets {
         FuzzTarget("elf", seeds: { elfSeeds() }) { input in
             guard let elf = try? ELFFile(bytes: input) else { return }
             exerciseELF(elf)
+            if let sections = DWARFSections(elf) { exerciseDWARF(sections) }
         },
         FuzzTarget("elf-notes", seeds: noteSeeds) { input in
             let alignment: UInt64 = input.first.map { $0 & 1 == 0 ? 4 : 8 } ?? 4
@@ -153,6 +203,22 @@ extension FuzzTargets {
             }
         }) { input in
             _ = try? ELFFile.inflate(input)
+        },
+        FuzzTarget("dwarf-line", seeds: {
+            dwarfSeeds().filter { !$0.line.isEmpty }.map { FuzzSeed(bytes: $0.line, hot: [0..<64]) }
+        }) { input in
+            // Without .debug_info every line program of the section is decoded.
+            var sections = DWARFSections()
+            sections.line = input
+            exerciseDWARF(sections)
+            for offset in [0, 4, 12, 40] where offset < input.count {
+                if let table = try? LineTable(section: input, at: offset, strings: LineTable.Strings(), compDir: "/src") {
+                    for sequence in table.sequences.prefix(8) { _ = table.location(for: sequence.start) }
+                }
+            }
+        },
+        FuzzTarget("dwarf", seeds: { dwarfSeeds().map(packSections) }) { input in
+            exerciseDWARF(unpackSections(input))
         },
         FuzzTarget("debuglink", seeds: {
             [FuzzSeed(bytes: Array("libc.so.6.debug".utf8) + [0] + [0x12, 0x34, 0x56, 0x78]),

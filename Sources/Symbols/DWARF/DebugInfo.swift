@@ -153,6 +153,14 @@ public final class DebugInfo: @unchecked Sendable {
         }
     }
 
+    /// Addresses worth looking up: the start, middle and last byte of each unit's ranges (for
+    /// tests and fuzzing).
+    func sampleAddresses(limit: Int) -> [UInt64] {
+        lock.withLock {
+            unitRanges.prefix(limit).flatMap { [$0.start, $0.start + ($0.end - $0.start) / 2, $0.end - 1] }
+        }
+    }
+
     // MARK: - Units
 
     private func readUnitHeaders() {
