@@ -124,12 +124,15 @@ public struct StackFrame: Codable, Sendable, Equatable {
     public var symbol: String?
     public var module: String?
     public var moduleOffset: String?
+    /// Source file and line in `symbol`'s function (for inlined code: of the outermost inlined call).
     public var file: String?
     public var line: Int?
+    /// Functions inlined at this address, innermost first, each with its own file and line.
+    public var inlined: [InlinedFrame]? = nil
 
-    enum CodingKeys: String, CodingKey { case address, symbol, module, moduleOffset, file, line }
+    enum CodingKeys: String, CodingKey { case address, symbol, module, moduleOffset, file, line, inlined }
 
-    /// Every key is written; unknown values as null.
+    /// Every key is written (unknown values as null), but `inlined`, only when there are some.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(address, forKey: .address)
@@ -138,7 +141,15 @@ public struct StackFrame: Codable, Sendable, Equatable {
         try c.encode(moduleOffset, forKey: .moduleOffset)
         try c.encode(file, forKey: .file)
         try c.encode(line, forKey: .line)
+        try c.encodeIfPresent(inlined, forKey: .inlined)
     }
+}
+
+/// A function the compiler inlined into a frame's function, at the frame's address.
+public struct InlinedFrame: Codable, Sendable, Equatable {
+    public var symbol: String?
+    public var file: String?
+    public var line: Int?
 }
 
 /// What a thread is doing: the system call decoded, with the objects it waits on.

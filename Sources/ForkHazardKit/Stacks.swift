@@ -137,7 +137,17 @@ final class StackUnwinder {
         let path = deleted ? String(map.path.dropLast(10)) : map.path
         let file = deleted ? "/proc/\(pid)/map_files/\(hex(map.start))-\(hex(map.end))" : path
         frame.module = path
-        frame.symbol = symbolizer.symbolize(module: file, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
+        guard let module = symbolizer.symbols(for: file) else { return frame }
+        frame.symbol = module.symbolize(fileOffset: offset).map { LockClassifier.withoutVersion($0.name) }
+        if let source = module.sourceInfo(fileOffset: offset) {
+            frame.file = source.location?.file
+            frame.line = source.location?.line
+            if !source.inlined.isEmpty {
+                frame.inlined = source.inlined.map {
+                    InlinedFrame(symbol: $0.name, file: $0.location?.file, line: $0.location?.line)
+                }
+            }
+        }
         return frame
     }
 }
@@ -147,12 +157,29 @@ extension StackFrame {
         self.init(address: address, symbol: nil, module: nil, moduleOffset: nil, file: nil, line: nil)
     }
 
-    /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
+    /// `name (file.c:42)`, or `module+0xoffset`; Swift names demangled and shortened to
+    /// `Module.Type.method`. Inlined calls come first, as the frames they would have been:
+    /// `square (prog.c:2, inlined) <- compute (prog.c:7)`.
     var display: String {
-        if let symbol { return shortDemangled(symbol) }
-        if let module, let moduleOffset { return "\(fileName(of: module))+\(moduleOffset)" }
-        return address
+        let own: String
+        if let symbol {
+            own = shortDemangled(symbol)
+        } else if let module, let moduleOffset {
+            own = "\(fileName(of: module))+\(moduleOffset)"
+        } else {
+            own = address
+        }
+        let inlinedCalls = (inlined ?? []).map { call in
+            (call.symbol.map(shortDemangled) ?? "??") + " (" + [position(call.file, call.line), "inlined"].compactMap { $0 }.joined(separator: ", ") + ")"
+        }
+        return (inlinedCalls + [own + (position(file, line).map { " (\($0))" } ?? "")]).joined(separator: " <- ")
     }
+}
+
+/// `file.c:42`: the file's last path component and the line; nil without both.
+private func position(_ file: String?, _ line: Int?) -> String? {
+    guard let file, let line else { return nil }
+    return "\(fileName(of: file)):\(line)"
 }
 
 @_silgen_name("swift_demangle")
