@@ -236,7 +236,20 @@ public struct ELFFile: Sendable {
     /// - Parameter loadSymbols: when false, `.symtab` and `.dynsym` are not read
     ///   (cheaper when only the build-id or debug link is needed).
     public init(path: String, loadSymbols: Bool = true) throws(ELFError) {
-        let reader = try FileReader(path: path)
+        try self.init(path: path, root: .host, loadSymbols: loadSymbols)
+    }
+
+    /// Reads and parses the ELF file at `path` as seen from `root` (`path` becomes the root's
+    /// path followed by `path`).
+    public init(path: String, root: FileRoot, loadSymbols: Bool = true) throws(ELFError) {
+        let reader = try FileReader(path: path, root: root)
+        try self.init(reader: reader, path: reader.path, identity: reader.identity, loadSymbols: loadSymbols)
+    }
+
+    /// Parses an open file (`/proc/PID/map_files/…` opened by the caller); the descriptor is
+    /// taken over. `path` is only a label.
+    public init(descriptor: Int32, path: String, loadSymbols: Bool = true) throws(ELFError) {
+        let reader = try FileReader(fd: descriptor, path: path)
         try self.init(reader: reader, path: path, identity: reader.identity, loadSymbols: loadSymbols)
     }
 

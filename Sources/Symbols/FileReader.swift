@@ -79,12 +79,24 @@ final class FileReader: ByteSource, @unchecked Sendable {
     let fd: Int32
     let size: UInt64
     let identity: FileIdentity
+    /// The path it was opened with, for messages.
+    let path: String
 
-    init(path: String) throws(ELFError) {
-        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever if
-        // none comes; it has no effect on reading a regular file, the only kind accepted.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw ELFError.cannotOpen(path: path, errno: errno) }
+    convenience init(path: String) throws(ELFError) {
+        try self.init(path: path, root: .host)
+    }
+
+    /// Opens `path` as seen from `root`. O_NONBLOCK: opening a FIFO for reading would otherwise
+    /// wait for a writer, forever if none comes; it has no effect on reading a regular file, the
+    /// only kind accepted.
+    convenience init(path: String, root: FileRoot) throws(ELFError) {
+        let fd = root.open(path)
+        guard fd >= 0 else { throw ELFError.cannotOpen(path: root.displayPath(path), errno: -fd) }
+        try self.init(fd: fd, path: root.displayPath(path))
+    }
+
+    /// Takes over `fd` (closed on failure too).
+    init(fd: Int32, path: String) throws(ELFError) {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
@@ -96,6 +108,7 @@ final class FileReader: ByteSource, @unchecked Sendable {
             throw ELFError.notRegularFile(path: path)
         }
         self.fd = fd
+        self.path = path
         self.size = UInt64(max(0, st.st_size))
         self.identity = FileIdentity(st)
     }
