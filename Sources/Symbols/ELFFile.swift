@@ -438,6 +438,12 @@ public struct ELFFile: Sendable {
         return out
     }
 
+    /// `count` bytes of the file at `offset`, or nil when they are not all there.
+    public func bytes(at offset: UInt64, count: Int) -> [UInt8]? {
+        guard count >= 0 else { return nil }
+        return try? source.read(offset: offset, count: UInt64(count))
+    }
+
     /// The first section called `name`, if any.
     public func section(named name: String) -> ELFSection? {
         sections.first { $0.name == name }

@@ -220,6 +220,19 @@ extension FuzzTargets {
         FuzzTarget("dwarf", seeds: { dwarfSeeds().map(packSections) }) { input in
             exerciseDWARF(unpackSections(input))
         },
+        FuzzTarget("loaded-image", seeds: {
+            // The first 64 KiB of each seed file, as its first mapping holds them.
+            elfSeeds().map { FuzzSeed(bytes: Array($0.bytes.prefix(64 << 10)), hot: $0.hot.filter { $0.lowerBound < 64 << 10 }) }
+        }) { input in
+            // The input is a process's memory at 0x10000, the image's first mapping.
+            let base: UInt64 = 0x10000
+            _ = LoadedImage.buildID(base: base) { address, count in
+                guard address >= base, count >= 0, address - base <= UInt64(input.count),
+                      UInt64(count) <= UInt64(input.count) - (address - base) else { return nil }
+                let start = Int(address - base)
+                return Array(input[start..<(start + count)])
+            }
+        },
         FuzzTarget("debuglink", seeds: {
             [FuzzSeed(bytes: Array("libc.so.6.debug".utf8) + [0] + [0x12, 0x34, 0x56, 0x78]),
              FuzzSeed(bytes: Array("x".utf8) + [0, 0, 0, 1, 2, 3, 4])]
