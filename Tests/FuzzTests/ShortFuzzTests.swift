@@ -7,6 +7,19 @@ import Testing
 @Suite("Fuzzing, fixed seed") struct ShortFuzzTests {
     static let all = FuzzTargets.procFS + FuzzTargets.symbols
 
+    /// The seeds are the real inputs: captured /proc files, and ELF files with DWARF of every kind.
+    @Test func seedsAreReal() {
+        for name in ["stat", "status", "maps", "syscall", "fdinfo", "net-unix", "net-inet", "locks", "mountinfo", "cmdline"] {
+            let seeds = FuzzTargets.procFS.first { $0.name == name }?.seeds() ?? []
+            #expect(!seeds.isEmpty, "\(name)")
+        }
+        #expect((FuzzTargets.procFS.first { $0.name == "stat" }?.seeds().count ?? 0) > 20)
+        #expect(compiledSeedPrograms.count == 8)
+        #expect(dwarfSeeds().count == 7)
+        #expect(dwarfSeeds().contains { !$0.strOffsets.isEmpty && !$0.addr.isEmpty })
+        #expect(dwarfSeeds().contains { !$0.rnglists.isEmpty || !$0.ranges.isEmpty })
+    }
+
     @Test(arguments: FuzzTargets.procFS.map(\.name))
     func procParser(name: String) throws {
         let target = try #require(Self.all.first { $0.name == name })

@@ -5,12 +5,6 @@
 import Glibc
 #endif
 
-/// Where the compiled seed programs go: one directory per user, rebuilt when missing.
-let elfSeedDirectory: String = {
-    let dir = "/tmp/forkhazard-fuzz-seeds-\(getuid())-\(getpid())"
-    mkdir(dir, 0o700)
-    return dir
-}()
 
 /// Runs a shell command; true when it exits 0.
 @discardableResult
@@ -29,29 +23,35 @@ func runShell(_ command: String) -> Bool {
     return status == 0
 }
 
-/// The seed program built every way whose output the parsers meet: DWARF 5 and 4, optimised with
-/// inlined calls, debug sections compressed, stripped with a debug link, and the debug file alone.
-func compiledSeedPrograms() -> [String] {
+/// The seed program built every way whose output the parsers meet: DWARF 5 and 4, 64-bit DWARF,
+/// clang's and gcc's, optimised with inlined calls, debug sections compressed, stripped with a
+/// debug link, and the debug file alone;
+/// built once per process, in a directory removed afterwards.
+let compiledSeedPrograms: [[UInt8]] = {
     let source = fuzzRepositoryRoot + "/Tests/FuzzTests/seed-program.c"
-    let dir = elfSeedDirectory
+    var template = Array("/tmp/forkhazard-fuzz-seeds-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { return [] }
+    let dir = String(cString: made)
+    defer { runShell("rm -rf '\(dir)'") }
     let variants: [(String, String)] = [
         ("o0-dwarf5", "cc -O0 -g -o OUT SRC"),
         ("o2-dwarf5", "cc -O2 -g -rdynamic -o OUT SRC"),
         ("o2-dwarf4", "cc -O2 -gdwarf-4 -o OUT SRC"),
         ("o2-zlib", "cc -O2 -g -Wl,--compress-debug-sections=zlib -o OUT SRC"),
+        ("o2-dwarf64", "cc -O2 -g -gdwarf64 -o OUT SRC"),
+        // clang's DWARF 5: indexed strings, addresses and range lists (strx, addrx, rnglistx).
+        ("clang-o2", "clang -O2 -g -o OUT SRC"),
         ("stripped", "cc -O2 -g -o OUT.full SRC && objcopy --only-keep-debug OUT.full OUT.debug && strip -o OUT OUT.full && objcopy --add-gnu-debuglink=OUT.debug OUT"),
     ]
     var paths: [String] = []
     for (name, command) in variants {
         let out = dir + "/" + name
-        if access(out, R_OK) != 0 {
-            runShell(command.replacingAll("OUT", with: out).replacingAll("SRC", with: source))
-        }
+        runShell(command.replacingAll("OUT", with: out).replacingAll("SRC", with: source))
         if access(out, R_OK) == 0 { paths.append(out) }
         if access(out + ".debug", R_OK) == 0 { paths.append(out + ".debug") }
     }
-    return paths
-}
+    return paths.compactMap(readFileBytes)
+}()
 
 extension String {
     func replacingAll(_ target: String, with replacement: String) -> String {
@@ -81,7 +81,7 @@ extension Substring {
 func elfSeeds(maxSize: Int = 400_000) -> [FuzzSeed] {
     let system = ["/usr/lib/x86_64-linux-gnu/libpthread.so.0", "/usr/lib/x86_64-linux-gnu/libdl.so.2",
                   "/usr/lib/x86_64-linux-gnu/librt.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1"]
-    return (compiledSeedPrograms() + system).compactMap(readFileBytes).filter { $0.count <= maxSize }.map { bytes in
+    return (compiledSeedPrograms + system.compactMap(readFileBytes)).filter { $0.count <= maxSize }.map { bytes in
         FuzzSeed(bytes: bytes, hot: elfHotRanges(bytes))
     }
 }
