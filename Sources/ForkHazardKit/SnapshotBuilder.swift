@@ -149,7 +149,7 @@ extension SnapshotBuilder {
         }
         guard !captures.isEmpty else { return }
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
-                                     readsMappedFiles: options.readsMappedFiles)
+                                     readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
         for (index, capture) in captures {
             process.threads[index].stack = unwinder.frames(for: capture)
             process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10

@@ -13,14 +13,17 @@ public struct StackOptions: Sendable {
     /// Bytes of each thread's stack copied while it is stopped (from its stack pointer up).
     public var stackBytes: Int
     public var maxFrames: Int
+    /// Whether frames get their source file and line (and inlined calls) from DWARF.
+    public var sourceLines: Bool
     /// Whether modules are read from `/proc/PID/map_files` (the mapped file itself, which needs
     /// CAP_SYS_ADMIN) before their path in the process's root; false to use only the path, as
     /// without that capability.
     var readsMappedFiles = true
 
-    public init(stackBytes: Int = 256 * 1024, maxFrames: Int = 128) {
+    public init(stackBytes: Int = 256 * 1024, maxFrames: Int = 128, sourceLines: Bool = true) {
         self.stackBytes = stackBytes
         self.maxFrames = maxFrames
+        self.sourceLines = sourceLines
     }
 }
 
@@ -103,11 +106,15 @@ final class StackUnwinder {
     private let maps: [MemoryMapping]
     private let maxFrames: Int
 
-    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int, readsMappedFiles: Bool = true) {
+    private let sourceLines: Bool
+
+    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int, readsMappedFiles: Bool = true,
+         sourceLines: Bool = true) {
         self.pid = pid
         self.maps = maps
         self.modules = ProcessModules(pid: pid, maps: maps, symbolizer: symbolizer, useMappedFiles: readsMappedFiles)
         self.maxFrames = maxFrames
+        self.sourceLines = sourceLines
         unwinder = fh_unwinder_create(pid)
     }
 
@@ -142,7 +149,7 @@ final class StackUnwinder {
         // The process's own file, checked against its memory; nil names nothing.
         guard let module = modules.symbols(for: map) else { return frame }
         frame.symbol = module.symbolize(fileOffset: offset).map { LockClassifier.withoutVersion($0.name) }
-        if let source = module.sourceInfo(fileOffset: offset) {
+        if sourceLines, let source = module.sourceInfo(fileOffset: offset) {
             frame.file = source.location?.file
             frame.line = source.location?.line
             if !source.inlined.isEmpty {

@@ -39,7 +39,7 @@ struct ForkHazardCommand: ParsableCommand {
         commandName: "forkhazard",
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
         usage: """
-            forkhazard [--json] [--color <when>] [--no-stacks] <pid> [<pid> ...]
+            forkhazard [--json] [--color <when>] [--no-stacks] [--no-lines] <pid> [<pid> ...]
               forkhazard run [--stall-after <duration>] [--on-stall kill|report|wait] -- <command> ...
               forkhazard watch [--stall-after <duration>] <pid>
               forkhazard demo [--json] [--color <when>] [--no-stacks]
@@ -101,6 +101,9 @@ struct InspectOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
     var stackBytes = 256 * 1024
 
+    @Flag(name: .long, help: "Name stack frames without their source file and line (no DWARF is read).")
+    var noLines = false
+
     @Option(name: .long, help: ArgumentHelp(
         "Pause this long before the second look that confirms blocked threads did not wake (default 0: a woken thread is runnable at once).",
         valueName: "seconds"))
@@ -116,7 +119,8 @@ struct InspectOptions: ParsableArguments {
     }
 
     func diagnosis(procRoot: String = "/proc") -> Diagnosis {
-        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot), stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes),
+        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot),
+                                           stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes, sourceLines: !noLines),
                                            confirmDelay: confirmDelay))
     }
 }

@@ -104,6 +104,19 @@ import Testing
         #expect(json.contains("\"file\":\"\(main.file!)\",\"line\":\(main.line!)"))
     }
 
+    /// `--no-lines` names frames without reading DWARF: the same symbols, no file or line.
+    @Test func noLinesOption() throws {
+        let victim = try Victim(scenario: "futex-private")
+        try victim.waitUntilBlocked(in: "futex")
+        let with = try runForkhazard(["--json", String(victim.pid)])
+        let without = try runForkhazard(["--json", "--no-lines", String(victim.pid)])
+        #expect(with.stdout.contains("\"file\":\"/"))
+        #expect(with.stdout.contains("waits.c"))
+        #expect(!without.stdout.contains("\"file\":\"/"))
+        #expect(without.stdout.contains("\"file\":null,\"line\":null"))
+        #expect(without.stdout.contains("\"symbol\":\"main\""))
+    }
+
     /// Without symbols, a frame reads `module+0xoffset`: never a wrong nearby name.
     @Test func strippedBinaryShowsModuleOffsets() throws {
         let binary = VictimBuild.compile("waits.c", output: "waits-stripped", flags: ["-s"])
