@@ -122,7 +122,7 @@ func packSections(_ sections: DWARFSections) -> FuzzSeed {
     var bytes: [UInt8] = []
     var hot: [Range<Int>] = []
     for section in [sections.info, sections.abbrev, sections.line, sections.str, sections.lineStr, sections.addr,
-                    sections.strOffsets, sections.ranges, sections.rnglists] {
+                    sections.strOffsets, sections.ranges, sections.rnglists, sections.aranges] {
         for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: section.count >> (8 * i))) }
         hot.append(bytes.count..<(bytes.count + min(section.count, 48)))
         bytes += section
@@ -133,7 +133,7 @@ func packSections(_ sections: DWARFSections) -> FuzzSeed {
 func unpackSections(_ bytes: [UInt8]) -> DWARFSections {
     var parts: [[UInt8]] = []
     var at = 0
-    while parts.count < 9 {
+    while parts.count < 10 {
         guard at + 4 <= bytes.count else { parts.append([]); continue }
         let length = (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
         at += 4
@@ -144,6 +144,7 @@ func unpackSections(_ bytes: [UInt8]) -> DWARFSections {
     var sections = DWARFSections()
     (sections.info, sections.abbrev, sections.line, sections.str, sections.lineStr) = (parts[0], parts[1], parts[2], parts[3], parts[4])
     (sections.addr, sections.strOffsets, sections.ranges, sections.rnglists) = (parts[5], parts[6], parts[7], parts[8])
+    sections.aranges = parts[9]
     return sections
 }
 

@@ -37,6 +37,7 @@ public struct DWARFSections: Sendable {
     public var strOffsets: [UInt8] = []
     public var ranges: [UInt8] = []
     public var rnglists: [UInt8] = []
+    public var aranges: [UInt8] = []
 
     public init() {}
 
@@ -53,6 +54,7 @@ public struct DWARFSections: Sendable {
         strOffsets = data(".debug_str_offsets")
         ranges = data(".debug_ranges")
         rnglists = data(".debug_rnglists")
+        aranges = data(".debug_aranges")
     }
 }
 
@@ -77,10 +79,14 @@ enum DWARFLimits {
 public final class DebugInfo: @unchecked Sendable {
     let sections: DWARFSections
     private let lock = Lock()
+    /// Unit headers; the fields from each unit's own DIE are read when the unit is first used.
     private var units: [Unit] = []
-    /// (start, end, unit index) sorted by start.
-    private var unitRanges: [(start: UInt64, end: UInt64, unit: Int)] = []
-    private var unitMaxEnd: [UInt64] = []
+    private var unitDIERead: [Bool] = []
+    /// Which unit holds which addresses, as `.debug_aranges` says (gcc writes it; cheap to read).
+    private var arangesIndex = AddressIndex()
+    /// The same from every unit's own ranges (clang writes no `.debug_aranges`): built on the first
+    /// address the aranges do not cover.
+    private var fullIndex: AddressIndex?
     private var abbrevTables: [UInt64: [UInt64: Abbrev]?] = [:]
     private var lineTables: [Int: LineTable?] = [:]
     private var functionIndexes: [Int: [FunctionEntry]] = [:]
@@ -103,6 +109,32 @@ public final class DebugInfo: @unchecked Sendable {
         var strOffsetsBase: UInt64 = 8
         var addrBase: UInt64 = 8
         var rnglistsBase: UInt64?
+    }
+
+    /// Address ranges to unit indexes, sorted, with running maximum ends for overlaps.
+    struct AddressIndex {
+        var ranges: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var maxEnd: [UInt64] = []
+
+        init(_ unsorted: [(start: UInt64, end: UInt64, unit: Int)] = []) {
+            ranges = unsorted.filter { $0.end > $0.start }.sorted { $0.start < $1.start }
+            var running: UInt64 = 0
+            maxEnd = ranges.map { running = max(running, $0.end); return running }
+        }
+
+        func unit(containing address: UInt64) -> Int? {
+            var low = 0, high = ranges.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ranges[mid].start <= address { low = mid + 1 } else { high = mid }
+            }
+            var i = low - 1
+            while i >= 0, maxEnd[i] > address {
+                if address >= ranges[i].start && address < ranges[i].end { return ranges[i].unit }
+                i -= 1
+            }
+            return nil
+        }
     }
 
     struct Abbrev {
@@ -157,7 +189,8 @@ public final class DebugInfo: @unchecked Sendable {
     /// tests and fuzzing).
     func sampleAddresses(limit: Int) -> [UInt64] {
         lock.withLock {
-            unitRanges.prefix(limit).flatMap { [$0.start, $0.start + ($0.end - $0.start) / 2, $0.end - 1] }
+            (arangesIndex.ranges.prefix(limit) + completeIndex().ranges.prefix(limit))
+                .flatMap { [$0.start, $0.start + ($0.end - $0.start) / 2, $0.end - 1] }
         }
     }
 
@@ -190,12 +223,62 @@ public final class DebugInfo: @unchecked Sendable {
                 }
             } catch { continue }
             guard addressSize == 4 || addressSize == 8 else { continue }
-            var unit = Unit(offset: start, end: end, version: version, is64: is64, addressSize: addressSize,
-                            abbrevOffset: abbrevOffset, firstDIE: header.offset, unitType: unitType)
-            readUnitDIE(&unit)
-            units.append(unit)
+            units.append(Unit(offset: start, end: end, version: version, is64: is64, addressSize: addressSize,
+                              abbrevOffset: abbrevOffset, firstDIE: header.offset, unitType: unitType))
+            unitDIERead.append(false)
         }
-        // Which unit holds which addresses: its DIE's ranges, else its line program's sequences.
+        arangesIndex = AddressIndex(readAranges())
+    }
+
+    /// `.debug_aranges`: for each unit, the address ranges it holds.
+    private func readAranges() -> [(start: UInt64, end: UInt64, unit: Int)] {
+        var result: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var cursor = DWARFCursor(sections.aranges)
+        var sets = 0
+        while !cursor.isAtEnd, sets < DWARFLimits.units {
+            sets += 1
+            let setStart = cursor.offset
+            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
+            let end = cursor.offset + Int(length)
+            var set = DWARFCursor(sections.aranges, at: cursor.offset, end: end)
+            cursor.offset = end
+            guard let version = try? set.u16(), version == 2, let infoOffset = try? set.offset(is64: is64),
+                  let addressSize = try? set.u8(), addressSize == 4 || addressSize == 8, let segmentSize = try? set.u8(),
+                  segmentSize == 0, let unit = unitIndex(startingAt: infoOffset) else { continue }
+            // Tuples start at a multiple of twice the address size from the set's start.
+            let tuple = 2 * Int(addressSize)
+            set.offset = setStart + (set.offset - setStart + tuple - 1) / tuple * tuple
+            while let start = try? set.unsigned(size: Int(addressSize)), let length = try? set.unsigned(size: Int(addressSize)) {
+                if start == 0 && length == 0 { break }
+                let (end, overflow) = start.addingReportingOverflow(length)
+                if !overflow { result.append((start, end, unit)) }
+            }
+        }
+        return result
+    }
+
+    /// The unit whose header starts at `offset` of `.debug_info`.
+    private func unitIndex(startingAt offset: UInt64) -> Int? {
+        var low = 0, high = units.count
+        while low < high {
+            let mid = (low + high) / 2
+            if UInt64(units[mid].offset) < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < units.count && UInt64(units[low].offset) == offset ? low : nil
+    }
+
+    /// Unit `index` with the fields of its own DIE, read on first use.
+    private func unit(_ index: Int) -> Unit {
+        if !unitDIERead[index] {
+            unitDIERead[index] = true
+            readUnitDIE(&units[index])
+        }
+        return units[index]
+    }
+
+    /// Every unit's ranges: its DIE's, else its line program's sequences.
+    private func completeIndex() -> AddressIndex {
+        if let fullIndex { return fullIndex }
         var ranges: [(start: UInt64, end: UInt64, unit: Int)] = []
         for index in units.indices {
             var own = unitDIERanges(index)
@@ -204,10 +287,9 @@ public final class DebugInfo: @unchecked Sendable {
             }
             for range in own.prefix(DWARFLimits.rangesPerEntry * 16) { ranges.append((range.lowerBound, range.upperBound, index)) }
         }
-        ranges.sort { $0.start < $1.start }
-        unitRanges = ranges
-        var running: UInt64 = 0
-        unitMaxEnd = ranges.map { running = max(running, $0.end); return running }
+        let index = AddressIndex(ranges)
+        fullIndex = index
+        return index
     }
 
     /// Reads the unit's own DIE: the bases later attributes need, the line program, the
@@ -243,7 +325,7 @@ public final class DebugInfo: @unchecked Sendable {
 
     /// The address ranges of the unit's DIE.
     private func unitDIERanges(_ index: Int) -> [Range<UInt64>] {
-        let unit = units[index]
+        let unit = unit(index)
         guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
         var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
         guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return [] }
@@ -256,23 +338,13 @@ public final class DebugInfo: @unchecked Sendable {
     }
 
     private func unit(containing address: UInt64) -> Int? {
-        var low = 0, high = unitRanges.count
-        while low < high {
-            let mid = (low + high) / 2
-            if unitRanges[mid].start <= address { low = mid + 1 } else { high = mid }
-        }
-        var i = low - 1
-        while i >= 0, unitMaxEnd[i] > address {
-            if address >= unitRanges[i].start && address < unitRanges[i].end { return unitRanges[i].unit }
-            i -= 1
-        }
-        return nil
+        arangesIndex.unit(containing: address) ?? completeIndex().unit(containing: address)
     }
 
     /// The line table of unit `index`, decoded once.
     private func lineTable(_ index: Int) -> LineTable? {
         if let cached = lineTables[index] { return cached }
-        let unit = units[index]
+        let unit = unit(index)
         let table = unit.stmtList.flatMap { offset in
             try? LineTable(section: sections.line, at: offset,
                            strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
@@ -570,7 +642,7 @@ public final class DebugInfo: @unchecked Sendable {
         if let cached = functionIndexes[index] { return cached }
         var entries: [FunctionEntry] = []
         defer { functionIndexes[index] = entries }
-        let unit = units[index]
+        let unit = unit(index)
         guard let table = abbrevTable(unit.abbrevOffset) else { return entries }
         var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
         // For each open DIE with children: the function entry that encloses its children.
@@ -645,7 +717,7 @@ public final class DebugInfo: @unchecked Sendable {
         var plainName: String?
         for _ in 0..<DWARFLimits.nameHops {
             guard let owner = owningUnit(ofDIE: offset) else { break }
-            let unit = units[owner]
+            let unit = unit(owner)
             guard let table = abbrevTable(unit.abbrevOffset) else { break }
             var cursor = DWARFCursor(sections.info, at: Int(offset), end: unit.end)
             guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { break }
