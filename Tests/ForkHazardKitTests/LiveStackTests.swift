@@ -104,6 +104,18 @@ import Testing
         #expect(json.contains("\"file\":\"\(main.file!)\",\"line\":\(main.line!)"))
     }
 
+    /// A recursion: every level has the same return address, on its own stack frame; all 26
+    /// are unwound, not only the first two.
+    @Test func recursionIsUnwoundToTheBottom() throws {
+        let binary = VictimBuild.compile("recursion.c", output: "recursion")
+        let victim = try Victim(binary, [])
+        try victim.waitUntilBlocked(in: "pause")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let names = try #require(report.thread(victim.pid)?.stack).compactMap(\.symbol)
+        #expect(names.filter { $0 == "descend" }.count == 26)
+        #expect(names.contains("main"))
+    }
+
     /// `--no-lines` names frames without reading DWARF: the same symbols, no file or line.
     @Test func noLinesOption() throws {
         let victim = try Victim(scenario: "futex-private")
