@@ -132,7 +132,7 @@ public struct StackFrame: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case address, symbol, module, moduleOffset, file, line, inlined }
 
-    /// Every key is written (unknown values as null), but `inlined`, only when there are some.
+    /// Every key is written, unknown values as null; `inlined` only when there are some.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(address, forKey: .address)

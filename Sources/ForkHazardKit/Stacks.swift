@@ -105,7 +105,6 @@ final class StackUnwinder {
     private let modules: ProcessModules
     private let maps: [MemoryMapping]
     private let maxFrames: Int
-
     private let sourceLines: Bool
 
     init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int, readsMappedFiles: Bool = true,
