@@ -36,9 +36,12 @@ import Testing
         return path
     }
 
+    /// Built once: the test cases run in parallel.
+    static let intact = VictimBuild.compile("waits.c", output: "waits-rdynamic", flags: ["-rdynamic"])
+
     @Test(arguments: Corruption.allCases)
     func forkedChildOnAnInheritedMutex(_ corruption: Corruption) throws {
-        let intact = VictimBuild.compile("waits.c", output: "waits-rdynamic", flags: ["-rdynamic"])
+        let intact = Self.intact
         let binary = try corrupted(intact, corruption)
         if corruption == .tablePastTheEnd { #expect(try ELFFile(path: binary).sectionHeaderProblem != nil) }
         

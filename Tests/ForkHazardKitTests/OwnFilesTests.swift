@@ -11,16 +11,18 @@ import Testing
 /// named from another program's file.
 @Suite("The process's own files", .enabled(if: getuid() == 0, "mount namespaces and bind mounts need root"))
 struct OwnFilesTests {
+    /// Built once for all tests (they run in parallel, and each copies what it needs).
+    static let inner = VictimBuild.compile("own_files.c", output: "own-files-inner", flags: ["-DVARIANT=inner"])
+    static let outer = VictimBuild.compile("own_files.c", output: "own-files-outer", flags: ["-DVARIANT=outer"])
+
     struct Builds {
         let dir: URL
-        let inner: String
-        let outer: String
+        let inner = OwnFilesTests.inner
+        let outer = OwnFilesTests.outer
 
         init() throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-own-files-\(getpid())-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            inner = VictimBuild.compile("own_files.c", output: "own-files-inner", flags: ["-DVARIANT=inner"])
-            outer = VictimBuild.compile("own_files.c", output: "own-files-outer", flags: ["-DVARIANT=outer"])
         }
 
         func file(_ name: String) -> String { dir.appendingPathComponent(name).path }

@@ -15,7 +15,17 @@ import Testing
 
     /// The first mapping (file offset 0) of each file mapped into this process.
     func ownModules() throws -> [(path: String, base: UInt64)] {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // Read to the end: /proc files report size 0.
+        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        let maps = String(decoding: bytes, as: UTF8.self)
         var seen = Set<String>()
         var modules: [(String, UInt64)] = []
         for line in maps.split(separator: "\n") {
