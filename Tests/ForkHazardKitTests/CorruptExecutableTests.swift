@@ -5,6 +5,31 @@ import Testing
 
 @testable import ForkHazardKit
 
+/// Writes an executable file with a close-on-exec descriptor: a descriptor open for writing that a
+/// child forked meanwhile by another test inherits would make exec fail with ETXTBSY.
+func writeExecutable(_ bytes: [UInt8], to path: String) throws {
+    unlink(path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    guard fd >= 0 else { throw VictimError.notReady("open \(path): \(errno)") }
+    defer { close(fd) }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == bytes.count else { throw VictimError.notReady("write \(path)") }
+}
+
+/// Starts a victim; again, twice at most, when it did not start: its file may have been busy for an
+/// instant (ETXTBSY: a child another test forked may still hold a descriptor of it, until that
+/// child execs), for the spawn or for a shell's exec.
+func startVictim(_ binary: String, _ arguments: [String]) throws -> Victim {
+    for _ in 0..<2 {
+        do {
+            return try Victim(binary, arguments)
+        } catch VictimError.notReady {
+            usleep(100_000)
+        }
+    }
+    return try Victim(binary, arguments)
+}
+
 /// A program whose section header table is corrupt still runs (the loader reads only the program
 /// headers) and must still be diagnosed, its frames named from the dynamic segment or not at all.
 @Suite("Corrupt executables") struct CorruptExecutableTests {
@@ -31,8 +56,7 @@ import Testing
             }
         }
         let path = binary + "-" + corruption.rawValue
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        chmod(path, 0o755)
+        try writeExecutable(bytes, to: path)
         return path
     }
 
@@ -45,7 +69,7 @@ import Testing
         let binary = try corrupted(intact, corruption)
         if corruption == .tablePastTheEnd { #expect(try ELFFile(path: binary).sectionHeaderProblem != nil) }
         
-        let victim = try Victim(binary, ["fork-mutex"])
+        let victim = try startVictim(binary, ["fork-mutex"])
         let child = victim.helper
         try waitForBlocked(pid: child, tid: child, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])

@@ -29,8 +29,7 @@ struct OwnFilesTests {
 
         func copy(_ from: String, to name: String) throws -> String {
             let path = file(name)
-            try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.copyItem(atPath: from, toPath: path)
+            try writeExecutable([UInt8](try Data(contentsOf: URL(fileURLWithPath: from))), to: path)
             return path
         }
 
@@ -65,7 +64,7 @@ struct OwnFilesTests {
         // The premise: the host's file at the path is the other program.
         #expect(Symbolizer().symbols(for: path)?.table.entries(named: "outer_wait").count == 1)
 
-        let victim = try Victim("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c",
+        let victim = try startVictim("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c",
                                                      "mount --bind '\(inner)' '\(path)' && exec '\(path)'"])
         try victim.waitUntilBlocked(in: "pause")
         #expect(try ProcRoot().link("\(victim.pid)/ns/mnt") != (try ProcRoot().link("self/ns/mnt")))
@@ -90,7 +89,7 @@ struct OwnFilesTests {
         let builds = try Builds()
         defer { builds.remove() }
         let path = try builds.copy(builds.inner, to: "victim")
-        let victim = try Victim(path, [])
+        let victim = try startVictim(path, [])
         try victim.waitUntilBlocked(in: "pause")
         let replacement = try builds.copy(builds.outer, to: "victim.new")
         #expect(rename(replacement, path) == 0)
@@ -130,7 +129,7 @@ struct OwnFilesTests {
         // The premise: on the host it has no names.
         #expect(Symbolizer().symbols(for: stripped)?.table.entries(named: "inner_wait").isEmpty == true)
 
-        let victim = try Victim("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c",
+        let victim = try startVictim("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c",
                                                      "mount --bind '\(builds.file("debug"))' /usr/lib/debug && exec '\(stripped)'"])
         try victim.waitUntilBlocked(in: "pause")
         for readsMappedFiles in [true, false] {
