@@ -127,7 +127,7 @@ func expectSameAsAddr2Line(_ info: SourceInfo?, _ frames: [Addr2LineFrame], addr
             expectSameAsAddr2Line(info, frames, address: address)
             if info?.inlined.isEmpty == false { withInlines += 1 }
         }
-        // At -O2 the helpers are inlined, and found.
+        // At -O2 the small functions are inlined, and found.
         if build.contains("-O2") { #expect(withInlines > 0) }
         let located = addresses.compactMap { symbols.sourceInfo(virtualAddress: $0)?.location }
         #expect(located.contains { baseName($0.file) == "inline.c" && (4...13).contains($0.line) })
