@@ -88,6 +88,7 @@ public final class DebugInfo: @unchecked Sendable {
     /// address the aranges do not cover.
     private var fullIndex: AddressIndex?
     private var abbrevTables: [UInt64: [UInt64: Abbrev]?] = [:]
+    /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
     private var lineTables: [Int: LineTable?] = [:]
     private var functionIndexes: [Int: [FunctionEntry]] = [:]
     /// Line programs not reached from any unit (`.debug_line` without `.debug_info`).
@@ -280,9 +281,12 @@ public final class DebugInfo: @unchecked Sendable {
     private func completeIndex() -> AddressIndex {
         if let fullIndex { return fullIndex }
         var ranges: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var claimedPrograms = Set<Int>()
         for index in units.indices {
             var own = unitDIERanges(index)
-            if own.isEmpty, let table = lineTable(index) {
+            // A program's sequences are the ranges of the first unit without its own that uses it.
+            if own.isEmpty, let program = units[index].stmtList, claimedPrograms.insert(program).inserted,
+               let table = lineTable(index) {
                 own = table.sequences.map { $0.start..<$0.end }
             }
             for range in own.prefix(DWARFLimits.rangesPerEntry * 16) { ranges.append((range.lowerBound, range.upperBound, index)) }
@@ -343,14 +347,13 @@ public final class DebugInfo: @unchecked Sendable {
 
     /// The line table of unit `index`, decoded once.
     private func lineTable(_ index: Int) -> LineTable? {
-        if let cached = lineTables[index] { return cached }
         let unit = unit(index)
-        let table = unit.stmtList.flatMap { offset in
-            try? LineTable(section: sections.line, at: offset,
-                           strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
-                           compDir: unit.compDir, addressSize: unit.addressSize)
-        }
-        lineTables[index] = .some(table)
+        guard let offset = unit.stmtList else { return nil }
+        if let cached = lineTables[offset] { return cached }
+        let table = try? LineTable(section: sections.line, at: offset,
+                                   strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
+                                   compDir: unit.compDir, addressSize: unit.addressSize)
+        lineTables[offset] = .some(table)
         return table
     }
 
