@@ -95,4 +95,36 @@ struct DWARFBytes {
         #expect(seconds < 10, "took \(seconds) s")
         #expect(found?.location?.line == 1)
     }
+
+    /// 30,000 subprograms in one unit share one range list of 4,096 ranges: each used to copy all
+    /// of them (120 million ranges).
+    @Test func subprogramsSharingOneRangeList() {
+        var abbrev = DWARFBytes()
+        abbrev.uleb(1); abbrev.uleb(0x11); abbrev.u8(1)  // compile_unit, children
+        abbrev.uleb(0x11); abbrev.uleb(0x01)  // low_pc, addr
+        abbrev.uleb(0x12); abbrev.uleb(0x06)  // high_pc, data4
+        abbrev.uleb(0); abbrev.uleb(0)
+        abbrev.uleb(2); abbrev.uleb(0x2e); abbrev.u8(0)  // subprogram, no children
+        abbrev.uleb(0x55); abbrev.uleb(0x17)  // ranges, sec_offset
+        abbrev.uleb(0); abbrev.uleb(0); abbrev.uleb(0)
+        var body = DWARFBytes()
+        body.uleb(1); body.u64(0x1000); body.u32(0x100000)
+        for _ in 0..<30_000 { body.uleb(2); body.u32(0) }
+        body.uleb(0)
+        var ranges = DWARFBytes()
+        for i in 0..<4096 { ranges.u64(0x1000 + UInt64(i) * 32); ranges.u64(0x1000 + UInt64(i) * 32 + 16) }
+        ranges.u64(0); ranges.u64(0)
+        var sections = DWARFSections()
+        sections.abbrev = abbrev.bytes
+        sections.ranges = ranges.bytes
+        sections.info = DWARFBytes.unit(abbrevOffset: 0, body: body.bytes)
+        sections.line = DWARFBytes.lineProgram(sequences: 1, rows: 64)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let before = usage.ru_maxrss
+        let seconds = timed { _ = DebugInfo(sections: sections).sourceInfo(at: 0x1008) }
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #expect(seconds < 10, "took \(seconds) s")
+        #expect(usage.ru_maxrss - before < 512 << 10, "peak grew by \(usage.ru_maxrss - before) KiB")
+    }
 }

@@ -66,8 +66,10 @@ enum DWARFLimits {
     static let depth = 256
     /// `DW_AT_abstract_origin` / `DW_AT_specification` links followed to find a name.
     static let nameHops = 8
-    /// Address ranges kept per DIE.
+    /// Address ranges kept per DIE, per unit's function index, and in the index of all units.
     static let rangesPerEntry = 4096
+    static let rangesPerUnit = 1 << 20
+    static let indexRanges = 1 << 21
 }
 
 /// Source lines and inlined functions of one module's DWARF (DWARF 2 to 5, 32- and 64-bit):
@@ -290,6 +292,7 @@ public final class DebugInfo: @unchecked Sendable {
                 own = table.sequences.map { $0.start..<$0.end }
             }
             for range in own.prefix(DWARFLimits.rangesPerEntry * 16) { ranges.append((range.lowerBound, range.upperBound, index)) }
+            if ranges.count >= DWARFLimits.indexRanges { break }
         }
         let index = AddressIndex(ranges)
         fullIndex = index
@@ -651,6 +654,9 @@ public final class DebugInfo: @unchecked Sendable {
         // For each open DIE with children: the function entry that encloses its children.
         var enclosing: [Int] = []
         var values: [(name: UInt64, value: AttributeValue)] = []
+        // Many DIEs may share one long range list: the ranges kept for a unit are bounded, and
+        // once they are spent the rest of the unit is not read.
+        var rangesLeft = DWARFLimits.rangesPerUnit
         do throws(DWARFError) {
             while !cursor.isAtEnd {
                 let dieOffset = cursor.offset
@@ -670,6 +676,8 @@ public final class DebugInfo: @unchecked Sendable {
                 var current = enclosing.last ?? -1
                 if isFunction {
                     let ranges = codeRanges(values, unit: unit)
+                    rangesLeft -= ranges.count
+                    if rangesLeft < 0 { break }
                     if !ranges.isEmpty {
                         var entry = FunctionEntry(ranges: ranges, parent: current, isInlined: abbrev.tag == 0x1d, dieOffset: dieOffset)
                         for (name, value) in values {
