@@ -127,4 +127,28 @@ struct DWARFBytes {
         #expect(seconds < 10, "took \(seconds) s")
         #expect(usage.ru_maxrss - before < 512 << 10, "peak grew by \(usage.ru_maxrss - before) KiB")
     }
+
+    /// 30,000 units whose abbreviation tables start at successive entries of one long table
+    /// without an end: each table used to be read to the section's end (quadratic).
+    @Test func unitsWithOverlappingAbbreviationTables() {
+        var abbrev = DWARFBytes()
+        var offsets: [UInt32] = []
+        for code in 1...30_000 {
+            offsets.append(UInt32(abbrev.bytes.count))
+            abbrev.uleb(UInt64(code)); abbrev.uleb(0x11); abbrev.u8(0)
+            abbrev.uleb(0x11); abbrev.uleb(0x01)  // low_pc, addr
+            abbrev.uleb(0); abbrev.uleb(0)
+        }
+        var info: [UInt8] = []
+        for (index, offset) in offsets.enumerated() {
+            var body = DWARFBytes()
+            body.uleb(UInt64(index + 1)); body.u64(0x1000)
+            info += DWARFBytes.unit(abbrevOffset: offset, body: body.bytes)
+        }
+        var sections = DWARFSections()
+        sections.abbrev = abbrev.bytes
+        sections.info = info
+        let seconds = timed { _ = DebugInfo(sections: sections).sourceInfo(at: 0x1008) }
+        #expect(seconds < 10, "took \(seconds) s")
+    }
 }

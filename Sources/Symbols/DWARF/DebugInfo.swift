@@ -90,6 +90,9 @@ public final class DebugInfo: @unchecked Sendable {
     /// address the aranges do not cover.
     private var fullIndex: AddressIndex?
     private var abbrevTables: [UInt64: [UInt64: Abbrev]?] = [:]
+    /// Bytes of `.debug_abbrev` left to parse: units may point into one another's tables, and
+    /// reading each from its start to its end would be quadratic.
+    private var abbrevBytesLeft: Int
     /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
     private var lineTables: [Int: LineTable?] = [:]
     private var functionIndexes: [Int: [FunctionEntry]] = [:]
@@ -159,6 +162,7 @@ public final class DebugInfo: @unchecked Sendable {
 
     public init(sections: DWARFSections) {
         self.sections = sections
+        abbrevBytesLeft = 4 * sections.abbrev.count + (1 << 20)
         readUnitHeaders()
     }
 
@@ -389,7 +393,9 @@ public final class DebugInfo: @unchecked Sendable {
     private func abbrevTable(_ offset: UInt64) -> [UInt64: Abbrev]? {
         if let cached = abbrevTables[offset] { return cached }
         var table: [UInt64: Abbrev]? = [:]
-        var cursor = DWARFCursor(sections.abbrev, at: offset < UInt64(sections.abbrev.count) ? Int(offset) : sections.abbrev.count)
+        let start = offset < UInt64(sections.abbrev.count) ? Int(offset) : sections.abbrev.count
+        var cursor = DWARFCursor(sections.abbrev, at: start, end: start + max(0, abbrevBytesLeft))
+        defer { abbrevBytesLeft -= cursor.offset - start }
         do throws(DWARFError) {
             if cursor.isAtEnd { throw .truncated }
             while true {
