@@ -25,8 +25,11 @@ let package = Package(
             ]),
         // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
         .target(name: "ProcFS"),
-        // ELF symbol tables and debug files: addresses to function names.
-        .target(name: "Symbols"),
+        // zlib (compressed debug sections) for Symbols.
+        .systemLibrary(name: "CSymbols", providers: [.apt(["zlib1g-dev"])]),
+        // ELF symbol tables, DWARF line tables and debug files: addresses to function names
+        // and source lines.
+        .target(name: "Symbols", dependencies: ["CSymbols"]),
         // CPython's interpreter state read from outside a live process: threads, frames, names, locks.
         .target(name: "PythonRuntime", dependencies: ["ProcFS", "Symbols"]),
         // Snapshot model, wait decoding, analysis and rendering.
@@ -52,6 +55,9 @@ let package = Package(
         .testTarget(
             name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport"],
             resources: [.copy("Victims")]),
+        // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the
+        // same targets under libFuzzer.
+        .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols"], exclude: ["seed-program.c"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -284,10 +284,15 @@ int fh_unwind(fh_unwinder *u, const fh_registers *registers, const uint8_t *stac
     int n = 0;
     ips[n++] = registers->pc;
     if (unw_init_remote(&cursor, u->space, u->upt) == 0) {
+        unw_word_t last_sp = 0;
+        (void)unw_get_reg(&cursor, UNW_REG_SP, &last_sp);
         while (n < max_frames && unw_step(&cursor) > 0) {
-            unw_word_t ip = 0;
+            unw_word_t ip = 0, sp = 0;
             if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
-            if (ip == ips[n - 1] && n > 1) break;  /* no progress */
+            /* No progress: the same return address on the same stack frame. (The same address
+             * alone is every level of a recursion.) */
+            if (unw_get_reg(&cursor, UNW_REG_SP, &sp) < 0 || (ip == ips[n - 1] && sp == last_sp)) break;
+            last_sp = sp;
             ips[n++] = ip;
         }
     }

@@ -239,8 +239,11 @@ public struct StackFrame: Sendable, Equatable {
     public var symbol: String?
     public var module: String?
     public var moduleOffset: UInt64?
+    /// Source file and line in `symbol`'s function (for inlined code: of the outermost inlined call).
     public var file: String?
     public var line: Int?
+    /// Functions inlined at this address, innermost first, each with its own file and line.
+    public var inlined: [InlinedFrame]? = nil
 
     public init(address: UInt64, symbol: String? = nil, module: String? = nil, moduleOffset: UInt64? = nil,
                 file: String? = nil, line: Int? = nil) {
@@ -251,6 +254,13 @@ public struct StackFrame: Sendable, Equatable {
         self.file = file
         self.line = line
     }
+}
+
+/// A function the compiler inlined into a frame's function, at the frame's address.
+public struct InlinedFrame: Sendable, Equatable {
+    public var symbol: String?
+    public var file: String?
+    public var line: Int?
 }
 
 /// What a thread is doing: the system call decoded, with the objects it waits on.

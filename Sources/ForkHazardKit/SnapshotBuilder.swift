@@ -215,11 +215,13 @@ extension SnapshotBuilder {
             notes.append("\(process.pid): stacks not taken for \(process.threads.count - captures.count) of \(plural(process.threads.count, "thread", "threads")): \(failure.reason)")
         }
         guard !captures.isEmpty else { return }
-        let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames)
+        let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
+                                     readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
         for (index, capture) in captures {
             process.threads[index].stack = unwinder.frames(for: capture)
             process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
         }
+        notes.append(contentsOf: unwinder.notes)
     }
 
     /// On a CPU or runnable: its frames move while they are read.

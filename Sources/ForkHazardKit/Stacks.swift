@@ -13,10 +13,17 @@ public struct StackOptions: Sendable {
     /// Bytes of each thread's stack copied while it is stopped (from its stack pointer up).
     public var stackBytes: Int
     public var maxFrames: Int
+    /// Whether frames get their source file and line (and inlined calls) from DWARF.
+    public var sourceLines: Bool
+    /// Whether modules are read from `/proc/PID/map_files` (the mapped file itself, which needs
+    /// CAP_SYS_ADMIN) before their path in the process's root; false to use only the path, as
+    /// without that capability.
+    var readsMappedFiles = true
 
-    public init(stackBytes: Int = 256 * 1024, maxFrames: Int = 128) {
+    public init(stackBytes: Int = 256 * 1024, maxFrames: Int = 128, sourceLines: Bool = true) {
         self.stackBytes = stackBytes
         self.maxFrames = maxFrames
+        self.sourceLines = sourceLines
     }
 }
 
@@ -98,17 +105,23 @@ func monotonicMicros() -> Double {
 final class StackUnwinder {
     let pid: Int32
     private let unwinder: OpaquePointer?
-    private let symbolizer: Symbolizer
+    private let modules: ProcessModules
     private let maps: [MemoryMapping]
     private let maxFrames: Int
+    private let sourceLines: Bool
 
-    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int) {
+    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, maxFrames: Int, readsMappedFiles: Bool = true,
+         sourceLines: Bool = true) {
         self.pid = pid
         self.maps = maps
-        self.symbolizer = symbolizer
+        self.modules = ProcessModules(pid: pid, maps: maps, symbolizer: symbolizer, useMappedFiles: readsMappedFiles)
         self.maxFrames = maxFrames
+        self.sourceLines = sourceLines
         unwinder = fh_unwinder_create(pid)
     }
+
+    /// Why some modules' frames were left unnamed.
+    var notes: [String] { modules.notes }
 
     deinit { fh_unwinder_destroy(unwinder) }
 
@@ -134,13 +147,19 @@ final class StackUnwinder {
             frame.module = map.path.isEmpty ? nil : map.path
             return frame
         }
-        // A module replaced or removed on disk since it was mapped: the file at its path is not
-        // the code that runs; /proc/PID/map_files still opens the mapped one.
-        let deleted = map.path.hasSuffix(" (deleted)")
-        let path = deleted ? String(map.path.dropLast(10)) : map.path
-        let file = deleted ? "/proc/\(pid)/map_files/\(hex(map.start))-\(hex(map.end))" : path
-        frame.module = path
-        frame.symbol = symbolizer.symbolize(module: file, moduleOffset: offset).map { LockClassifier.withoutVersion($0.name) }
+        frame.module = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
+        // The process's own file, checked against its memory; nil names nothing.
+        guard let module = modules.symbols(for: map) else { return frame }
+        frame.symbol = module.symbolize(fileOffset: offset).map { LockClassifier.withoutVersion($0.name) }
+        if sourceLines, let source = module.sourceInfo(fileOffset: offset) {
+            frame.file = source.location?.file
+            frame.line = source.location?.line
+            if !source.inlined.isEmpty {
+                frame.inlined = source.inlined.map {
+                    InlinedFrame(symbol: $0.name, file: $0.location?.file, line: $0.location?.line)
+                }
+            }
+        }
         return frame
     }
 }

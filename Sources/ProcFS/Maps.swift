@@ -75,5 +75,5 @@ func hexValue(_ bytes: ArraySlice<UInt8>) -> UInt64? {
 /// A whole field of decimal digits.
 func decimalValue(_ bytes: ArraySlice<UInt8>) -> UInt64? {
     guard !bytes.isEmpty, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-    return bytes.reduce(UInt64(0)) { $0 &* 10 &+ UInt64($1 - 48) }
+    return decimalDigits(bytes)
 }

@@ -69,9 +69,21 @@ func leadingSignedNumber(_ bytes: ArraySlice<UInt8>) -> Int64? {
         rest = rest.dropFirst()
     }
     let digits = rest.prefix(while: { $0 >= 48 && $0 <= 57 })
-    guard !digits.isEmpty, rest.dropFirst(digits.count).allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 }) else { return nil }
-    let value = digits.reduce(Int64(0)) { $0 &* 10 &+ Int64($1 - 48) }
-    return negative ? -value : value
+    guard !digits.isEmpty, rest.dropFirst(digits.count).allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 }),
+          let magnitude = decimalDigits(digits), magnitude <= UInt64(Int64.max) else { return nil }
+    return negative ? -Int64(magnitude) : Int64(magnitude)
+}
+
+/// The value of a run of ASCII digits; nil when it does not fit 64 bits.
+func decimalDigits(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    var value: UInt64 = 0
+    for byte in digits {
+        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times10.addingReportingOverflow(UInt64(byte &- 48))
+        if o1 || o2 { return nil }
+        value = sum
+    }
+    return value
 }
 
 /// The fields of `/proc/PID/status` this tool uses.
@@ -125,19 +137,11 @@ public struct ProcStatus: Equatable, Sendable {
     }
 }
 
-/// The first unsigned decimal number in `bytes`, after any blanks.
+/// The first unsigned decimal number in `bytes`, after any blanks; nil when there is none or it
+/// does not fit 64 bits.
 func leadingNumber(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-    var value: UInt64 = 0
-    var seen = false
-    for byte in bytes {
-        if byte >= 48 && byte <= 57 {
-            value = value &* 10 &+ UInt64(byte - 48)
-            seen = true
-        } else if seen || (byte != 9 && byte != 32) {
-            break
-        }
-    }
-    return seen ? value : nil
+    let digits = bytes.drop(while: { $0 == 9 || $0 == 32 }).prefix(while: { $0 >= 48 && $0 <= 57 })
+    return digits.isEmpty ? nil : decimalDigits(digits)
 }
 
 /// The first hexadecimal number in `bytes`, after any blanks; at most 16 digits.

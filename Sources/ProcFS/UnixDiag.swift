@@ -57,7 +57,10 @@ public enum UnixDiag {
                 return chunk
             }
             if type == nlmsgError {
-                chunk.error = offset + 20 <= datagram.count ? -Int32(bitPattern: u32(offset + 16)) : EIO
+                // nlmsgerr.error is a negative errno (0: an acknowledgement); anything else is EIO (INT32_MIN
+                // has no negation).
+                let code = offset + 20 <= datagram.count ? Int32(bitPattern: u32(offset + 16)) : -EIO
+                chunk.error = code <= 0 && code != .min ? -code : EIO
                 return chunk
             }
             // unix_diag_msg: family, type, state, pad, ino(u32), cookie[2]

@@ -28,7 +28,11 @@ public enum CRC32 {
 
     /// The CRC-32 of the whole file at `path`, or nil when it cannot be read.
     public static func checksum(fileAt path: String) -> UInt32? {
-        guard let reader = try? FileReader(path: path) else { return nil }
+        (try? FileReader(path: path)).flatMap(checksum)
+    }
+
+    /// The CRC-32 of a whole open file, or nil when it cannot be read.
+    static func checksum(_ reader: FileReader) -> UInt32? {
         var crc: UInt32 = 0
         guard reader.forEachChunk({ crc = update(crc, $0) }) else { return nil }
         return crc
@@ -39,16 +43,29 @@ public enum CRC32 {
 /// by build-id under each root's `.build-id/`, then by `.gnu_debuglink` name
 /// next to the module, in its `.debug/` subdirectory and under each root
 /// followed by the module's directory.
+///
+/// A module of another mount namespace (a container) has its own debug files: with `moduleRoot`
+/// set to its process's root, each place is looked at inside that root first, then on the host.
 public struct DebugFileLocator: Sendable {
     /// Global debug directories, `/usr/lib/debug` by default.
     public var roots: [String]
+    /// The root the module's paths are seen from.
+    public var moduleRoot: FileRoot
 
-    /// Creates a locator searching `roots`.
-    public init(roots: [String] = ["/usr/lib/debug"]) {
+    /// Largest debug file whose CRC is computed (4 GiB).
+    static let maximumCRCBytes: Int64 = 1 << 32
+
+    /// Creates a locator searching `roots`, in `moduleRoot` first when it is not the host's.
+    public init(roots: [String] = ["/usr/lib/debug"], moduleRoot: FileRoot = .host) {
         self.roots = roots
+        self.moduleRoot = moduleRoot
     }
 
-    /// Candidate paths for a build-id: `<root>/.build-id/ab/cdef….debug`.
+    /// The roots to look in, in order.
+    private var searchRoots: [FileRoot] { moduleRoot.isHost ? [.host] : [moduleRoot, .host] }
+
+    /// Candidate paths for a build-id: `<root>/.build-id/ab/cdef….debug`, as seen from the
+    /// module's root.
     public func buildIDPaths(for buildID: [UInt8]) -> [String] {
         guard buildID.count >= 2 else { return [] }
         let hex = hexString(buildID)
@@ -56,10 +73,12 @@ public struct DebugFileLocator: Sendable {
         return roots.map { joinPath($0, ".build-id/\(dir)/\(rest).debug") }
     }
 
-    /// Candidate paths for a debug link name of the module at `modulePath`.
+    /// Candidate paths for a debug link name of the module at `modulePath`; none when the name is
+    /// not a plain file name (a `/`, `.` or `..` would lead out of the directories searched).
     public func debugLinkPaths(for fileName: String, modulePath: String) -> [String] {
-        var dirs = [directoryName(of: absolutePath(modulePath))]
-        if let real = realPath(modulePath) {
+        guard !fileName.isEmpty, !fileName.contains("/"), fileName != ".", fileName != ".." else { return [] }
+        var dirs = [directoryName(of: moduleRoot.isHost ? absolutePath(modulePath) : modulePath)]
+        if moduleRoot.isHost, let real = realPath(modulePath) {
             let realDir = directoryName(of: real)
             if !dirs.contains(realDir) { dirs.append(realDir) }
         }
@@ -77,27 +96,48 @@ public struct DebugFileLocator: Sendable {
     }
 
     /// The path of `module`'s debug file with a usable `.symtab`, or nil.
+    public func locate(for module: ELFFile) -> String? {
+        locateFile(for: module, modulePath: module.path)?.path
+    }
+
+    /// `module`'s debug file with a usable `.symtab`, opened, or nil; `modulePath` is the module's
+    /// path as seen from `moduleRoot` (for debug links next to it).
     ///
     /// A build-id match must carry the same build-id (when it has one); a debug
-    /// link match must have the CRC-32 recorded in `.gnu_debuglink`. The module
-    /// itself is never returned.
-    public func locate(for module: ELFFile) -> String? {
+    /// link match must have the CRC-32 recorded in `.gnu_debuglink` and no other build-id
+    /// than the module's (a file over 4 GiB: the module's build-id, without the CRC). The
+    /// module itself is never returned.
+    public func locateFile(for module: ELFFile, modulePath: String, loadSymbols: Bool = true) -> ELFFile? {
         if let id = module.buildID {
             for path in buildIDPaths(for: id) {
-                guard let candidate = try? ELFFile(path: path, loadSymbols: false),
-                      candidate.identity != module.identity,
-                      candidate.hasSymtab else { continue }
-                if let other = candidate.buildID, other != id { continue }
-                return path
+                for root in searchRoots {
+                    guard let candidate = try? ELFFile(path: path, root: root, loadSymbols: loadSymbols),
+                          candidate.identity != module.identity,
+                          candidate.hasSymtab else { continue }
+                    if let other = candidate.buildID, other != id { continue }
+                    return candidate
+                }
             }
         }
         if let link = module.debugLink {
-            for path in debugLinkPaths(for: link.fileName, modulePath: module.path) {
-                guard let identity = FileIdentity(path: path), identity != module.identity,
-                      let candidate = try? ELFFile(path: path, loadSymbols: false),
-                      candidate.hasSymtab,
-                      CRC32.checksum(fileAt: path) == link.crc else { continue }
-                return path
+            for path in debugLinkPaths(for: link.fileName, modulePath: modulePath) {
+                for root in searchRoots {
+                    // One open file for every check and the symbols: what is checked is what is read.
+                    guard let reader = try? FileReader(path: path, root: root),
+                          let candidate = try? ELFFile(reader: reader, path: reader.path, identity: reader.identity, loadSymbols: false),
+                          candidate.identity != module.identity, candidate.hasSymtab else { continue }
+                    // Different build-ids: another build. The CRC is a read of the whole file, which
+                    // may be a huge sparse one: beyond the limit only equal build-ids accept it.
+                    let sameBuild = module.buildID.flatMap { id in candidate.buildID.map { $0 == id } }
+                    if sameBuild == false { continue }
+                    if candidate.identity.size > Self.maximumCRCBytes {
+                        if sameBuild != true { continue }
+                    } else {
+                        guard CRC32.checksum(reader) == link.crc else { continue }
+                    }
+                    guard loadSymbols else { return candidate }
+                    return try? ELFFile(reader: reader, path: reader.path, identity: reader.identity, loadSymbols: true)
+                }
             }
         }
         return nil

@@ -26,6 +26,15 @@ public struct FileIdentity: Hashable, Sendable {
         self.init(st)
     }
 
+    /// All zero: bytes that come from no file.
+    init() {
+        device = 0
+        inode = 0
+        size = 0
+        mtimeSeconds = 0
+        mtimeNanoseconds = 0
+    }
+
     init(_ st: stat) {
         device = UInt64(truncatingIfNeeded: st.st_dev)
         inode = UInt64(truncatingIfNeeded: st.st_ino)
@@ -40,18 +49,54 @@ public struct FileIdentity: Hashable, Sendable {
     }
 }
 
+/// Bytes an ELF file is parsed from, read by position with bounds checks: a file, or bytes
+/// already in memory (tests, fuzzing, a copy of another process's memory).
+protocol ByteSource: Sendable {
+    /// The number of bytes.
+    var size: UInt64 { get }
+    /// Exactly `count` bytes at `offset`, or `.truncated` when they are not all there.
+    func read(offset: UInt64, count: UInt64) throws(ELFError) -> [UInt8]
+}
+
+/// Bytes in memory as a `ByteSource`.
+struct MemoryBytes: ByteSource {
+    let bytes: [UInt8]
+
+    var size: UInt64 { UInt64(bytes.count) }
+
+    func read(offset: UInt64, count: UInt64) throws(ELFError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        guard offset <= size, count <= size - offset else { throw ELFError.truncated }
+        return Array(bytes[Int(offset)..<Int(offset + count)])
+    }
+}
+
 /// A read-only file descriptor with bounds-checked positional reads.
 ///
 /// Reads go through `pread`, so a file truncated while being parsed yields an
 /// error instead of a `SIGBUS` as a memory mapping would.
-final class FileReader {
+final class FileReader: ByteSource, @unchecked Sendable {
     let fd: Int32
     let size: UInt64
     let identity: FileIdentity
+    /// The path it was opened with, for messages.
+    let path: String
 
-    init(path: String) throws(ELFError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ELFError.cannotOpen(path: path, errno: errno) }
+    convenience init(path: String) throws(ELFError) {
+        try self.init(path: path, root: .host)
+    }
+
+    /// Opens `path` as seen from `root`. O_NONBLOCK: opening a FIFO for reading would otherwise
+    /// wait for a writer, forever if none comes; it has no effect on reading a regular file, the
+    /// only kind accepted.
+    convenience init(path: String, root: FileRoot) throws(ELFError) {
+        let fd = root.open(path)
+        guard fd >= 0 else { throw ELFError.cannotOpen(path: root.displayPath(path), errno: -fd) }
+        try self.init(fd: fd, path: root.displayPath(path))
+    }
+
+    /// Takes over `fd` (closed on failure too).
+    init(fd: Int32, path: String) throws(ELFError) {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
@@ -63,6 +108,7 @@ final class FileReader {
             throw ELFError.notRegularFile(path: path)
         }
         self.fd = fd
+        self.path = path
         self.size = UInt64(max(0, st.st_size))
         self.identity = FileIdentity(st)
     }
@@ -142,11 +188,17 @@ struct ByteView {
         return v
     }
 
-    /// The NUL-terminated string starting at `at` (to the end if unterminated).
-    func cString(_ at: Int) -> String? {
-        guard at >= 0, at < bytes.count else { return nil }
-        var end = at
-        while end < bytes.count, bytes[end] != 0 { end += 1 }
+    /// The NUL-terminated string starting at `at`, if it ends within `maxLength` bytes.
+    func cString(_ at: Int, maxLength: Int) -> String? {
+        guard let end = bytes.withUnsafeBytes({ nulIndex(in: $0, from: at, maxLength: maxLength) }) else { return nil }
         return String(decoding: bytes[at..<end], as: UTF8.self)
     }
+}
+
+/// The index of the first NUL at or after `start` within `maxLength` bytes, or nil.
+func nulIndex(in bytes: UnsafeRawBufferPointer, from start: Int, maxLength: Int) -> Int? {
+    guard start >= 0, start < bytes.count, let base = bytes.baseAddress else { return nil }
+    let length = min(max(0, maxLength), bytes.count - start - 1) + 1
+    guard let found = memchr(base + start, 0, length) else { return nil }
+    return base.distance(to: UnsafeRawPointer(found))
 }

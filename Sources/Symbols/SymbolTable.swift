@@ -92,7 +92,7 @@ public struct SymbolTable: Sendable {
             // The same name at the same address again (a .dynsym copy of a .symtab symbol): the
             // preferred one sorts last, so keep only that.
             if position + 1 < keys.count, keys[position + 1].value == key.value,
-               SymbolTable.nameBytes(keys[position + 1], tables) == SymbolTable.nameBytes(key, tables) { continue }
+               SymbolTable.sameName(keys[position + 1], key, tables) { continue }
             running = max(running, key.end)
             kept.append(key)
             maxEnd.append(running)
@@ -180,6 +180,14 @@ public struct SymbolTable: Sendable {
         let strings = lists[Int(key.list)].table.strings
         let start = Int(key.nameStart)
         return strings[start..<(start + Int(key.nameLength))]
+    }
+
+    /// Whether two keys have the same name; without comparing bytes when they point at the same
+    /// string (a table of many symbols sharing one long name costs no more than a short one).
+    static func sameName(_ a: Key, _ b: Key, _ lists: [(table: FunctionTable, source: SymbolSource)]) -> Bool {
+        if a.nameLength != b.nameLength { return false }
+        if a.list == b.list && a.nameStart == b.nameStart { return true }
+        return nameBytes(a, lists) == nameBytes(b, lists)
     }
 
     static func name(_ key: Key, _ lists: [(table: FunctionTable, source: SymbolSource)]) -> String {

@@ -6,30 +6,47 @@ import Musl
 import Darwin
 #endif
 
-/// The symbols loaded for one module (executable or shared library).
-public struct ModuleSymbols: Sendable {
+/// The symbols loaded for one module (executable or shared library), and its DWARF line
+/// information, read when first asked for.
+public final class ModuleSymbols: @unchecked Sendable {
     /// The module as parsed (symbols included).
     public let module: ELFFile
     /// The separate debug file whose `.symtab` was used, if any.
     public let debugFilePath: String?
     /// The function symbols: `.symtab` (own or the debug file's), else `.dynsym`.
     public let table: SymbolTable
+    private let locator: DebugFileLocator
+    private let modulePath: String
+    private let debugFile: ELFFile?
+    private let lock = Lock()
+    private var debugInfo: DebugInfo??
 
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
-    public init(path: String, locator: DebugFileLocator = DebugFileLocator()) throws(ELFError) {
-        let module = try ELFFile(path: path)
+    public convenience init(path: String, locator: DebugFileLocator = DebugFileLocator()) throws(ELFError) {
+        self.init(module: try ELFFile(path: path), locator: locator)
+    }
+
+    /// Uses `module` (already parsed) and, when it has no `.symtab`, its separate debug file.
+    /// `modulePath` is the module's path as seen from the locator's root (where debug links
+    /// next to it are looked for); by default the path it was opened with.
+    public init(module: ELFFile, modulePath: String? = nil, locator: DebugFileLocator = DebugFileLocator()) {
+        let modulePath = modulePath ?? module.path
         var lists: [(table: FunctionTable, source: SymbolSource)] = []
         var debugPath: String?
+        var debug: ELFFile?
         if module.hasSymtab {
             lists.append((module.symtab, .symtab))
-        } else if let found = locator.locate(for: module),
-                  let debug = try? ELFFile(path: found) {
-            debugPath = found
-            lists.append((debug.symtab, .debugFile(found)))
+        } else if let file = locator.locateFile(for: module, modulePath: modulePath) {
+            debugPath = file.path
+            debug = file
+            lists.append((file.symtab, .debugFile(file.path)))
         }
         // A full .symtab (the module's or its debug file's) holds every .dynsym function too.
         if lists.isEmpty { lists.append((module.dynsym, .dynsym)) }
         self.module = module
+        self.modulePath = modulePath
+        self.locator = locator
+        self.debugFile = debug
         self.debugFilePath = debugPath
         self.table = SymbolTable(tables: lists)
     }
@@ -39,28 +56,74 @@ public struct ModuleSymbols: Sendable {
         guard let address = module.virtualAddress(forFileOffset: fileOffset) else { return nil }
         return table.lookup(address)
     }
+
+    /// The source position (and inlined calls) at a file offset within the module; nil when
+    /// neither the module nor its debug file has DWARF line information for it.
+    public func sourceInfo(fileOffset: UInt64) -> SourceInfo? {
+        guard let address = module.virtualAddress(forFileOffset: fileOffset) else { return nil }
+        return sourceInfo(virtualAddress: address)
+    }
+
+    /// The source position (and inlined calls) at a link-time virtual address of the module.
+    public func sourceInfo(virtualAddress address: UInt64) -> SourceInfo? {
+        dwarf()?.sourceInfo(at: address)
+    }
+
+    /// The module's DWARF, else its debug file's (found now if the symbols did not need it).
+    func dwarf() -> DebugInfo? {
+        lock.withLock {
+            if let loaded = debugInfo { return loaded }
+            var sections = DWARFSections(module)
+            if sections == nil {
+                let debug = debugFile ?? locator.locateFile(for: module, modulePath: modulePath, loadSymbols: false)
+                sections = debug.flatMap(DWARFSections.init)
+            }
+            let loaded = sections.map { DebugInfo(sections: $0) }
+            debugInfo = .some(loaded)
+            return loaded
+        }
+    }
+}
+
+/// Where a module's bytes are read from, and where its debug files are looked for.
+public struct ModuleSource: Sendable, Hashable {
+    /// The module's path as its process sees it (as `/proc/PID/maps` gives it).
+    public var path: String
+    /// The root that path is seen from; debug files are looked for inside it first.
+    public var root: FileRoot
+    /// A path of this tool's to open first: `/proc/PID/map_files/START-END`, the very file that is
+    /// mapped (opening it needs CAP_SYS_ADMIN); when it cannot be opened, `path` in `root` is.
+    public var mappedFile: String?
+
+    public init(path: String, root: FileRoot = .host, mappedFile: String? = nil) {
+        self.path = path
+        self.root = root
+        self.mappedFile = mappedFile
+    }
 }
 
 /// Turns (module path, file offset) pairs from `/proc/PID/maps` into function names.
 ///
-/// Modules are loaded once and cached by path; a cached module is reloaded when
-/// the file's device, inode, size or mtime changes. Failures (missing file, not
-/// ELF) are cached the same way. All state is guarded by a lock, so one instance
+/// Modules are loaded once and cached by the identity of the file opened (device, inode, size,
+/// mtime) and the root its debug files are looked for in; a replaced file is a new entry.
+/// Failures (not ELF) are cached the same way. All state is guarded by a lock, so one instance
 /// may be shared between threads.
 public final class Symbolizer: @unchecked Sendable {
-    private struct CacheEntry {
+    private struct CacheKey: Hashable {
         var identity: FileIdentity
-        var symbols: ModuleSymbols?
+        var root: FileRoot
     }
 
-    /// How debug files are found.
-    public let locator: DebugFileLocator
-    private var cache: [String: CacheEntry] = [:]
+    /// Global debug directories.
+    public let debugRoots: [String]
+    /// How debug files are found for modules of the host's root.
+    public var locator: DebugFileLocator { DebugFileLocator(roots: debugRoots) }
+    private var cache: [CacheKey: ModuleSymbols?] = [:]
     private let lock = Lock()
 
     /// Creates a symbolizer looking for separate debug files under `debugRoots`.
     public init(debugRoots: [String] = ["/usr/lib/debug"]) {
-        locator = DebugFileLocator(roots: debugRoots)
+        self.debugRoots = debugRoots
     }
 
     /// The function containing `moduleOffset`, a FILE offset within `module`
@@ -69,22 +132,20 @@ public final class Symbolizer: @unchecked Sendable {
         symbols(for: module)?.symbolize(fileOffset: moduleOffset)
     }
 
+    /// The source position of a FILE offset within `module`, with the functions inlined there;
+    /// nil without DWARF line information for it.
+    public func sourceInfo(module: String, moduleOffset: UInt64) -> SourceInfo? {
+        symbols(for: module)?.sourceInfo(fileOffset: moduleOffset)
+    }
+
     /// The function containing the link-time virtual `address` of `module`, or nil.
     public func symbolize(module: String, virtualAddress address: UInt64) -> Symbol? {
         symbols(for: module)?.table.lookup(address)
     }
 
     /// The GNU build-id of `module` as lowercase hex, or nil.
-    ///
-    /// Uses the cached module when it is current; otherwise reads only the headers.
     public func buildID(of module: String) -> String? {
-        guard let identity = FileIdentity(path: module) else { return nil }
-        let cached = lock.withLock { () -> CacheEntry? in
-            guard let entry = cache[module], entry.identity == identity else { return nil }
-            return entry
-        }
-        if let cached { return cached.symbols?.module.buildIDHex }
-        return (try? ELFFile(path: module, loadSymbols: false))?.buildIDHex
+        symbols(for: module)?.module.buildIDHex
     }
 
     /// The separate debug file used for `module`, or nil when none was needed or found.
@@ -92,17 +153,40 @@ public final class Symbolizer: @unchecked Sendable {
         symbols(for: module)?.debugFilePath
     }
 
-    /// The loaded (cached) symbols of `module`, or nil when it cannot be read as ELF.
+    /// The loaded (cached) symbols of the file at `module` (a path of the host's), or nil when it
+    /// cannot be read as ELF.
     public func symbols(for module: String) -> ModuleSymbols? {
-        guard let identity = FileIdentity(path: module) else {
-            lock.withLock { _ = cache.removeValue(forKey: module) }
+        symbols(for: ModuleSource(path: module))
+    }
+
+    /// The loaded (cached) symbols of a module of some process: the mapped file itself when
+    /// `source.mappedFile` opens, else `source.path` in `source.root`; nil when neither can be
+    /// read as ELF. The file read is `module.path` of the result.
+    public func symbols(for source: ModuleSource) -> ModuleSymbols? {
+        var fd: Int32 = -1
+        var label = source.root.displayPath(source.path)
+        if let mapped = source.mappedFile {
+            fd = FileRoot.host.open(mapped)
+            if fd >= 0 { label = mapped }
+        }
+        if fd < 0 { fd = source.root.open(source.path) }
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
             return nil
         }
+        let key = CacheKey(identity: FileIdentity(st), root: source.root)
         return lock.withLock {
-            if let entry = cache[module], entry.identity == identity { return entry.symbols }
-            let loaded = try? ModuleSymbols(path: module, locator: locator)
-            // Key by the identity actually read, in case the file changed in between.
-            cache[module] = CacheEntry(identity: loaded?.module.identity ?? identity, symbols: loaded)
+            if let cached = cache[key] {
+                close(fd)
+                return cached
+            }
+            let loaded = (try? ELFFile(descriptor: fd, path: label)).map {
+                ModuleSymbols(module: $0, modulePath: source.path,
+                              locator: DebugFileLocator(roots: debugRoots, moduleRoot: source.root))
+            }
+            cache[key] = .some(loaded)
             return loaded
         }
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Glibc
 
 /// The command lines read without swift-argument-parser: `--version`, a plain diagnosis
-/// (`[--json] [--full] [--native-stacks] [--no-stacks] [--color WHEN] [--stack-bytes N] [--confirm-delay S] PID...`,
+/// (`[--json] [--full] [--native-stacks] [--no-stacks] [--no-lines] [--color WHEN] [--stack-bytes N] [--confirm-delay S] PID...`,
 /// in any order) and the demo's victim (`__victim demo --ready-fd N`).
 ///
 /// Before it reads a word, the parser builds the option set of every command by reflection, and
@@ -77,6 +77,7 @@ enum FastPath {
             case OptionName.full where !words.hasValue: request.output.full = true
             case OptionName.nativeStacks where !words.hasValue: request.output.nativeStacks = true
             case OptionName.noStacks where !words.hasValue: request.inspect.noStacks = true
+            case OptionName.noLines where !words.hasValue: request.inspect.noLines = true
             case OptionName.color:
                 guard let value = words.value().flatMap(OutputSettings.ColorChoice.init(argument:)) else { return nil }
                 request.output.color = value

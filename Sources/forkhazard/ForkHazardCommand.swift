@@ -51,7 +51,7 @@ struct ForkHazardCommand: ParsableCommand {
         commandName: "forkhazard",
         abstract: "Tell why a process tree is hung: fork-after-threads deadlocks, inherited locks, waits across processes.",
         usage: """
-            forkhazard [--json] [--full] [--native-stacks] [--color <when>] [--no-stacks] <pid> [<pid> ...]
+            forkhazard [--json] [--full] [--native-stacks] [--color <when>] [--no-stacks] [--no-lines] <pid> [<pid> ...]
               forkhazard run [--stall-after <duration>] [--idle-limit <duration>] [--on-stall kill|report] -- <command> ...
               forkhazard watch [--stall-after <duration>] [--idle-limit <duration>] <pid>
               forkhazard demo [--json] [--color <when>] [--no-stacks]
@@ -103,6 +103,7 @@ enum OptionName {
     static let full = "full"
     static let nativeStacks = "native-stacks"
     static let noStacks = "no-stacks"
+    static let noLines = "no-lines"
     static let stackBytes = "stack-bytes"
     static let confirmDelay = "confirm-delay"
     static let readyFd = "ready-fd"
@@ -158,12 +159,15 @@ struct InspectOptions: ParsableArguments {
     @Option(name: .customLong(OptionName.stackBytes), help: ArgumentHelp("Bytes of each thread's stack copied while it is stopped.", valueName: "bytes"))
     var stackBytes = InspectSettings.defaults.stackBytes
 
+    @Flag(name: .customLong(OptionName.noLines), help: "Name stack frames without their source file and line (no DWARF is read).")
+    var noLines = InspectSettings.defaults.noLines
+
     @Option(name: .customLong(OptionName.confirmDelay), help: ArgumentHelp(
         "Pause this long before the second look that confirms blocked threads did not wake (default 0: a woken thread is runnable at once).",
         valueName: "seconds"))
     var confirmDelay = InspectSettings.defaults.confirmDelay
 
-    var settings: InspectSettings { InspectSettings(noStacks: noStacks, stackBytes: stackBytes, confirmDelay: confirmDelay) }
+    var settings: InspectSettings { InspectSettings(noStacks: noStacks, noLines: noLines, stackBytes: stackBytes, confirmDelay: confirmDelay) }
 
     func validate() throws {
         try settings.validate()
@@ -179,6 +183,7 @@ struct InspectSettings: Equatable {
     static let defaults = InspectSettings()
 
     var noStacks = false
+    var noLines = false
     var stackBytes = 256 * 1024
     var confirmDelay: Double = 0
 
@@ -192,7 +197,8 @@ struct InspectSettings: Equatable {
     }
 
     func diagnosis(procRoot: String = "/proc") -> Diagnosis {
-        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot), stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes),
+        Diagnosis(builder: SnapshotBuilder(proc: .init(procRoot),
+                                           stacks: noStacks ? nil : StackOptions(stackBytes: stackBytes, sourceLines: !noLines),
                                            confirmDelay: confirmDelay))
     }
 }

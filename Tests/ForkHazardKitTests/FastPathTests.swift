@@ -27,6 +27,7 @@ import Testing
         Row(fast: true, arguments: [gone, "--json"]),
         Row(fast: true, arguments: ["--full", "--no-stacks", gone, gone2]),
         Row(fast: true, arguments: ["--native-stacks", "--no-stacks", gone]),
+        Row(fast: true, arguments: ["--no-lines", "--json", gone]),
         Row(fast: true, arguments: ["--color", "never", gone]),
         Row(fast: true, arguments: ["--color=always", gone]),
         Row(fast: true, arguments: ["--stack-bytes", "4096", gone]),

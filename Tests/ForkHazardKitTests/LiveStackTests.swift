@@ -82,6 +82,66 @@ import Testing
         #expect(thread.wait?.summary.hasSuffix("— libgomp barrier") == true)
     }
 
+    /// The victim is built with -g: its frames carry the file and line they are stopped at, found
+    /// here in the victim's source; libc's come from its debug file.
+    @Test func sourceLinesOfABlockedChild() throws {
+        let victim = try Victim(scenario: "fork-mutex")
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let source = try String(contentsOfFile: try #require(Bundle.module.path(forResource: "Victims/waits.c", ofType: nil)),
+                                encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        func line(containing text: String) throws -> Int {
+            try #require(source.firstIndex { $0.contains(text) }) + 1
+        }
+        let stack = try #require(report.thread(child)?.stack)
+        let main = try #require(stack.first { $0.symbol == "main" })
+        #expect(main.file.map { fileName(of: $0) } == "waits.c")
+        #expect(main.file?.hasPrefix("/") == true)
+        #expect(main.line == (try line(containing: "if (!strcmp(s, \"fork-mutex\")) pthread_mutex_lock(&shared_state);")))
+        #expect(main.display == "main (waits.c:\(main.line!))")
+        let lockWait = try #require(stack.first { $0.symbol == "__lll_lock_wait" })
+        #expect(lockWait.file.map { fileName(of: $0) } == "lowlevellock.c")
+        #expect((lockWait.line ?? 0) > 0)
+
+        // The parent's holder thread sleeps in sleep(), called from holder() at its line.
+        let holderThread = try #require(report.process(victim.pid)?.threads.first { $0.name == "holder" })
+        let holder = try #require(holderThread.stack?.first { $0.symbol == "holder" })
+        #expect(holder.file.map { fileName(of: $0) } == "waits.c")
+        let holderStart = try line(containing: "static void *holder(void *arg)")
+        let sleepLine = try #require(source[holderStart...].firstIndex { $0.contains("sleep(3600)") }) + 1
+        #expect(holder.line == sleepLine)
+
+        // JSON has them too.
+        let json = report.json()
+        #expect(json.contains("\"file\":\"\(main.file!)\",\"line\":\(main.line!)"))
+    }
+
+    /// A recursion: every level has the same return address, on its own stack frame; all 26
+    /// are unwound, not only the first two.
+    @Test func recursionIsUnwoundToTheBottom() throws {
+        let binary = VictimBuild.compile("recursion.c", output: "recursion")
+        let victim = try Victim(binary, [])
+        try victim.waitUntilBlocked(in: "pause")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let names = try #require(report.thread(victim.pid)?.stack).compactMap(\.symbol)
+        #expect(names.filter { $0 == "descend" }.count == 26)
+        #expect(names.contains("main"))
+    }
+
+    /// `--no-lines` names frames without reading DWARF: the same symbols, no file or line.
+    @Test func noLinesOption() throws {
+        let victim = try Victim(scenario: "futex-private")
+        try victim.waitUntilBlocked(in: "futex")
+        let with = try runForkhazard(["--json", String(victim.pid)])
+        let without = try runForkhazard(["--json", "--no-lines", String(victim.pid)])
+        #expect(with.stdout.contains("\"file\":\"/"))
+        #expect(with.stdout.contains("waits.c"))
+        #expect(!without.stdout.contains("\"file\":\"/"))
+        #expect(without.stdout.contains("\"file\":null,\"line\":null"))
+        #expect(without.stdout.contains("\"symbol\":\"main\""))
+    }
+
     /// Without symbols, a frame reads `module+0xoffset`: never a wrong nearby name.
     @Test func strippedBinaryShowsModuleOffsets() throws {
         let binary = VictimBuild.compile("waits.c", output: "waits-stripped", flags: ["-s"])
@@ -93,6 +153,7 @@ import Testing
         #expect(!own.isEmpty)
         for frame in own {
             #expect(frame.symbol == nil)
+            #expect(frame.file == nil && frame.line == nil && frame.inlined == nil)
             #expect(frame.display == "waits-stripped+0x" + String(frame.moduleOffset!, radix: 16))
         }
         #expect(stack.first?.symbol == "syscall")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ProcFS
@@ -240,5 +241,26 @@ struct StatCase: Sendable, CustomTestStringConvertible {
 
     @Test func cmdlineWithInvalidUTF8() {
         #expect(parseCmdline([0x61, 0xFF, 0x62, 0]) == ["a\u{FFFD}b"])
+    }
+}
+
+/// Numbers no kernel prints, which a parser must refuse instead of trapping or wrapping.
+@Suite("Numbers out of range") struct OutOfRangeNumberTests {
+    @Test(arguments: ["-9223372036854775808", "-9223372036854775809", "99999999999999999999"])
+    func pidField(_ pid: String) {
+        let line = StatLines.bash.replacingOccurrences(of: "42 (bash)", with: "\(pid) (bash)")
+        #expect(ProcStat(parsing: line) == nil)
+    }
+
+    @Test func ppidFieldAtInt64Min() {
+        let line = StatLines.bash.replacingOccurrences(of: "(bash) S 41 ", with: "(bash) S -9223372036854775808 ")
+        #expect(ProcStat(parsing: line) == nil)
+    }
+
+    @Test func countersBeyondUInt64() {
+        let status = ProcStatus(parsing: "Name:\tx\nvoluntary_ctxt_switches:\t18446744073709551616\nnonvoluntary_ctxt_switches:\t7\n")
+        #expect(status.voluntaryContextSwitches == nil)
+        #expect(status.nonvoluntaryContextSwitches == 7)
+        #expect(leadingNumber(Array("18446744073709551615".utf8)[...]) == UInt64.max)
     }
 }

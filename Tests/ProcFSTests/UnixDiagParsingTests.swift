@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import ProcFS
@@ -80,6 +81,12 @@ enum Netlink {
     @Test(arguments: [13 as Int32, 2, 22])
     func error(_ code: Int32) {
         #expect(UnixDiag.parse(Netlink.errorMessage(code)) == .error(code))
+    }
+
+    /// An error field of INT32_MIN (no errno is) used to trap when negated.
+    @Test func errorOfInt32Min() {
+        let datagram: [UInt8] = [0x14, 0, 0, 0, 0x02, 0, 0x0f, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]
+        #expect(UnixDiag.parse(datagram) == .error(EIO))
     }
 
     @Test func emptyAndShortDatagrams() {

@@ -126,8 +126,12 @@ extension ThreadSnapshot {
 extension StackFrame {
     /// Every key is written; unknown values as null.
     var json: JSON {
-        .object(["address": .hex(address), "symbol": .from(symbol), "module": .from(module),
-                 "moduleOffset": .hex(moduleOffset), "file": .from(file), "line": .from(line)])
+        var object: [String: JSON] = ["address": .hex(address), "symbol": .from(symbol), "module": .from(module),
+                                      "moduleOffset": .hex(moduleOffset), "file": .from(file), "line": .from(line)]
+        if let inlined, !inlined.isEmpty {
+            object["inlined"] = .array(inlined.map { .object(["symbol": .from($0.symbol), "file": .from($0.file), "line": .from($0.line)]) })
+        }
+        return .object(object)
     }
 }
 

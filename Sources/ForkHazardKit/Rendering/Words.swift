@@ -68,12 +68,29 @@ extension LockInfo.Kind {
 // MARK: frames
 
 extension StackFrame {
-    /// `name` or `module+0xoffset`; Swift names demangled and shortened to `Module.Type.method`.
+    /// `name (file.c:42)`, or `module+0xoffset`; Swift names demangled and shortened to
+    /// `Module.Type.method`. Inlined calls come first, as the frames they would have been:
+    /// `square (prog.c:2, inlined) <- compute (prog.c:7)`.
     var display: String {
-        if let symbol { return shortDemangled(symbol) }
-        if let module, let moduleOffset { return "\(fileName(of: module))+\(hexAddress(moduleOffset))" }
-        return hexAddress(address)
+        let own: String
+        if let symbol {
+            own = shortDemangled(symbol)
+        } else if let module, let moduleOffset {
+            own = "\(fileName(of: module))+\(hexAddress(moduleOffset))"
+        } else {
+            own = hexAddress(address)
+        }
+        let inlinedCalls = (inlined ?? []).map { call in
+            (call.symbol.map(shortDemangled) ?? "??") + " (" + [position(call.file, call.line), "inlined"].compactMap { $0 }.joined(separator: ", ") + ")"
+        }
+        return (inlinedCalls + [own + (position(file, line).map { " (\($0))" } ?? "")]).joined(separator: " <- ")
     }
+}
+
+/// `file.c:42`: the file's last path component and the line; nil without both.
+private func position(_ file: String?, _ line: Int?) -> String? {
+    guard let file, let line else { return nil }
+    return "\(fileName(of: file)):\(line)"
 }
 
 /// `a <- b <- c`, the innermost frames.

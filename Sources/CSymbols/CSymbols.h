@@ -1,0 +1,42 @@
+#ifndef CSYMBOLS_H
+#define CSYMBOLS_H
+
+/* What the Symbols module needs from C: zlib's one-shot inflate for compressed debug sections,
+ * and openat2 (no glibc wrapper; syscall() is variadic). */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* O_PATH (hidden behind _GNU_SOURCE in glibc's headers). */
+#define FH_O_PATH 010000000
+
+/* openat2(2)'s resolve flags used here. */
+#define FH_RESOLVE_NO_MAGICLINKS 0x02
+#define FH_RESOLVE_IN_ROOT 0x10
+
+/* openat2(dirfd, path, {flags, 0, resolve}): returns the fd, or -errno. */
+static inline int fh_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+    struct { uint64_t flags, mode, resolve; } how = {flags, 0, resolve};
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* Inflates the zlib stream `in` into exactly `out_len` bytes at `out`. Returns 0 when the stream
+ * is complete and fills the buffer exactly, -1 otherwise (corrupt, short, or longer). */
+static inline int fh_inflate_exact(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len) {
+    uLongf produced = (uLongf)out_len;
+    uLong consumed = (uLong)in_len;
+    if ((size_t)produced != out_len || (size_t)consumed != in_len) return -1;
+    int rc = uncompress2(out, &produced, in, &consumed);
+    return rc == Z_OK && (size_t)produced == out_len ? 0 : -1;
+}
+
+#endif

@@ -1,0 +1,106 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+import ProcFS
+import Symbols
+
+/// The modules (executable, libraries) of one process, read from the process's own files: the
+/// mapped file itself (`/proc/PID/map_files`) or its path inside the process's root
+/// (`/proc/PID/root`), never the host's file at the same path, which in another mount namespace
+/// is another file. Each is checked against the build-id in the process's memory before it names
+/// anything; one that fails is left unnamed (`module+0x…`), with a note saying why.
+final class ProcessModules {
+    let pid: Int32
+    private let maps: [MemoryMapping]
+    private let symbolizer: Symbolizer
+    private let memory: RemoteMemory
+    private let useMappedFiles: Bool
+    /// Where the process's paths lead: the host's root when it shares this tool's mount namespace
+    /// and root directory, else `/proc/PID/root`.
+    let root: FileRoot
+    private var resolved: [String: ModuleSymbols?] = [:]
+    /// Why modules were left unnamed, one line each.
+    private(set) var notes: [String] = []
+
+    init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, useMappedFiles: Bool = true) {
+        self.pid = pid
+        self.maps = maps
+        self.symbolizer = symbolizer
+        self.memory = RemoteMemory(pid: pid)
+        self.useMappedFiles = useMappedFiles
+        root = ProcessModules.root(of: pid)
+    }
+
+    /// The host's root when `pid` sees the same files as this tool (same mount namespace, same
+    /// root directory); `/proc/PID/root` otherwise, or when that cannot be told.
+    static func root(of pid: Int32) -> FileRoot {
+        let proc = ProcRoot()
+        guard let own = try? proc.link("self/ns/mnt"), let theirs = try? proc.link("\(pid)/ns/mnt"), own == theirs,
+              let ownRoot = FileIdentity(path: "/"), let theirRoot = FileIdentity(path: "/proc/\(pid)/root"),
+              ownRoot.device == theirRoot.device, ownRoot.inode == theirRoot.inode
+        else { return .process(pid) }
+        return .host
+    }
+
+    /// The symbols of the module `mapping` belongs to, once its file is known to be the one mapped;
+    /// nil otherwise.
+    func symbols(for mapping: MemoryMapping) -> ModuleSymbols? {
+        if let known = resolved[mapping.path] { return known }
+        let symbols = resolve(mapping)
+        resolved[mapping.path] = .some(symbols)
+        return symbols
+    }
+
+    private func resolve(_ mapping: MemoryMapping) -> ModuleSymbols? {
+        // A module replaced or removed since it was mapped shows as "path (deleted)".
+        let deleted = mapping.path.hasSuffix(" (deleted)")
+        let path = deleted ? String(mapping.path.dropLast(10)) : mapping.path
+        let mapped = useMappedFiles ? "/proc/\(pid)/map_files/\(hex(mapping.start))-\(hex(mapping.end))" : nil
+        guard let module = symbolizer.symbols(for: ModuleSource(path: path, root: root, mappedFile: mapped)) else {
+            notes.append("\(pid): frames in \(path) left unnamed: no readable copy of it"
+                         + (deleted ? " (deleted since it was mapped, and its mapped file cannot be opened)" : " in the process's root"))
+            return nil
+        }
+        if let problem = mismatch(module.module, mapping: mapping) {
+            notes.append("\(pid): frames in \(path) left unnamed: \(module.module.path) \(problem)")
+            return nil
+        }
+        return module
+    }
+
+    /// Why `file` is not the module mapped at `mapping`'s path, or nil when it is: the build-ids
+    /// in the file and in the process's memory must be equal; without build-ids, so must the first
+    /// page of both.
+    private func mismatch(_ file: ELFFile, mapping: MemoryMapping) -> String? {
+        let first = maps.filter { $0.path == mapping.path && $0.offset == 0 }.min { $0.start < $1.start }
+        guard let first else {
+            return "cannot be checked: the process has no mapping of the file's start, where its build-id is"
+        }
+        let loaded = LoadedImage.buildID(base: first.start) { address, count in memory.bytes(at: address, count: count) }
+        switch (loaded, file.buildID) {
+        case (.found(let inMemory), let onDisk?):
+            return inMemory == onDisk ? nil
+                : "has build-id \(hexString(onDisk)), the process's mapped copy \(hexString(inMemory)): another file at the same path"
+        case (.found(let inMemory), nil):
+            return "has no build-id, the process's mapped copy \(hexString(inMemory)): another file at the same path"
+        case (.absent, let onDisk?):
+            return "has build-id \(hexString(onDisk)), the process's mapped copy none: another file at the same path"
+        case (.absent, nil):
+            let count = Int(min(4096, first.end - first.start))
+            guard let inMemory = memory.bytes(at: first.start, count: count), let onDisk = file.bytes(at: 0, count: count) else {
+                return "cannot be checked: neither it nor the mapped copy has a build-id, and their first page cannot be compared"
+            }
+            return inMemory == onDisk ? nil : "differs from the process's mapped copy (first page; neither has a build-id)"
+        case (.unreadable, _):
+            return "cannot be checked: the process's memory holds no readable ELF header at \(mapping.path)'s start"
+        }
+    }
+}
+
+/// Lowercase hex of bytes.
+private func hexString(_ bytes: [UInt8]) -> String {
+    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+}

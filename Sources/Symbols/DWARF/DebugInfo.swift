@@ -1,0 +1,772 @@
+/// A function inlined at an address: its name and where in its source the address is.
+public struct InlinedFunction: Sendable, Hashable {
+    /// The function's name (`DW_AT_name`, through its abstract origin); nil when unnamed.
+    public var name: String?
+    /// The position in the inlined function's source.
+    public var location: SourcePosition?
+
+    public init(name: String?, location: SourcePosition?) {
+        self.name = name
+        self.location = location
+    }
+}
+
+/// What DWARF says about one address.
+public struct SourceInfo: Sendable, Hashable {
+    /// The position in the source of the function that holds the address as real code (the one
+    /// the symbol table names): for inlined code, the line that made the outermost inlined call.
+    public var location: SourcePosition?
+    /// Functions inlined at the address, innermost first; each with its own position (for the
+    /// innermost, the line of the address itself).
+    public var inlined: [InlinedFunction]
+
+    public init(location: SourcePosition?, inlined: [InlinedFunction] = []) {
+        self.location = location
+        self.inlined = inlined
+    }
+}
+
+/// The DWARF sections one reader uses, already inflated.
+public struct DWARFSections: Sendable {
+    public var info: [UInt8] = []
+    public var abbrev: [UInt8] = []
+    public var line: [UInt8] = []
+    public var str: [UInt8] = []
+    public var lineStr: [UInt8] = []
+    public var addr: [UInt8] = []
+    public var strOffsets: [UInt8] = []
+    public var ranges: [UInt8] = []
+    public var rnglists: [UInt8] = []
+    public var aranges: [UInt8] = []
+
+    public init() {}
+
+    /// The sections of `elf`, or nil when it has neither `.debug_info` nor `.debug_line`.
+    public init?(_ elf: ELFFile) {
+        func data(_ name: String) -> [UInt8] { elf.sectionData(named: name) ?? [] }
+        info = data(".debug_info")
+        line = data(".debug_line")
+        guard !info.isEmpty || !line.isEmpty else { return nil }
+        abbrev = data(".debug_abbrev")
+        str = data(".debug_str")
+        lineStr = data(".debug_line_str")
+        addr = data(".debug_addr")
+        strOffsets = data(".debug_str_offsets")
+        ranges = data(".debug_ranges")
+        rnglists = data(".debug_rnglists")
+        aranges = data(".debug_aranges")
+    }
+}
+
+/// Bounds on the work one file's DWARF can cause.
+enum DWARFLimits {
+    /// Units read from `.debug_info` or `.debug_line`.
+    static let units = 1 << 20
+    /// Nesting of DIEs followed; deeper trees are cut there.
+    static let depth = 256
+    /// `DW_AT_abstract_origin` / `DW_AT_specification` links followed to find a name.
+    static let nameHops = 8
+    /// Address ranges kept per DIE, per unit's function index, and in the index of all units.
+    static let rangesPerEntry = 4096
+    static let rangesPerUnit = 1 << 20
+    static let indexRanges = 1 << 21
+}
+
+/// Source lines and inlined functions of one module's DWARF (DWARF 2 to 5, 32- and 64-bit):
+/// `.debug_line` for lines, `.debug_info` for which unit holds an address and for inlined calls.
+/// Units are decoded when an address in them is first looked up, and kept.
+///
+/// Every read is bounds-checked; malformed data makes the affected unit, or the lookup, give
+/// nothing rather than a guess.
+public final class DebugInfo: @unchecked Sendable {
+    let sections: DWARFSections
+    private let lock = Lock()
+    /// Unit headers; the fields from each unit's own DIE are read when the unit is first used.
+    private var units: [Unit] = []
+    private var unitDIERead: [Bool] = []
+    /// Which unit holds which addresses, as `.debug_aranges` says (gcc writes it; cheap to read).
+    private var arangesIndex = AddressIndex()
+    /// The same from every unit's own ranges (clang writes no `.debug_aranges`): built on the first
+    /// address the aranges do not cover.
+    private var fullIndex: AddressIndex?
+    private var abbrevTables: [UInt64: [UInt64: Abbrev]?] = [:]
+    /// Bytes of `.debug_abbrev` left to parse: units may point into one another's tables, and
+    /// reading each from its start to its end would be quadratic.
+    private var abbrevBytesLeft: Int
+    /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
+    private var lineTables: [Int: LineTable?] = [:]
+    private var functionIndexes: [Int: [FunctionEntry]] = [:]
+    /// Line programs not reached from any unit (`.debug_line` without `.debug_info`).
+    private var orphanLineTables: [LineTable]?
+
+    struct Unit {
+        var offset: Int
+        var end: Int
+        var version: UInt16
+        var is64: Bool
+        var addressSize: Int
+        var abbrevOffset: UInt64
+        var firstDIE: Int
+        var unitType: UInt8
+        // From the unit's DIE.
+        var lowPC: UInt64 = 0
+        var stmtList: Int?
+        var compDir: String?
+        var strOffsetsBase: UInt64 = 8
+        var addrBase: UInt64 = 8
+        var rnglistsBase: UInt64?
+    }
+
+    /// Address ranges to unit indexes, sorted, with running maximum ends for overlaps.
+    struct AddressIndex {
+        var ranges: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var maxEnd: [UInt64] = []
+
+        init(_ unsorted: [(start: UInt64, end: UInt64, unit: Int)] = []) {
+            ranges = unsorted.filter { $0.end > $0.start }.sorted { $0.start < $1.start }
+            var running: UInt64 = 0
+            maxEnd = ranges.map { running = max(running, $0.end); return running }
+        }
+
+        func unit(containing address: UInt64) -> Int? {
+            var low = 0, high = ranges.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ranges[mid].start <= address { low = mid + 1 } else { high = mid }
+            }
+            var i = low - 1
+            while i >= 0, maxEnd[i] > address {
+                if address >= ranges[i].start && address < ranges[i].end { return ranges[i].unit }
+                i -= 1
+            }
+            return nil
+        }
+    }
+
+    struct Abbrev {
+        var tag: UInt64
+        var hasChildren: Bool
+        var attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)]
+    }
+
+    /// A subprogram or inlined subroutine with code: where it is and what encloses it.
+    struct FunctionEntry {
+        var ranges: [Range<UInt64>]
+        var parent: Int
+        var isInlined: Bool
+        var dieOffset: Int
+        var callFile: UInt64?
+        var callLine: UInt64?
+        var callColumn: UInt64?
+    }
+
+    public init(sections: DWARFSections) {
+        self.sections = sections
+        abbrevBytesLeft = 4 * sections.abbrev.count + (1 << 20)
+        readUnitHeaders()
+    }
+
+    /// The source position of `address` (a link-time virtual address), with the functions
+    /// inlined there; nil when no line table covers it.
+    public func sourceInfo(at address: UInt64) -> SourceInfo? {
+        lock.withLock {
+            guard let unitIndex = unit(containing: address) else { return orphanLocation(address).map { SourceInfo(location: $0) } }
+            let lines = lineTable(unitIndex)
+            // Line 0 (code the compiler could attribute to no line) still has its inlined calls.
+            let here = lines?.location(for: address)
+            let chain = inlineChain(unitIndex, address: address)
+            guard chain.contains(where: \.isInlined) else { return here.map { SourceInfo(location: $0) } }
+            // chain: innermost first; the inlined entries, then the function that holds them.
+            var inlined: [InlinedFunction] = []
+            var location: SourcePosition? = here
+            for entry in chain where entry.isInlined {
+                inlined.append(InlinedFunction(name: name(unitIndex, dieOffset: entry.dieOffset), location: location))
+                // The next one out is where this one was called from.
+                location = entry.callLine.flatMap { line in
+                    guard line > 0, line <= UInt64(Int32.max), let file = entry.callFile.flatMap({ lines?.file($0) }) else { return nil }
+                    return SourcePosition(file: file, line: Int(line),
+                                          column: entry.callColumn.flatMap { $0 > 0 && $0 <= UInt64(Int32.max) ? Int($0) : nil })
+                }
+            }
+            return SourceInfo(location: location, inlined: inlined)
+        }
+    }
+
+    /// Addresses worth looking up: the start, middle and last byte of each unit's ranges (for
+    /// tests and fuzzing).
+    func sampleAddresses(limit: Int) -> [UInt64] {
+        lock.withLock {
+            (arangesIndex.ranges.prefix(limit) + completeIndex().ranges.prefix(limit))
+                .flatMap { [$0.start, $0.start + ($0.end - $0.start) / 2, $0.end - 1] }
+        }
+    }
+
+    // MARK: - Units
+
+    private func readUnitHeaders() {
+        var cursor = DWARFCursor(sections.info)
+        while !cursor.isAtEnd, units.count < DWARFLimits.units {
+            let start = cursor.offset
+            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
+            let end = cursor.offset + Int(length)
+            var header = DWARFCursor(sections.info, at: cursor.offset, end: end)
+            cursor.offset = end
+            guard let version = try? header.u16(), (2...5).contains(version) else { continue }
+            var unitType: UInt8 = 1
+            var addressSize = 8
+            var abbrevOffset: UInt64 = 0
+            do throws(DWARFError) {
+                if version >= 5 {
+                    unitType = try header.u8()
+                    addressSize = Int(try header.u8())
+                    abbrevOffset = try header.offset(is64: is64)
+                    switch unitType {
+                    case 1, 3: break  // compile, partial
+                    default: continue  // type units, skeleton and split units: no code here
+                    }
+                } else {
+                    abbrevOffset = try header.offset(is64: is64)
+                    addressSize = Int(try header.u8())
+                }
+            } catch { continue }
+            guard addressSize == 4 || addressSize == 8 else { continue }
+            units.append(Unit(offset: start, end: end, version: version, is64: is64, addressSize: addressSize,
+                              abbrevOffset: abbrevOffset, firstDIE: header.offset, unitType: unitType))
+            unitDIERead.append(false)
+        }
+        arangesIndex = AddressIndex(readAranges())
+    }
+
+    /// `.debug_aranges`: for each unit, the address ranges it holds.
+    private func readAranges() -> [(start: UInt64, end: UInt64, unit: Int)] {
+        var result: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var cursor = DWARFCursor(sections.aranges)
+        var sets = 0
+        while !cursor.isAtEnd, sets < DWARFLimits.units {
+            sets += 1
+            let setStart = cursor.offset
+            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
+            let end = cursor.offset + Int(length)
+            var set = DWARFCursor(sections.aranges, at: cursor.offset, end: end)
+            cursor.offset = end
+            guard let version = try? set.u16(), version == 2, let infoOffset = try? set.offset(is64: is64),
+                  let addressSize = try? set.u8(), addressSize == 4 || addressSize == 8, let segmentSize = try? set.u8(),
+                  segmentSize == 0, let unit = unitIndex(startingAt: infoOffset) else { continue }
+            // Tuples start at a multiple of twice the address size from the set's start.
+            let tuple = 2 * Int(addressSize)
+            set.offset = setStart + (set.offset - setStart + tuple - 1) / tuple * tuple
+            while let start = try? set.unsigned(size: Int(addressSize)), let length = try? set.unsigned(size: Int(addressSize)) {
+                if start == 0 && length == 0 { break }
+                let (end, overflow) = start.addingReportingOverflow(length)
+                if !overflow { result.append((start, end, unit)) }
+            }
+        }
+        return result
+    }
+
+    /// The unit whose header starts at `offset` of `.debug_info`.
+    private func unitIndex(startingAt offset: UInt64) -> Int? {
+        var low = 0, high = units.count
+        while low < high {
+            let mid = (low + high) / 2
+            if UInt64(units[mid].offset) < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < units.count && UInt64(units[low].offset) == offset ? low : nil
+    }
+
+    /// Unit `index` with the fields of its own DIE, read on first use.
+    private func unit(_ index: Int) -> Unit {
+        if !unitDIERead[index] {
+            unitDIERead[index] = true
+            readUnitDIE(&units[index])
+        }
+        return units[index]
+    }
+
+    /// Every unit's ranges: its DIE's, else its line program's sequences.
+    private func completeIndex() -> AddressIndex {
+        if let fullIndex { return fullIndex }
+        var ranges: [(start: UInt64, end: UInt64, unit: Int)] = []
+        var claimedPrograms = Set<Int>()
+        for index in units.indices {
+            var own = unitDIERanges(index)
+            // A program's sequences are the ranges of the first unit without its own that uses it.
+            if own.isEmpty, let program = units[index].stmtList, claimedPrograms.insert(program).inserted,
+               let table = lineTable(index) {
+                own = table.sequences.map { $0.start..<$0.end }
+            }
+            for range in own.prefix(DWARFLimits.rangesPerEntry * 16) { ranges.append((range.lowerBound, range.upperBound, index)) }
+            if ranges.count >= DWARFLimits.indexRanges { break }
+        }
+        let index = AddressIndex(ranges)
+        fullIndex = index
+        return index
+    }
+
+    /// Reads the unit's own DIE: the bases later attributes need, the line program, the
+    /// compilation directory.
+    private func readUnitDIE(_ unit: inout Unit) {
+        guard let table = abbrevTable(unit.abbrevOffset) else { return }
+        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
+        guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return }
+        var values: [(name: UInt64, value: AttributeValue)] = []
+        for spec in abbrev.attributes {
+            guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else { return }
+            values.append((spec.name, value))
+        }
+        for (name, value) in values {
+            switch (name, value) {
+            case (0x72, .unsigned(let base)), (0x72, .sectionOffset(let base)): unit.strOffsetsBase = base  // str_offsets_base
+            case (0x73, .unsigned(let base)), (0x73, .sectionOffset(let base)),
+                 (0x2133, .unsigned(let base)), (0x2133, .sectionOffset(let base)): unit.addrBase = base  // addr_base
+            case (0x74, .unsigned(let base)), (0x74, .sectionOffset(let base)): unit.rnglistsBase = base  // rnglists_base
+            default: break
+            }
+        }
+        for (name, value) in values {
+            switch name {
+            case 0x11: unit.lowPC = address(value, unit: unit) ?? 0  // low_pc
+            case 0x10:  // stmt_list
+                if let offset = value.offset, offset < UInt64(sections.line.count) { unit.stmtList = Int(offset) }
+            case 0x1b: unit.compDir = string(value, unit: unit)  // comp_dir
+            default: break
+            }
+        }
+    }
+
+    /// The address ranges of the unit's DIE.
+    private func unitDIERanges(_ index: Int) -> [Range<UInt64>] {
+        let unit = unit(index)
+        guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
+        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
+        guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return [] }
+        var values: [(name: UInt64, value: AttributeValue)] = []
+        for spec in abbrev.attributes {
+            guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else { return [] }
+            values.append((spec.name, value))
+        }
+        return codeRanges(values, unit: unit)
+    }
+
+    private func unit(containing address: UInt64) -> Int? {
+        arangesIndex.unit(containing: address) ?? completeIndex().unit(containing: address)
+    }
+
+    /// The line table of unit `index`, decoded once.
+    private func lineTable(_ index: Int) -> LineTable? {
+        let unit = unit(index)
+        guard let offset = unit.stmtList else { return nil }
+        if let cached = lineTables[offset] { return cached }
+        let table = try? LineTable(section: sections.line, at: offset,
+                                   strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
+                                   compDir: unit.compDir, addressSize: unit.addressSize)
+        lineTables[offset] = .some(table)
+        return table
+    }
+
+    /// Without `.debug_info`, every line program in `.debug_line`, in order.
+    private func orphanLocation(_ address: UInt64) -> SourcePosition? {
+        guard units.isEmpty else { return nil }
+        if orphanLineTables == nil {
+            var tables: [LineTable] = []
+            var offset = 0
+            while offset < sections.line.count, tables.count < DWARFLimits.units {
+                var cursor = DWARFCursor(sections.line, at: offset)
+                guard let (length, _) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
+                if let table = try? LineTable(section: sections.line, at: offset,
+                                              strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
+                                              compDir: nil) {
+                    tables.append(table)
+                }
+                offset = cursor.offset + Int(length)
+            }
+            orphanLineTables = tables
+        }
+        for table in orphanLineTables ?? [] {
+            if let location = table.location(for: address) { return location }
+        }
+        return nil
+    }
+
+    // MARK: - Abbreviations
+
+    private func abbrevTable(_ offset: UInt64) -> [UInt64: Abbrev]? {
+        if let cached = abbrevTables[offset] { return cached }
+        var table: [UInt64: Abbrev]? = [:]
+        let start = offset < UInt64(sections.abbrev.count) ? Int(offset) : sections.abbrev.count
+        var cursor = DWARFCursor(sections.abbrev, at: start, end: start + max(0, abbrevBytesLeft))
+        defer { abbrevBytesLeft -= cursor.offset - start }
+        do throws(DWARFError) {
+            if cursor.isAtEnd { throw .truncated }
+            while true {
+                let code = try cursor.uleb()
+                if code == 0 { break }
+                let tag = try cursor.uleb()
+                let children = try cursor.u8() != 0
+                var attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)] = []
+                while true {
+                    let name = try cursor.uleb()
+                    let form = try cursor.uleb()
+                    if name == 0 && form == 0 { break }
+                    let implicitConst = form == 0x21 ? try cursor.sleb() : 0
+                    attributes.append((name, form, implicitConst))
+                }
+                table![code] = Abbrev(tag: tag, hasChildren: children, attributes: attributes)
+            }
+        } catch {
+            table = nil
+        }
+        abbrevTables[offset] = .some(table)
+        return table
+    }
+
+    // MARK: - Attribute values
+
+    enum AttributeValue {
+        case unsigned(UInt64)
+        case signed(Int64)
+        case address(UInt64)
+        case addressIndex(UInt64)
+        case string(ArraySlice<UInt8>)
+        case stringOffset(UInt64)
+        case lineStringOffset(UInt64)
+        case stringIndex(UInt64)
+        /// A DIE, as an offset in `.debug_info`.
+        case reference(UInt64)
+        case sectionOffset(UInt64)
+        case rangeListIndex(UInt64)
+        /// Blocks, flags, values in other files (supplementary, type units), location lists.
+        case other
+
+        var offset: UInt64? {
+            switch self {
+            case .sectionOffset(let v), .unsigned(let v): return v
+            default: return nil
+            }
+        }
+
+        var constant: UInt64? {
+            switch self {
+            case .unsigned(let v): return v
+            case .signed(let v): return v >= 0 ? UInt64(v) : nil
+            default: return nil
+            }
+        }
+    }
+
+    /// Reads one attribute value of `form`; every form of DWARF 2 to 5 and the GNU extensions is
+    /// at least skipped correctly.
+    func readValue(_ cursor: inout DWARFCursor, form: UInt64, implicitConst: Int64, unit: Unit, indirections: Int = 0)
+        throws(DWARFError) -> AttributeValue {
+        let offsetSize = unit.is64 ? 8 : 4
+        switch form {
+        case 0x01: return .address(try cursor.unsigned(size: unit.addressSize))  // addr
+        case 0x03: try cursor.skip(UInt64(try cursor.u16())); return .other  // block2
+        case 0x04: try cursor.skip(UInt64(try cursor.u32())); return .other  // block4
+        case 0x05: return .unsigned(try cursor.unsigned(size: 2))  // data2
+        case 0x06: return .unsigned(try cursor.unsigned(size: 4))  // data4
+        case 0x07: return .unsigned(try cursor.unsigned(size: 8))  // data8
+        case 0x08: return .string(try cursor.cString())  // string
+        case 0x09, 0x18: try cursor.skip(try cursor.uleb()); return .other  // block, exprloc
+        case 0x0a: try cursor.skip(UInt64(try cursor.u8())); return .other  // block1
+        case 0x0b: return .unsigned(try cursor.unsigned(size: 1))  // data1
+        case 0x0c: _ = try cursor.u8(); return .other  // flag
+        case 0x0d: return .signed(try cursor.sleb())  // sdata
+        case 0x0e: return .stringOffset(try cursor.unsigned(size: offsetSize))  // strp
+        case 0x0f: return .unsigned(try cursor.uleb())  // udata
+        case 0x10:  // ref_addr: the address size in DWARF 2, the offset size after
+            return .reference(try cursor.unsigned(size: unit.version <= 2 ? unit.addressSize : offsetSize))
+        case 0x11: return .reference(UInt64(unit.offset) &+ (try cursor.unsigned(size: 1)))  // ref1
+        case 0x12: return .reference(UInt64(unit.offset) &+ (try cursor.unsigned(size: 2)))  // ref2
+        case 0x13: return .reference(UInt64(unit.offset) &+ (try cursor.unsigned(size: 4)))  // ref4
+        case 0x14: return .reference(UInt64(unit.offset) &+ (try cursor.unsigned(size: 8)))  // ref8
+        case 0x15: return .reference(UInt64(unit.offset) &+ (try cursor.uleb()))  // ref_udata
+        case 0x16:  // indirect: the form comes first
+            guard indirections == 0 else { throw .malformed("nested DW_FORM_indirect") }
+            let actual = try cursor.uleb()
+            let constant = actual == 0x21 ? try cursor.sleb() : 0
+            return try readValue(&cursor, form: actual, implicitConst: constant, unit: unit, indirections: 1)
+        case 0x17: return .sectionOffset(try cursor.unsigned(size: offsetSize))  // sec_offset
+        case 0x19: return .other  // flag_present
+        case 0x1a: return .stringIndex(try cursor.uleb())  // strx
+        case 0x1b: return .addressIndex(try cursor.uleb())  // addrx
+        case 0x1c: try cursor.skip(4); return .other  // ref_sup4
+        case 0x1d: try cursor.skip(UInt64(offsetSize)); return .other  // strp_sup
+        case 0x1e: try cursor.skip(16); return .other  // data16
+        case 0x1f: return .lineStringOffset(try cursor.unsigned(size: offsetSize))  // line_strp
+        case 0x20: try cursor.skip(8); return .other  // ref_sig8
+        case 0x21: return .signed(implicitConst)  // implicit_const
+        case 0x22: _ = try cursor.uleb(); return .other  // loclistx
+        case 0x23: return .rangeListIndex(try cursor.uleb())  // rnglistx
+        case 0x24: try cursor.skip(8); return .other  // ref_sup8
+        case 0x25: return .stringIndex(try cursor.unsigned(size: 1))  // strx1
+        case 0x26: return .stringIndex(try cursor.unsigned(size: 2))  // strx2
+        case 0x27: return .stringIndex(try cursor.unsigned(size: 3))  // strx3
+        case 0x28: return .stringIndex(try cursor.unsigned(size: 4))  // strx4
+        case 0x29: return .addressIndex(try cursor.unsigned(size: 1))  // addrx1
+        case 0x2a: return .addressIndex(try cursor.unsigned(size: 2))  // addrx2
+        case 0x2b: return .addressIndex(try cursor.unsigned(size: 3))  // addrx3
+        case 0x2c: return .addressIndex(try cursor.unsigned(size: 4))  // addrx4
+        case 0x1f01: return .addressIndex(try cursor.uleb())  // GNU_addr_index
+        case 0x1f02: return .stringIndex(try cursor.uleb())  // GNU_str_index
+        case 0x1f20, 0x1f21: try cursor.skip(UInt64(offsetSize)); return .other  // GNU_ref_alt, GNU_strp_alt (dwz file)
+        default: throw .malformed("form \(form)")
+        }
+    }
+
+    /// An address attribute's value, through `.debug_addr` for an index.
+    func address(_ value: AttributeValue, unit: Unit) -> UInt64? {
+        switch value {
+        case .address(let a): return a
+        case .addressIndex(let index): return indexedAddress(index, unit: unit)
+        default: return nil
+        }
+    }
+
+    func indexedAddress(_ index: UInt64, unit: Unit) -> UInt64? {
+        let (scaled, o1) = index.multipliedReportingOverflow(by: UInt64(unit.addressSize))
+        let (at, o2) = unit.addrBase.addingReportingOverflow(scaled)
+        guard !o1, !o2, at < UInt64(sections.addr.count) else { return nil }
+        var cursor = DWARFCursor(sections.addr, at: Int(at))
+        return try? cursor.unsigned(size: unit.addressSize)
+    }
+
+    /// A string attribute's value, from wherever its form keeps it.
+    func string(_ value: AttributeValue, unit: Unit) -> String? {
+        switch value {
+        case .string(let bytes): return bytes.count <= 4096 ? String(decoding: bytes, as: UTF8.self) : nil
+        case .stringOffset(let offset): return dwarfString(sections.str, at: offset)
+        case .lineStringOffset(let offset): return dwarfString(sections.lineStr, at: offset)
+        case .stringIndex(let index):
+            let size = UInt64(unit.is64 ? 8 : 4)
+            let (scaled, o1) = index.multipliedReportingOverflow(by: size)
+            let (at, o2) = unit.strOffsetsBase.addingReportingOverflow(scaled)
+            guard !o1, !o2, at < UInt64(sections.strOffsets.count) else { return nil }
+            var cursor = DWARFCursor(sections.strOffsets, at: Int(at))
+            guard let offset = try? cursor.unsigned(size: Int(size)) else { return nil }
+            return dwarfString(sections.str, at: offset)
+        default: return nil
+        }
+    }
+
+    // MARK: - Ranges
+
+    /// The code ranges of a DIE: `DW_AT_low_pc` with `DW_AT_high_pc` (an address, or a length in a
+    /// constant form), or `DW_AT_ranges`.
+    func codeRanges(_ values: [(name: UInt64, value: AttributeValue)], unit: Unit) -> [Range<UInt64>] {
+        var low: UInt64?
+        var high: AttributeValue?
+        var ranges: AttributeValue?
+        for (name, value) in values {
+            switch name {
+            case 0x11: low = address(value, unit: unit)
+            case 0x12: high = value
+            case 0x55: ranges = value
+            default: break
+            }
+        }
+        if let ranges { return rangeList(ranges, unit: unit) }
+        guard let low, let high else { return [] }
+        let end: UInt64?
+        switch high {
+        case .address, .addressIndex: end = address(high, unit: unit)
+        default: end = high.constant.flatMap { length in
+            let (sum, overflow) = low.addingReportingOverflow(length)
+            return overflow ? nil : sum
+        }
+        }
+        guard let end, end > low else { return [] }
+        return [low..<end]
+    }
+
+    /// A range list: `.debug_ranges` before DWARF 5, `.debug_rnglists` from it.
+    func rangeList(_ value: AttributeValue, unit: Unit) -> [Range<UInt64>] {
+        var result: [Range<UInt64>] = []
+        func add(_ start: UInt64, _ end: UInt64) {
+            if end > start, result.count < DWARFLimits.rangesPerEntry { result.append(start..<end) }
+        }
+        if unit.version < 5 {
+            guard let offset = value.offset, offset < UInt64(sections.ranges.count) else { return [] }
+            var cursor = DWARFCursor(sections.ranges, at: Int(offset))
+            var base = unit.lowPC
+            let mask: UInt64 = unit.addressSize == 8 ? .max : 0xffff_ffff
+            while result.count < DWARFLimits.rangesPerEntry,
+                  let start = try? cursor.unsigned(size: unit.addressSize), let end = try? cursor.unsigned(size: unit.addressSize) {
+                if start == 0 && end == 0 { break }
+                if start == mask { base = end; continue }
+                add(base &+ start, base &+ end)
+            }
+            return result
+        }
+        var offset: UInt64
+        switch value {
+        case .rangeListIndex(let index):
+            guard let base = unit.rnglistsBase else { return [] }
+            let size = UInt64(unit.is64 ? 8 : 4)
+            let (scaled, o1) = index.multipliedReportingOverflow(by: size)
+            let (at, o2) = base.addingReportingOverflow(scaled)
+            guard !o1, !o2, at < UInt64(sections.rnglists.count) else { return [] }
+            var cursor = DWARFCursor(sections.rnglists, at: Int(at))
+            guard let relative = try? cursor.unsigned(size: Int(size)) else { return [] }
+            let (sum, o3) = base.addingReportingOverflow(relative)
+            guard !o3 else { return [] }
+            offset = sum
+        default:
+            guard let direct = value.offset else { return [] }
+            offset = direct
+        }
+        guard offset < UInt64(sections.rnglists.count) else { return [] }
+        var cursor = DWARFCursor(sections.rnglists, at: Int(offset))
+        var base = unit.lowPC
+        do throws(DWARFError) {
+            while result.count < DWARFLimits.rangesPerEntry {
+                switch try cursor.u8() {
+                case 0: return result  // end_of_list
+                case 1: base = indexedAddress(try cursor.uleb(), unit: unit) ?? base  // base_addressx
+                case 2:  // startx_endx
+                    let start = indexedAddress(try cursor.uleb(), unit: unit), end = indexedAddress(try cursor.uleb(), unit: unit)
+                    if let start, let end { add(start, end) }
+                case 3:  // startx_length
+                    let start = indexedAddress(try cursor.uleb(), unit: unit), length = try cursor.uleb()
+                    if let start { add(start, start &+ length) }
+                case 4:  // offset_pair
+                    let start = try cursor.uleb(), end = try cursor.uleb()
+                    add(base &+ start, base &+ end)
+                case 5: base = try cursor.unsigned(size: unit.addressSize)  // base_address
+                case 6:  // start_end
+                    let start = try cursor.unsigned(size: unit.addressSize), end = try cursor.unsigned(size: unit.addressSize)
+                    add(start, end)
+                case 7:  // start_length
+                    let start = try cursor.unsigned(size: unit.addressSize), length = try cursor.uleb()
+                    add(start, start &+ length)
+                default: return result
+                }
+            }
+        } catch {}
+        return result
+    }
+
+    // MARK: - Functions and inlined calls
+
+    /// The subprograms and inlined subroutines of unit `index` that have code, with their
+    /// nesting; one walk over the unit's DIEs, kept.
+    private func functionIndex(_ index: Int) -> [FunctionEntry] {
+        if let cached = functionIndexes[index] { return cached }
+        var entries: [FunctionEntry] = []
+        defer { functionIndexes[index] = entries }
+        let unit = unit(index)
+        guard let table = abbrevTable(unit.abbrevOffset) else { return entries }
+        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
+        // For each open DIE with children: the function entry that encloses its children.
+        var enclosing: [Int] = []
+        var values: [(name: UInt64, value: AttributeValue)] = []
+        // Many DIEs may share one long range list: the ranges kept for a unit are bounded, and
+        // once they are spent the rest of the unit is not read.
+        var rangesLeft = DWARFLimits.rangesPerUnit
+        do throws(DWARFError) {
+            while !cursor.isAtEnd {
+                let dieOffset = cursor.offset
+                let code = try cursor.uleb()
+                if code == 0 {
+                    if enclosing.isEmpty { break }
+                    enclosing.removeLast()
+                    continue
+                }
+                guard let abbrev = table[code] else { throw .malformed("abbreviation \(code)") }
+                let isFunction = abbrev.tag == 0x2e || abbrev.tag == 0x1d  // subprogram, inlined_subroutine
+                values.removeAll(keepingCapacity: true)
+                for spec in abbrev.attributes {
+                    let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
+                    if isFunction { values.append((spec.name, value)) }
+                }
+                var current = enclosing.last ?? -1
+                if isFunction {
+                    let ranges = codeRanges(values, unit: unit)
+                    rangesLeft -= ranges.count
+                    if rangesLeft < 0 { break }
+                    if !ranges.isEmpty {
+                        var entry = FunctionEntry(ranges: ranges, parent: current, isInlined: abbrev.tag == 0x1d, dieOffset: dieOffset)
+                        for (name, value) in values {
+                            switch name {
+                            case 0x58: entry.callFile = value.constant  // call_file
+                            case 0x59: entry.callLine = value.constant  // call_line
+                            case 0x57: entry.callColumn = value.constant  // call_column
+                            default: break
+                            }
+                        }
+                        entries.append(entry)
+                        current = entries.count - 1
+                    }
+                }
+                if abbrev.hasChildren {
+                    guard enclosing.count < DWARFLimits.depth else { break }
+                    enclosing.append(current)
+                }
+            }
+        } catch {}
+        return entries
+    }
+
+    /// The entries containing `address`, innermost first, up to the first real (not inlined)
+    /// function.
+    private func inlineChain(_ index: Int, address: UInt64) -> [FunctionEntry] {
+        let entries = functionIndex(index)
+        // The innermost containing entry: the one with the most containing ancestors; a child
+        // comes after its parent, so the last containing entry in DIE order.
+        guard let deepest = entries.lastIndex(where: { $0.ranges.contains { $0.contains(address) } }) else { return [] }
+        var chain: [FunctionEntry] = []
+        var i = deepest
+        while i >= 0, i < entries.count, chain.count <= DWARFLimits.depth {
+            let entry = entries[i]
+            chain.append(entry)
+            if !entry.isInlined { break }
+            guard entry.parent < i else { break }
+            i = entry.parent
+        }
+        return chain
+    }
+
+    /// A function's name, as elfutils and LLVM name it: its linkage name (`DW_AT_linkage_name`,
+    /// the symbol's name) if it or its abstract origin or specification has one, else its
+    /// `DW_AT_name`, found the same way.
+    private func name(_ unitIndex: Int, dieOffset: Int) -> String? {
+        var offset = UInt64(dieOffset)
+        var plainName: String?
+        for _ in 0..<DWARFLimits.nameHops {
+            guard let owner = owningUnit(ofDIE: offset) else { break }
+            let unit = unit(owner)
+            guard let table = abbrevTable(unit.abbrevOffset) else { break }
+            var cursor = DWARFCursor(sections.info, at: Int(offset), end: unit.end)
+            guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { break }
+            var next: UInt64?
+            for spec in abbrev.attributes {
+                guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else {
+                    return plainName
+                }
+                switch spec.name {
+                case 0x6e, 0x2007:  // linkage_name, MIPS_linkage_name
+                    if let linkage = string(value, unit: unit) { return linkage }
+                case 0x03: if plainName == nil { plainName = string(value, unit: unit) }  // name
+                case 0x31, 0x47:  // abstract_origin, specification
+                    if case .reference(let target) = value, next == nil { next = target }
+                default: break
+                }
+            }
+            guard let next else { break }
+            offset = next
+        }
+        return plainName
+    }
+
+    /// The unit whose DIEs include `offset` of `.debug_info`.
+    private func owningUnit(ofDIE offset: UInt64) -> Int? {
+        var low = 0, high = units.count
+        while low < high {
+            let mid = (low + high) / 2
+            if UInt64(units[mid].offset) <= offset { low = mid + 1 } else { high = mid }
+        }
+        let i = low - 1
+        guard i >= 0, offset >= UInt64(units[i].firstDIE), offset < UInt64(units[i].end) else { return nil }
+        return i
+    }
+}

@@ -1,0 +1,15 @@
+/* The main thread waits in pause() under 26 nested calls of one function: every level returns to
+ * the same address, on its own stack frame. Prints "ready PID 0" once there. */
+#include <stdio.h>
+#include <unistd.h>
+
+__attribute__((noinline)) static int descend(int depth) {
+    if (depth == 0) {
+        printf("ready %d 0\n", (int)getpid());
+        fflush(stdout);
+        for (;;) pause();
+    }
+    return descend(depth - 1) + 1;
+}
+
+int main(void) { return descend(25); }
