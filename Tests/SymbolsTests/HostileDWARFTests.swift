@@ -128,6 +128,36 @@ struct DWARFBytes {
         #expect(usage.ru_maxrss - before < 512 << 10, "peak grew by \(usage.ru_maxrss - before) KiB")
     }
 
+    /// 20,000 subprograms share a range list of 50,000 base address selections and no range:
+    /// nothing to keep, but each used to read it all (a billion entries).
+    @Test func subprogramsSharingARangeListOfBaseAddresses() {
+        var abbrev = DWARFBytes()
+        abbrev.uleb(1); abbrev.uleb(0x11); abbrev.u8(1)  // compile_unit, children
+        abbrev.uleb(0x11); abbrev.uleb(0x01)  // low_pc, addr
+        abbrev.uleb(0x12); abbrev.uleb(0x06)  // high_pc, data4
+        abbrev.uleb(0x10); abbrev.uleb(0x17)  // stmt_list, sec_offset
+        abbrev.uleb(0); abbrev.uleb(0)
+        abbrev.uleb(2); abbrev.uleb(0x2e); abbrev.u8(0)  // subprogram, no children
+        abbrev.uleb(0x55); abbrev.uleb(0x17)  // ranges, sec_offset
+        abbrev.uleb(0); abbrev.uleb(0); abbrev.uleb(0)
+        var body = DWARFBytes()
+        body.uleb(1); body.u64(0x1000); body.u32(0x100000); body.u32(0)
+        for _ in 0..<20_000 { body.uleb(2); body.u32(0) }
+        body.uleb(0)
+        var ranges = DWARFBytes()
+        for i in 0..<50_000 { ranges.u64(.max); ranges.u64(0x1000 + UInt64(i)) }
+        ranges.u64(0); ranges.u64(0)
+        var sections = DWARFSections()
+        sections.abbrev = abbrev.bytes
+        sections.ranges = ranges.bytes
+        sections.info = DWARFBytes.unit(abbrevOffset: 0, body: body.bytes)
+        sections.line = DWARFBytes.lineProgram(sequences: 1, rows: 64)
+        var found: SourceInfo?
+        let seconds = timed { found = DebugInfo(sections: sections).sourceInfo(at: 0x1008) }
+        #expect(seconds < 10, "took \(seconds) s")
+        #expect(found?.location?.line == 1)
+    }
+
     /// 30,000 units whose abbreviation tables start at successive entries of one long table
     /// without an end: each table used to be read to the section's end (quadratic).
     @Test func unitsWithOverlappingAbbreviationTables() {

@@ -70,6 +70,8 @@ enum DWARFLimits {
     static let rangesPerEntry = 4096
     static let rangesPerUnit = 1 << 20
     static let indexRanges = 1 << 21
+    /// Range list entries read, in all.
+    static let rangeEntries = 1 << 21
 }
 
 /// Source lines and inlined functions of one module's DWARF (DWARF 2 to 5, 32- and 64-bit):
@@ -93,6 +95,9 @@ public final class DebugInfo: @unchecked Sendable {
     /// Bytes of `.debug_abbrev` left to parse: units may point into one another's tables, and
     /// reading each from its start to its end would be quadratic.
     private var abbrevBytesLeft: Int
+    /// Range list entries left to read: many DIEs may share one long list, even one that yields no
+    /// range (base address selections only).
+    private var rangeEntriesLeft = DWARFLimits.rangeEntries
     /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
     private var lineTables: [Int: LineTable?] = [:]
     private var functionIndexes: [Int: [FunctionEntry]] = [:]
@@ -590,8 +595,9 @@ public final class DebugInfo: @unchecked Sendable {
             var cursor = DWARFCursor(sections.ranges, at: Int(offset))
             var base = unit.lowPC
             let mask: UInt64 = unit.addressSize == 8 ? .max : 0xffff_ffff
-            while result.count < DWARFLimits.rangesPerEntry,
+            while result.count < DWARFLimits.rangesPerEntry, rangeEntriesLeft > 0,
                   let start = try? cursor.unsigned(size: unit.addressSize), let end = try? cursor.unsigned(size: unit.addressSize) {
+                rangeEntriesLeft -= 1
                 if start == 0 && end == 0 { break }
                 if start == mask { base = end; continue }
                 add(base &+ start, base &+ end)
@@ -619,7 +625,8 @@ public final class DebugInfo: @unchecked Sendable {
         var cursor = DWARFCursor(sections.rnglists, at: Int(offset))
         var base = unit.lowPC
         do throws(DWARFError) {
-            while result.count < DWARFLimits.rangesPerEntry {
+            while result.count < DWARFLimits.rangesPerEntry, rangeEntriesLeft > 0 {
+                rangeEntriesLeft -= 1
                 switch try cursor.u8() {
                 case 0: return result  // end_of_list
                 case 1: base = indexedAddress(try cursor.uleb(), unit: unit) ?? base  // base_addressx
