@@ -25,8 +25,8 @@ let package = Package(
             ]),
         // Pure /proc parsers and the readers that feed them; the proc root is a parameter.
         .target(name: "ProcFS"),
-        // zlib (compressed debug sections) for Symbols.
-        .systemLibrary(name: "CSymbols", providers: [.apt(["zlib1g-dev"])]),
+        // libdeflate (compressed debug sections) and openat2 for Symbols.
+        .systemLibrary(name: "CSymbols", providers: [.apt(["libdeflate-dev"])]),
         // ELF symbol tables, DWARF line tables and debug files: addresses to function names
         // and source lines.
         .target(name: "Symbols", dependencies: ["CSymbols"]),

@@ -1,15 +1,16 @@
 #ifndef CSYMBOLS_H
 #define CSYMBOLS_H
 
-/* What the Symbols module needs from C: zlib's one-shot inflate for compressed debug sections,
- * and openat2 (no glibc wrapper; syscall() is variadic). */
+/* What the Symbols module needs from C: libdeflate's one-shot zlib decompression for compressed
+ * debug sections (about three times zlib's own speed on a whole section), and openat2 (no glibc
+ * wrapper; syscall() is variadic). */
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -30,13 +31,15 @@ static inline int fh_openat2(int dirfd, const char *path, uint64_t flags, uint64
 }
 
 /* Inflates the zlib stream `in` into exactly `out_len` bytes at `out`. Returns 0 when the stream
- * is complete and fills the buffer exactly, -1 otherwise (corrupt, short, or longer). */
+ * is complete, its checksum right, and it fills the buffer exactly; -1 otherwise (corrupt, short,
+ * or longer). libdeflate never writes past `out_len` and never reads past `in_len`. */
 static inline int fh_inflate_exact(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len) {
-    uLongf produced = (uLongf)out_len;
-    uLong consumed = (uLong)in_len;
-    if ((size_t)produced != out_len || (size_t)consumed != in_len) return -1;
-    int rc = uncompress2(out, &produced, in, &consumed);
-    return rc == Z_OK && (size_t)produced == out_len ? 0 : -1;
+    struct libdeflate_decompressor *decompressor = libdeflate_alloc_decompressor();
+    if (decompressor == NULL) return -1;
+    size_t produced = 0;
+    enum libdeflate_result rc = libdeflate_zlib_decompress(decompressor, in, in_len, out, out_len, &produced);
+    libdeflate_free_decompressor(decompressor);
+    return rc == LIBDEFLATE_SUCCESS && produced == out_len ? 0 : -1;
 }
 
 #endif

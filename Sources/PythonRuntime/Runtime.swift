@@ -1,6 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ProcFS
 import Symbols
+import Synchronization
 
 /// CPython's runtime in one process, located once: which module holds `_PyRuntime` and where it
 /// is, the exact version, and the layout used to read everything else. Reading threads, names,
@@ -325,7 +330,7 @@ struct LoadedModule {
 
 /// What the locator needs from a module's file, cached by path and file identity: pool workers
 /// and forked children share their parent's files.
-final class ModuleInfoCache: @unchecked Sendable {
+final class ModuleInfoCache: Sendable {
     struct Info {
         var file: ELFFile
         var symbols: [String: ELFSymbol]
@@ -335,25 +340,17 @@ final class ModuleInfoCache: @unchecked Sendable {
     static let shared = ModuleInfoCache()
     static let names: Set<String> = ["_PyRuntime", "Py_Version", "_thread_db_pthread_tid"]
 
-    private let lock = NSLock()
-    private var entries: [String: (identity: FileIdentity, info: Info?)] = [:]
+    private let entries = Mutex<[String: (identity: FileIdentity, info: Info?)]>([:])
 
     func info(for path: String) -> Info? {
         guard let identity = FileIdentity(path: path) else { return nil }
-        lock.lock()
-        if let cached = entries[path], cached.identity == identity {
-            lock.unlock()
-            return cached.info
-        }
-        lock.unlock()
+        if let cached = entries.withLock({ $0[path] }), cached.identity == identity { return cached.info }
         var info: Info?
         if let file = try? ELFFile(path: path, loadSymbols: false),
            let symbols = try? ELFFile.symbols(named: ModuleInfoCache.names, inFileAt: path) {
             info = Info(file: file, symbols: symbols, pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
         }
-        lock.lock()
-        entries[path] = (identity, info)
-        lock.unlock()
+        entries.withLock { $0[path] = (identity, info) }
         return info
     }
 }

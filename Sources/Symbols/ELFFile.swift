@@ -428,11 +428,13 @@ public struct ELFFile: Sendable {
             throw ELFError.malformed("compressed section claims \(size) bytes")
         }
         guard size > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: Int(size))
-        let rc = raw.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
+        // Not zero-filled first: the inflater writes every byte or the section is refused.
+        var rc: Int32 = -1
+        let out = [UInt8](unsafeUninitializedCapacity: Int(size)) { output, initialized in
+            rc = raw.withUnsafeBufferPointer { input in
                 fh_inflate_exact(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count)
             }
+            initialized = rc == 0 ? output.count : 0
         }
         guard rc == 0 else { throw ELFError.malformed("corrupt compressed section") }
         return out
