@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Dispatch
 import Glibc
 import ProcFS
 import Symbols
@@ -12,7 +13,9 @@ import Symbols
 /// (`/proc/PID/root`), never the host's file at the same path, which in another mount namespace
 /// is another file. Each is checked against the build-id in the process's memory before it names
 /// anything; one that fails is left unnamed (`module+0x…`), with a note saying why.
-final class ProcessModules {
+/// Unchecked: `preload` resolves on several threads at once, and `resolve` reads only constants
+/// (`let`s of Sendable values); `resolved` and `notes` are written by the calling thread alone.
+final class ProcessModules: @unchecked Sendable {
     let pid: Int32
     private let maps: [MemoryMapping]
     private let symbolizer: Symbolizer
@@ -49,26 +52,48 @@ final class ProcessModules {
     /// nil otherwise.
     func symbols(for mapping: MemoryMapping) -> ModuleSymbols? {
         if let known = resolved[mapping.path] { return known }
-        let symbols = resolve(mapping)
+        let (symbols, note) = resolve(mapping)
         resolved[mapping.path] = .some(symbols)
+        if let note { notes.append(note) }
         return symbols
     }
 
-    private func resolve(_ mapping: MemoryMapping) -> ModuleSymbols? {
+    /// Resolves the modules of `mappings` not resolved yet, each on a thread of its own (at most
+    /// one per CPU), with their DWARF too when `sourceInfo`: loading libc's debug file and a large
+    /// executable's tables at once instead of one after the other.
+    func preload(_ mappings: [MemoryMapping], sourceInfo: Bool) {
+        var seen = Set(resolved.keys)
+        let pending = mappings.filter { $0.path.hasPrefix("/") && seen.insert($0.path).inserted }
+        guard !pending.isEmpty else { return }
+        var results = [(ModuleSymbols?, String?)](repeating: (nil, nil), count: pending.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = UncheckedBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: pending.count) { index in
+                let result = resolve(pending[index])
+                if sourceInfo { result.0?.loadSourceInfo() }
+                slots.buffer[index] = result
+            }
+        }
+        for (mapping, (symbols, note)) in zip(pending, results) {
+            resolved[mapping.path] = .some(symbols)
+            if let note { notes.append(note) }
+        }
+    }
+
+    /// The module's symbols once its file is known to be the one mapped, else nil and why.
+    private func resolve(_ mapping: MemoryMapping) -> (ModuleSymbols?, String?) {
         // A module replaced or removed since it was mapped shows as "path (deleted)".
         let deleted = mapping.path.hasSuffix(" (deleted)")
         let path = deleted ? String(mapping.path.dropLast(10)) : mapping.path
         let mapped = useMappedFiles ? "/proc/\(pid)/map_files/\(hex(mapping.start))-\(hex(mapping.end))" : nil
         guard let module = symbolizer.symbols(for: ModuleSource(path: path, root: root, mappedFile: mapped)) else {
-            notes.append("\(pid): frames in \(path) left unnamed: no readable copy of it"
-                         + (deleted ? " (deleted since it was mapped, and its mapped file cannot be opened)" : " in the process's root"))
-            return nil
+            return (nil, "\(pid): frames in \(path) left unnamed: no readable copy of it"
+                    + (deleted ? " (deleted since it was mapped, and its mapped file cannot be opened)" : " in the process's root"))
         }
         if let problem = mismatch(module.module, mapping: mapping) {
-            notes.append("\(pid): frames in \(path) left unnamed: \(module.module.path) \(problem)")
-            return nil
+            return (nil, "\(pid): frames in \(path) left unnamed: \(module.module.path) \(problem)")
         }
-        return module
+        return (module, nil)
     }
 
     /// Why `file` is not the module mapped at `mapping`'s path, or nil when it is: the build-ids
@@ -103,4 +128,10 @@ final class ProcessModules {
 /// Lowercase hex of bytes.
 private func hexString(_ bytes: [UInt8]) -> String {
     bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+}
+
+/// A buffer whose elements are written by several threads, each element by one only.
+private struct UncheckedBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }

@@ -217,9 +217,10 @@ extension SnapshotBuilder {
         guard !captures.isEmpty else { return }
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
                                      readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
-        for (index, capture) in captures {
-            process.threads[index].stack = unwinder.frames(for: capture)
-            process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
+        let order = captures.keys.sorted()
+        for (index, stack) in zip(order, unwinder.frames(for: order.map { captures[$0]! })) {
+            process.threads[index].stack = stack
+            process.threads[index].pauseMicros = (captures[index]!.pauseMicros * 10).rounded() / 10
         }
         notes.append(contentsOf: unwinder.notes)
     }

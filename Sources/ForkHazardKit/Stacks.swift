@@ -125,14 +125,23 @@ final class StackUnwinder {
 
     deinit { fh_unwinder_destroy(unwinder) }
 
-    func frames(for capture: StackCapture) -> [StackFrame] {
+    /// The stacks of `captures`, named: unwound first, then the modules they pass through loaded
+    /// together, then each frame named.
+    func frames(for captures: [StackCapture]) -> [[StackFrame]] {
+        let stacks = captures.map(addresses)
+        let modules = Set(stacks.joined()).compactMap { ip in maps.first { $0.contains(ip) } }
+        self.modules.preload(modules, sourceInfo: sourceLines)
+        return stacks.map { addresses in addresses.enumerated().map { index, ip in frame(ip, isReturnAddress: index > 0) } }
+    }
+
+    /// The return addresses of a captured stack, innermost (the stopped PC) first.
+    func addresses(for capture: StackCapture) -> [UInt64] {
         var ips = [UInt64](repeating: 0, count: maxFrames)
         var registers = capture.registers
         let count = capture.stack.withUnsafeBufferPointer { stack in
             fh_unwind(unwinder, &registers, stack.baseAddress, capture.stackBase, stack.count, &ips, Int32(maxFrames))
         }
-        let addresses = count > 0 ? Array(ips[0..<Int(count)]) : [capture.registers.pc]
-        return addresses.enumerated().map { index, ip in frame(ip, isReturnAddress: index > 0) }
+        return count > 0 ? Array(ips[0..<Int(count)]) : [capture.registers.pc]
     }
 
     /// Names `ip` from the module that maps it; a return address is looked up one byte back,

@@ -69,6 +69,12 @@ public final class ModuleSymbols: @unchecked Sendable {
         dwarf()?.sourceInfo(at: address)
     }
 
+    /// Reads the module's DWARF now, so that `sourceInfo` finds it loaded (another thread may
+    /// do this while this one unwinds).
+    public func loadSourceInfo() {
+        _ = dwarf()
+    }
+
     /// The module's DWARF, else its debug file's (found now if the symbols did not need it).
     func dwarf() -> DebugInfo? {
         lock.withLock {
@@ -118,7 +124,12 @@ public final class Symbolizer: @unchecked Sendable {
     public let debugRoots: [String]
     /// How debug files are found for modules of the host's root.
     public var locator: DebugFileLocator { DebugFileLocator(roots: debugRoots) }
-    private var cache: [CacheKey: ModuleSymbols?] = [:]
+    /// One file's symbols, nil until loaded (`.some(nil)`: not ELF).
+    private final class Slot: @unchecked Sendable {
+        let lock = Lock()
+        var symbols: ModuleSymbols??
+    }
+    private var cache: [CacheKey: Slot] = [:]
     private let lock = Lock()
 
     /// Creates a symbolizer looking for separate debug files under `debugRoots`.
@@ -177,16 +188,24 @@ public final class Symbolizer: @unchecked Sendable {
             return nil
         }
         let key = CacheKey(identity: FileIdentity(st), root: source.root)
-        return lock.withLock {
-            if let cached = cache[key] {
+        // Each file is loaded once, under its own lock: threads loading different modules do
+        // not wait for each other.
+        let slot = lock.withLock {
+            if let known = cache[key] { return known }
+            let made = Slot()
+            cache[key] = made
+            return made
+        }
+        return slot.lock.withLock {
+            if let loaded = slot.symbols {
                 close(fd)
-                return cached
+                return loaded
             }
             let loaded = (try? ELFFile(descriptor: fd, path: label)).map {
                 ModuleSymbols(module: $0, modulePath: source.path,
                               locator: DebugFileLocator(roots: debugRoots, moduleRoot: source.root))
             }
-            cache[key] = .some(loaded)
+            slot.symbols = .some(loaded)
             return loaded
         }
     }
