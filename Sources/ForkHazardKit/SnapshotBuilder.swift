@@ -177,8 +177,18 @@ public struct SnapshotBuilder: Sendable {
             let parent = byPid[process.ppid].flatMap { parent in
                 parent.startupRandomDigest != nil && parent.startupRandomDigest == process.startupRandomDigest ? parent : nil
             }
+            // Only a parent's thread that existed at the fork can have held a lock then: an ident
+            // is the address of the thread's descriptor, which glibc hands to a later thread once
+            // the holder has exited.
+            let atFork = parent.map { parent in
+                Set(ForkProvenance.threadsAtFork(
+                    parentPid: parent.pid,
+                    threads: parent.threads.map { ForkProvenance.ThreadStart(tid: $0.tid, name: $0.name, startTicks: $0.startTicks) },
+                    childPid: process.pid, childStartTicks: process.startTicks, pidMax: host.pidMax).map(\.tid))
+            } ?? []
             let identOwner = { (ident: UInt64) -> Int32? in
-                process.threads.first { $0.python?.ident == ident }?.tid ?? parent?.threads.first { $0.python?.ident == ident }?.tid
+                process.threads.first { $0.python?.ident == ident }?.tid
+                    ?? parent?.threads.first { $0.python?.ident == ident && atFork.contains($0.tid) }?.tid
             }
             classifyLocks(of: &processes[index], reader: readers[index],
                           namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] },

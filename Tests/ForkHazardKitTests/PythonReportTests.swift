@@ -32,6 +32,15 @@ extension PythonVictim {
     @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.8 from pyenv", .cpython("3.8"))
     func inheritedPythonLocks38() throws { try inheritedPythonLocks(try #require(pythonBinary("3.8"))) }
 
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.9 from pyenv", .cpython("3.9"))
+    func inheritedPythonLocks39() throws { try inheritedPythonLocks(try #require(pythonBinary("3.9"))) }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.10 from pyenv", .cpython("3.10"))
+    func inheritedPythonLocks310() throws { try inheritedPythonLocks(try #require(pythonBinary("3.10"))) }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.11 from pyenv", .cpython("3.11"))
+    func inheritedPythonLocks311() throws { try inheritedPythonLocks(try #require(pythonBinary("3.11"))) }
+
     @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.12 from pyenv", .cpython("3.12"))
     func inheritedPythonLocks312() throws { try inheritedPythonLocks(try #require(pythonBinary("3.12"))) }
 
@@ -79,6 +88,27 @@ extension PythonVictim {
             for thread in process["threads"] as? [[String: Any]] ?? [] { #expect(thread.keys.contains("python")) }
         }
         try expectValid([report.json()], against: .report)
+    }
+
+    /// An RLock whose owner exited after the fork, its thread descriptor (and so its ident) handed
+    /// to a thread started later: that thread is not named as the holder at fork.
+    @Test func anIdentReusedAfterTheForkNamesNoHolder() throws {
+        let victim = try PythonVictim("/usr/bin/python3", readerVictim: "python_ident_reuse.py")
+        let child = try #require(victim.children["rlock"])
+        let idents = Dictionary(victim.lines(tagged: "thread").map { ($0[1], $0[2]) }, uniquingKeysWith: { a, _ in a })
+        let newcomer = try #require(victim.threads["newcomer"])
+        try #require(idents["holder"] != nil && idents["holder"] == idents["newcomer"],
+                     "the new thread reuses the holder's ident: \(idents)")
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let lock = try #require(report.thread(child)?.wait?.lock)
+        #expect(lock.python?.ownerIdent == UInt64(idents["holder"]!)!)
+        #expect(lock.owner == nil, "the thread with that ident now started after the fork")
+        let finding = try #require(report.findings(.inheritedLock, naming: child).first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        #expect(facts.holder == .goneIdent(UInt64(idents["holder"]!)!))
+        #expect(!finding.tids.contains(newcomer))
+        #expect(!report.words(finding).cause.contains("newcomer"))
     }
 
     /// A running thread's frames are read inside the stop that takes its native stack; without
