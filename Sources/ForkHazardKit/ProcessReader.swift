@@ -6,6 +6,7 @@ import Foundation
 import CForkHazard
 import Glibc
 import ProcFS
+import PythonRuntime
 
 /// Reads one process and its threads, and answers the wait decoder's questions about it.
 final class ProcessReader: WaitContext {
@@ -132,7 +133,13 @@ final class ProcessReader: WaitContext {
         var found: [String] = []
         let names = Set(maps.map { fileName(of: $0.path) })
         let exeName = exe.map { fileName(of: $0) } ?? ""
-        if exeName.hasPrefix("python") || names.contains(where: { $0.hasPrefix("libpython") }) { found.append("python") }
+        if exeName.hasPrefix("python") || names.contains(where: { $0.hasPrefix("libpython") }) {
+            found.append("python")
+        } else if let exe, proc.path == "/proc", exe.hasPrefix("/"), !exe.hasSuffix(" (deleted)"),
+                  PythonRuntime.mayBeEmbedded(in: exe, root: ProcessModules.root(of: pid)) {
+            // A static CPython under another name (a renamed interpreter, a program embedding it).
+            found.append("python")
+        }
         if names.contains(where: { $0.hasPrefix("libgomp") }) { found.append("libgomp") }
         if names.contains(where: { $0.hasPrefix("libstdc++") }) { found.append("libstdc++") }
         return found

@@ -1,5 +1,6 @@
 import ProcFS
 import PythonRuntime
+import Symbols
 
 /// The CPython interpreter of one process, located once: its threads by TID and their names, read
 /// from outside with `process_vm_readv`. A thread blocked in a system call has released the GIL,
@@ -13,7 +14,7 @@ final class PythonReader {
 
     /// nil, with the reason, when the process has no interpreter this version of forkhazard can read.
     static func open(pid: Int32, maps: [MemoryMapping]) -> Result<PythonReader, PythonReadError> {
-        PythonRuntime.locate(mappings: maps, memory: ProcessMemory(pid: pid)).flatMap { runtime in
+        PythonRuntime.locate(mappings: maps, memory: ProcessMemory(pid: pid), root: ProcessModules.root(of: pid)).flatMap { runtime in
             runtime.threads().map { threads in
                 PythonReader(runtime: runtime, threads: threads, names: (try? runtime.threadNames().get()) ?? [:])
             }

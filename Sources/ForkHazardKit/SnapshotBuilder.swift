@@ -124,7 +124,8 @@ public struct SnapshotBuilder: Sendable {
                     pythons[index] = python
                     processes[index].python = python.info
                 case .failure(.noInterpreter):
-                    break
+                    notes.append("\(processes[index].pid): Python frames not read: "
+                                 + Self.noRuntimeReason(exe: processes[index].exe, maps: readers[index].maps))
                 case .failure(let error):
                     notes.append("\(processes[index].pid): Python frames not read: \(error)")
                 }
@@ -233,6 +234,23 @@ extension SnapshotBuilder {
             process.threads[index].pauseMicros = (captures[index]!.pauseMicros * 10).rounded() / 10
         }
         notes.append(contentsOf: unwinder.notes)
+    }
+
+    /// Why a process that looks like Python has no interpreter to read: the version its files
+    /// are named for, where they say it.
+    static func noRuntimeReason(exe: String?, maps: [MemoryMapping]) -> String {
+        let names = ([exe].compactMap { $0 } + maps.map(\.path)).map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+        let version = names.lazy.compactMap { name -> String? in
+            guard let range = name.firstRange(of: "python") else { return nil }
+            let digits = name[range.upperBound...].prefix { $0.isNumber || $0 == "." }
+            let parts = digits.split(separator: ".")
+            return parts.count >= 2 ? "\(parts[0]).\(parts[1])" : nil
+        }.first
+        let known = "forkhazard reads CPython 3.8 to 3.13, whose runtime state is the symbol _PyRuntime"
+        if let version, let minor = Int(version.split(separator: ".")[1]), version.hasPrefix("2.") || (version.hasPrefix("3.") && minor < 8) {
+            return "its files are those of CPython \(version), which keeps its interpreter state elsewhere; \(known)"
+        }
+        return "no _PyRuntime in its executable or libraries (not CPython, or a build without that symbol); \(known)"
     }
 
     /// On a CPU or runnable: its frames move while they are read.

@@ -59,22 +59,31 @@ public struct PythonRuntime: Sendable {
     /// Finds the interpreter in a process from its memory map: every mapped ELF module (the
     /// executable, libpython) is searched for `_PyRuntime` in `.dynsym`/`.symtab`, or a
     /// `.PyRuntime` section, and its address computed from the module's load base.
-    public static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader) -> Result<PythonRuntime, PythonReadError> {
-        locate(mappings: mappings, memory: memory, cache: .shared)
+    /// `root`: where the process's paths lead (`/proc/PID/root` for a process in another mount
+    /// namespace), so that its own files are read.
+    public static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader,
+                              root: FileRoot = .host) -> Result<PythonRuntime, PythonReadError> {
+        locate(mappings: mappings, memory: memory, root: root, cache: .shared)
     }
 
-    static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader,
+    /// Whether the executable at `path` (as `root` sees it) may hold a CPython runtime although
+    /// it is not named like Python: a `.PyRuntime` section or a dynamic `_PyRuntime` symbol.
+    public static func mayBeEmbedded(in path: String, root: FileRoot = .host) -> Bool {
+        ModuleInfoCache.shared.mayHoldRuntime(path, root: root)
+    }
+
+    static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader, root: FileRoot = .host,
                        cache: ModuleInfoCache) -> Result<PythonRuntime, PythonReadError> {
         let modules = LoadedModule.all(in: mappings)
         // The modules named like Python first: one of them almost always holds the runtime.
         let ordered = modules.filter { $0.isPythonNamed } + modules.filter { !$0.isPythonNamed }
         for module in ordered {
-            guard let info = cache.info(for: module.path) else { continue }
+            guard let info = cache.info(for: module.path, root: root) else { continue }
             let runtimeValue = info.symbols["_PyRuntime"]?.value ?? info.pyRuntimeSection
             guard let runtimeValue, let bias = module.bias(info.file) else { continue }
             let runtime = runtimeValue &+ bias
             let versionAddress = info.symbols["Py_Version"].map { $0.value &+ bias }
-            let libcTID = libcTIDDescriptor(modules: modules, memory: memory, cache: cache)
+            let libcTID = libcTIDDescriptor(modules: modules, memory: memory, root: root, cache: cache)
             let budget = BudgetedMemory(memory, reads: readBudget, bytes: byteBudget)
             return make(runtime: runtime, module: module.path, versionAddress: versionAddress,
                         pthreadTIDOffset: libcTID, memory: budget)
@@ -273,9 +282,10 @@ public struct PythonRuntime: Sendable {
 
     /// libc's `_thread_db_pthread_tid` descriptor (`{bits, count, offset}`, glibc's nptl_db), which
     /// says where `struct pthread` keeps the thread's TID; nil unless it reads as one 32-bit field.
-    static func libcTIDDescriptor(modules: [LoadedModule], memory: any RemoteMemoryReader, cache: ModuleInfoCache) -> UInt64? {
+    static func libcTIDDescriptor(modules: [LoadedModule], memory: any RemoteMemoryReader, root: FileRoot,
+                                  cache: ModuleInfoCache) -> UInt64? {
         for module in modules where module.isLibc {
-            guard let info = cache.info(for: module.path),
+            guard let info = cache.info(for: module.path, root: root),
                   let symbol = info.symbols["_thread_db_pthread_tid"], let bias = module.bias(info.file),
                   let descriptor = memory.read(symbol.value &+ bias, 12) else { continue }
             let bits = Bytes.u32(descriptor, 0), count = Bytes.u32(descriptor, 4), offset = Bytes.u32(descriptor, 8)
@@ -328,30 +338,51 @@ struct LoadedModule {
     }
 }
 
-/// What the locator needs from a module's file, cached by path and file identity: pool workers
-/// and forked children share their parent's files.
+/// What the locator needs from a module's file, cached by its root, path and file identity: pool
+/// workers and forked children share their parent's files. Files are read through the process's
+/// root (`/proc/PID/root` in a container): the host's file at the same path may be another one.
 final class ModuleInfoCache: Sendable {
     struct Info {
         var file: ELFFile
         var symbols: [String: ELFSymbol]
         var pyRuntimeSection: UInt64?
     }
+    private struct Key: Hashable {
+        var root: FileRoot
+        var path: String
+    }
 
     static let shared = ModuleInfoCache()
     static let names: Set<String> = ["_PyRuntime", "Py_Version", "_thread_db_pthread_tid"]
 
-    private let entries = Mutex<[String: (identity: FileIdentity, info: Info?)]>([:])
+    private let entries = Mutex<[Key: (identity: FileIdentity, info: Info?)]>([:])
+    private let probes = Mutex<[Key: (identity: FileIdentity, holds: Bool)]>([:])
 
-    func info(for path: String) -> Info? {
-        guard let identity = FileIdentity(path: path) else { return nil }
-        if let cached = entries.withLock({ $0[path] }), cached.identity == identity { return cached.info }
+    func info(for path: String, root: FileRoot = .host) -> Info? {
+        let key = Key(root: root, path: path)
+        guard let identity = FileIdentity(path: path, root: root) else { return nil }
+        if let cached = entries.withLock({ $0[key] }), cached.identity == identity { return cached.info }
         var info: Info?
-        if let file = try? ELFFile(path: path, loadSymbols: false),
-           let symbols = try? ELFFile.symbols(named: ModuleInfoCache.names, inFileAt: path) {
-            info = Info(file: file, symbols: symbols, pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
+        if let file = try? ELFFile(path: path, root: root, loadSymbols: false) {
+            info = Info(file: file, symbols: file.symbols(named: ModuleInfoCache.names),
+                        pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
         }
-        entries.withLock { $0[path] = (identity, info) }
+        entries.withLock { $0[key] = (identity, info) }
         return info
+    }
+
+    /// Whether the file holds a CPython runtime by what is cheap to see: a `.PyRuntime` section
+    /// (3.11+ builds) or `_PyRuntime` among its dynamic symbols. For a program not named like
+    /// Python (a renamed or embedding executable) before its whole symbol table is searched.
+    func mayHoldRuntime(_ path: String, root: FileRoot = .host) -> Bool {
+        let key = Key(root: root, path: path)
+        guard let identity = FileIdentity(path: path, root: root) else { return false }
+        if let cached = probes.withLock({ $0[key] }), cached.identity == identity { return cached.holds }
+        let holds = (try? ELFFile(path: path, root: root, loadSymbols: false)).map { file in
+            file.section(named: ".PyRuntime") != nil || !file.symbols(named: ["_PyRuntime"], dynamicOnly: true).isEmpty
+        } ?? false
+        probes.withLock { $0[key] = (identity, holds) }
+        return holds
     }
 }
 

@@ -26,6 +26,21 @@ public struct FileIdentity: Hashable, Sendable {
         self.init(st)
     }
 
+    /// The file at `path` as seen from `root` (opened as `FileRoot` opens it, so a container's
+    /// symbolic links resolve inside the container); nil when it cannot be opened.
+    public init?(path: String, root: FileRoot) {
+        if root.isHost {
+            self.init(path: path)
+            return
+        }
+        let fd = root.open(path)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        self.init(st)
+    }
+
     /// All zero: bytes that come from no file.
     init() {
         device = 0

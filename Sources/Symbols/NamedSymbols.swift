@@ -3,15 +3,16 @@ extension ELFFile {
     /// the file's `.dynsym` and `.symtab`; `.dynsym` wins when both define a name. Values are
     /// link-time virtual addresses. Only the string tables are scanned, so looking up a few names
     /// in a large library is cheap; nothing is kept.
-    public static func symbols(named names: Set<String>, inFileAt path: String) throws(ELFError) -> [String: ELFSymbol] {
-        let file = try ELFFile(path: path, loadSymbols: false)
-        let reader = try FileReader(path: path)
+    /// `dynamicOnly`: only `.dynsym`, what the loader sees (small next to a full `.symtab`).
+    public func symbols(named names: Set<String>, dynamicOnly: Bool = false) -> [String: ELFSymbol] {
+        let reader = source
         var found: [String: ELFSymbol] = [:]
         let wanted = Set(names.map { Array($0.utf8) })
-        for type in [ELFConstants.SHT_DYNSYM, ELFConstants.SHT_SYMTAB] {
-            guard let table = file.sections.first(where: { $0.type == type }), table.hasFileData,
-                  table.flags & ELFConstants.SHF_COMPRESSED == 0, Int(table.link) < file.sections.count else { continue }
-            let strtab = file.sections[Int(table.link)]
+        let longest = wanted.map(\.count).max() ?? 0
+        for type in dynamicOnly ? [ELFConstants.SHT_DYNSYM] : [ELFConstants.SHT_DYNSYM, ELFConstants.SHT_SYMTAB] {
+            guard let table = sections.first(where: { $0.type == type }), table.hasFileData,
+                  table.flags & ELFConstants.SHF_COMPRESSED == 0, Int(table.link) < sections.count else { continue }
+            let strtab = sections[Int(table.link)]
             guard strtab.hasFileData, strtab.flags & ELFConstants.SHF_COMPRESSED == 0 else { continue }
             let entrySize = table.entrySize == 0 ? 24 : Int(table.entrySize)
             guard entrySize >= 24,
@@ -22,8 +23,11 @@ extension ELFFile {
                 let b = i * entrySize
                 guard let nameOffset = view.u32(b).map(Int.init), nameOffset < strings.count,
                       let shndx = view.u16(b + 6), shndx != ELFConstants.SHN_UNDEF else { continue }
+                // A name longer than any wanted one is none of them: no scan to its end.
                 var end = nameOffset
-                while end < strings.count, strings[end] != 0 { end += 1 }
+                let limit = min(strings.count, nameOffset + longest + 1)
+                while end < limit, strings[end] != 0 { end += 1 }
+                guard end < strings.count, strings[end] == 0 else { continue }
                 let name = Array(strings[nameOffset..<end])
                 guard wanted.contains(name) else { continue }
                 let text = String(decoding: name, as: UTF8.self)

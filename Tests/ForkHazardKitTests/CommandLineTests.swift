@@ -1,4 +1,5 @@
 import Foundation
+import ProcFS
 import Testing
 
 @testable import ForkHazardKit
@@ -173,6 +174,23 @@ import Testing
             #expect(kill(Int32(pid), 0) != 0, "victim \(pid) outlived the demo")
         }
         #expect(result.stderr.contains("forkhazard demo: started victim \(parentPid)"))
+    }
+
+    /// A target's names and command line are its own to choose: a newline or an escape sequence in
+    /// them is shown escaped, and each process and thread keeps one line.
+    @Test func controlCharactersFromTheTargetAreEscaped() throws {
+        let pid = try spawnClean("/usr/bin/python3", ["-c", """
+            import ctypes, time
+            ctypes.CDLL(None).prctl(15, b"ev\\x1b]0;x\\x07il", 0, 0, 0)
+            time.sleep(60)
+            """, "line one\nline two", "\u{1B}[2J"])
+        defer { kill(pid, SIGKILL); _ = reap(pid) }
+        try waitUntil(timeout: 10) { ((try? ProcRoot().text("\(pid)/comm")) ?? "").hasPrefix("ev") }
+        let result = try runForkhazard(["--no-stacks", String(pid)])
+        #expect(!result.stdout.contains("\u{1B}"), "no escape character of the target's reaches the terminal")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.contains(",\(pid) ") })
+        #expect(line.hasPrefix("ev\\x1b]0;x\\x07il,\(pid) "))
+        #expect(line.contains("line one\\nline two \\x1b[2J"))
     }
 }
 

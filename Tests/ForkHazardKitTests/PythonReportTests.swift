@@ -90,6 +90,39 @@ extension PythonVictim {
         try expectValid([report.json()], against: .report)
     }
 
+    /// Debian's static interpreter copied under another name: found by its `.PyRuntime` section,
+    /// not by its name.
+    @Test func aRenamedStaticInterpreterIsRead() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("renamed-python-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let copy = folder.appendingPathComponent("service").path
+        try writeExecutable([UInt8](try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath())), to: copy)
+        // Started again if its file was busy an instant (a child forked by another test meanwhile).
+        var started: PythonVictim?
+        for attempt in 0..<3 where started == nil {
+            do { started = try PythonVictim(copy, readerVictim: "python_threads.py") } catch where attempt < 2 { usleep(100_000) }
+        }
+        let victim = try #require(started)
+        let waiter = try #require(victim.threads["rlock-waiter"])
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        #expect(report.process(victim.pid)?.name == "service")
+        #expect(report.process(victim.pid)?.python?.version.hasPrefix("3.") == true)
+        #expect(report.thread(waiter)?.python?.threadName == "rlock-waiter")
+    }
+
+    /// CPython before 3.8 keeps its state where this reader does not look: a note says so.
+    @Test("CPython 3.6 from pyenv: a note, no frames", .cpython("3.6"))
+    func anOldInterpreterGetsANote() throws {
+        let python = try #require(pythonBinary("3.6"))
+        let pid = try spawnClean(python, ["-c", "import time; time.sleep(60)"])
+        defer { kill(pid, SIGKILL); _ = reap(pid) }
+        try waitForBlocked(pid: pid, tid: pid, in: "pselect6")  // 3.6 sleeps in select()
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [pid])
+        #expect(report.process(pid)?.python == nil)
+        #expect(report.notes.contains { $0.hasPrefix("\(pid): Python frames not read: its files are those of CPython 3.6") })
+    }
+
     /// An RLock whose owner exited after the fork, its thread descriptor (and so its ident) handed
     /// to a thread started later: that thread is not named as the holder at fork.
     @Test func anIdentReusedAfterTheForkNamesNoHolder() throws {

@@ -124,7 +124,7 @@ public final class EventWriter {
             line = "::\(kind) title=forkhazard \(event.name)::" + escapeWorkflow(body)
         case .text:
             let clock = event.time.split(separator: "T").last.map { String($0.dropLast()) } ?? event.time
-            line = "forkhazard [\(clock)] \(event.name): \(words.message)" + words.evidence.map { "\n    \($0)" }.joined()
+            line = printable("forkhazard [\(clock)] \(event.name): \(words.message)") + words.evidence.map { "\n    " + printable($0) }.joined()
         }
         write(line + "\n")
     }

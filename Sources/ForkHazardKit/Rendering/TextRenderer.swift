@@ -52,7 +52,7 @@ public struct TextRenderer: Sendable {
         }
         out.append("")
         out.append(verdictLine(report))
-        return out.joined(separator: "\n") + "\n"
+        return out.map(printable).joined(separator: "\n") + "\n"
     }
 
     // MARK: summary
@@ -247,6 +247,46 @@ public struct TextRenderer: Sendable {
     func style(_ text: String, _ style: Style) -> String {
         color ? "\u{1B}[\(style.rawValue)m\(text)\u{1B}[0m" : text
     }
+}
+
+/// `line` with its control characters escaped (`\\n`, `\\x1b`), but for the colour sequences
+/// (`ESC [ … m`) the renderer writes: a target's names, command lines and paths cannot break a
+/// line of the report or send its own escape sequences to the reader's terminal.
+func printable(_ line: String) -> String {
+    let scalars = Array(line.unicodeScalars)
+    guard scalars.contains(where: isControl) else { return line }
+    var out = String.UnicodeScalarView()
+    var i = 0
+    while i < scalars.count {
+        let scalar = scalars[i]
+        if scalar == "\u{1B}", i + 1 < scalars.count, scalars[i + 1] == "[" {
+            var end = i + 2
+            while end < scalars.count, scalars[end] == ";" || ("0"..."9").contains(scalars[end]) { end += 1 }
+            if end < scalars.count, scalars[end] == "m" {
+                out.append(contentsOf: scalars[i...end])
+                i = end + 1
+                continue
+            }
+        }
+        if isControl(scalar) {
+            switch scalar {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            default:
+                let hex = String(scalar.value, radix: 16)
+                out.append(contentsOf: "\\x\(hex.count < 2 ? "0" + hex : hex)".unicodeScalars)
+            }
+        } else {
+            out.append(scalar)
+        }
+        i += 1
+    }
+    return String(out)
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }
 
 extension String {
