@@ -141,4 +141,24 @@ struct OwnFilesTests {
             #expect(try #require(report.thread(victim.pid)?.stack).contains { $0.symbol == "__libc_start_call_main" })
         }
     }
+
+    /// The Python interpreter is located from the process's own files too: inside its mount
+    /// namespace the path runs CPython 3.12 (its runtime in libpython), while the host has Debian's
+    /// static interpreter there, whose `_PyRuntime` would send the reader to a wrong address.
+    @Test(.cpython("3.12")) func pythonAtAPathWhereTheHostHasAnotherOne() throws {
+        let builds = try Builds()
+        defer { builds.remove() }
+        let path = try builds.copy(URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path, to: "python")
+        let own = try builds.copy(try #require(pythonBinary("3.12")), to: "python3.12")
+        // The premise: the host's file at the path holds a runtime of its own.
+        #expect(try ELFFile(path: path, loadSymbols: false).section(named: ".PyRuntime") != nil)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("PythonRuntimeTests/Victims/python_threads.py").path
+        // unshare execs the shell, which execs the interpreter: one PID throughout.
+        let victim = try PythonVictim("/usr/bin/unshare", "--mount", ["--propagation", "private", "/bin/sh", "-c",
+                                                                 "mount --bind '\(own)' '\(path)' && exec '\(path)' '\(script)'"])
+        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
+        #expect(report.process(victim.pid)?.python?.version.hasPrefix("3.12") == true, "\(report.notes)")
+        #expect(report.thread(try #require(victim.threads["rlock-waiter"]))?.python?.threadName == "rlock-waiter")
+    }
 }
