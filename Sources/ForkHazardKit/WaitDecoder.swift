@@ -72,6 +72,24 @@ struct WaitDecoder {
         }
     }
 
+    /// Whether a system call, by its own arguments, wakes by itself: a sleep, or a wait with a
+    /// timeout (a `restart_syscall` is one of those resumed after a stop). Read from the
+    /// registers alone, without the target's memory: a timeout pointer that is not NULL counts.
+    static func wakesByItself(_ state: SyscallState, on architecture: Architecture) -> Bool {
+        guard case .inSyscall(let number, let args, _, _) = state, let name = SyscallNames.name(number, on: architecture) else {
+            return false
+        }
+        switch name {
+        case "nanosleep", "clock_nanosleep", "restart_syscall": return true
+        case "futex", "futex_waitv", "epoll_pwait2": return args[3] != 0
+        case "poll": return Int32(truncatingIfNeeded: args[2]) >= 0
+        case "ppoll", "rt_sigtimedwait": return args[2] != 0
+        case "select", "pselect6": return args[4] != 0
+        case "epoll_wait", "epoll_pwait": return Int32(truncatingIfNeeded: args[3]) >= 0
+        default: return false
+        }
+    }
+
     private func decodeCall(name: String, args: [UInt64], in context: WaitContext) -> ThreadWait {
         switch name {
         case "futex":

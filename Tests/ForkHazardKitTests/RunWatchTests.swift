@@ -145,11 +145,13 @@ import Testing
 
     /// A pool stuck on an inherited lock while its parent keeps a thread that wakes every 0.5 s:
     /// the stuck threads make the stall, the ticking one does not hide it.
-    @Test func aTickingThreadDoesNotHideAStuckPool() throws {
+    /// The same with a thread that goes round three different timed waits.
+    @Test(arguments: ["pool-lock-ticking", "pool-lock-ticking-mixed"])
+    func aTickingThreadDoesNotHideAStuckPool(mode: String) throws {
         let script = try #require(Bundle.module.path(forResource: "Victims/python_fork.py", ofType: nil))
         let started = Date()
         let run = try CapturedRun(tool, ["run", "--json", "--stall-after", "2s", "--kill-grace", "1s", "--",
-                                         "/usr/bin/python3", script, "pool-lock-ticking"])
+                                         "/usr/bin/python3", script, mode])
         #expect(run.wait(timeout: 60) == 124)
         #expect(Date().timeIntervalSince(started) < 15)
         let events = jsonLines(run.stderr)

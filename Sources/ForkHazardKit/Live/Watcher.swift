@@ -289,8 +289,9 @@ public final class Watcher {
     // MARK: progress
 
     /// Samples every thread's wait and context switches. Progress is a thread that changed its
-    /// wait, ran, started or ended; a thread that wakes on a timer and returns to the same wait is
-    /// no progress. A stall is a thread that has sat in the same wait, untouched, for
+    /// wait, ran, started or ended; a thread that wakes on a timer and returns to the same wait,
+    /// or goes from one timed wait to another (a monitor thread sleeping, then waiting on an event
+    /// with a timeout), is no progress. A stall is a thread that has sat in the same wait, untouched, for
     /// `stallAfter`, with no progress anywhere for as long: then the tree is diagnosed, and only
     /// a proof that it is stuck is acted on.
     private func sampleProgress() -> Outcome? {
@@ -305,7 +306,7 @@ public final class Watcher {
                 current[tid] = sample
                 if wait == "running" || wait.hasPrefix("-1") { progress = true }
                 if let old = samples[tid] {
-                    if !Self.sameWait(old.wait, wait) { progress = true }
+                    if !Self.sameWait(old.wait, wait), !Self.bothTimed(old.wait, wait) { progress = true }
                     if old.wait != wait || old.switches != sample.switches { unchangedSince[tid] = now }
                 } else {
                     progress = true
@@ -327,6 +328,11 @@ public final class Watcher {
         let stalled = unchangedSince.values.contains { now.timeIntervalSince($0) >= options.stallAfter }
         guard !provenStuck, quiet >= options.stallAfter, stalled else { return nil }
         return look(quiet: now.timeIntervalSince(lastProgress))
+    }
+
+    /// Two samples of one thread are waits that each end by themselves: a timer's thread at work.
+    static func bothTimed(_ a: String, _ b: String) -> Bool {
+        [a, b].allSatisfy { line in SyscallState(parsing: line).map { WaitDecoder.wakesByItself($0, on: .host) } ?? false }
     }
 
     /// Two samples of one thread are the same wait: the same call with the same arguments, or that
