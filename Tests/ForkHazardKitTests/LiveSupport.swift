@@ -196,13 +196,17 @@ final class CapturedRun {
         pid = try spawnClean(path, arguments, stdout: out, stderr: err)
     }
 
-    /// Waits for it to end; kills it (by PID) if it takes longer than `timeout`.
+    /// Waits for it to end; kills it (by PID), and what it started, if it takes longer than `timeout`.
     @discardableResult
     func wait(timeout: TimeInterval = 60) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         var raw: Int32 = 0
         while waitpid(pid, &raw, WNOHANG) == 0 {
             if Date() > deadline {
+                // Its descendants first, found while it is their ancestor, so none is left behind.
+                let started = descendants(of: pid)
+                kill(pid, SIGSTOP)
+                for child in descendants(of: pid) + started { kill(child, SIGKILL) }
                 kill(pid, SIGKILL)
                 waitpid(pid, &raw, 0)
                 break
