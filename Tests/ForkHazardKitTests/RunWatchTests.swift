@@ -118,6 +118,21 @@ import Testing
         #expect(kill(daemon, 0) != 0, "the daemon is gone, and reaped")
     }
 
+    /// A daemon that ignores SIGTERM and starts its child again whenever it dies: the child it
+    /// starts after the first signal is ended too, and so is the daemon.
+    @Test func aRespawningSupervisorDoesNotOutliveRun() throws {
+        let list = FileManager.default.temporaryDirectory.appendingPathComponent("fh-respawn-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: list) }
+        let supervisor = "trap : TERM; echo $$ >> \(list); while :; do sleep 300 & echo $! >> \(list); wait; done"
+        let run = try CapturedRun(tool, ["run", "--kill-grace", "1s", "--", "sh", "-c",
+                                         "( setsid sh -c '\(supervisor)' & ); sleep 0.5; echo done"])
+        #expect(run.wait(timeout: 30) == 0)
+        #expect(run.stdout == "done\n")
+        let pids = ((try? String(contentsOfFile: list, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+        #expect(pids.count >= 3, "the supervisor, its first child and the one it started after the first was ended")
+        for pid in pids { #expect(kill(pid, 0) != 0, "\(pid) outlived run") }
+    }
+
     /// A stuck daemon of the job is diagnosed with it and ended with it.
     @Test func aStuckDaemonIsDiagnosedWithTheJob() throws {
         let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--kill-grace", "1s", "--", "sh", "-c",

@@ -440,20 +440,42 @@ public final class Watcher {
     }
 
     /// SIGTERM to the root, then to every other process of the job, by PID; SIGKILL to what is
-    /// left after the grace; everything reaped. Only for a tree this process started.
+    /// left after the grace; everything reaped. Only for a tree this process started. The job is
+    /// looked at again until none of it is left: a supervisor that restarts what it loses, or a
+    /// process forked just before its parent was killed, does not survive `run`. As subreaper,
+    /// every process of the job is a descendant of this one, so nothing else is ever signalled.
     private func endTree(_ why: WatchEvent.KillReason, members start: [Int32]? = nil) {
+        let table = { ProcessTable(proc: self.proc) }
+        let leftOnly = start != nil
+        // Zombies count until reaped: the job is over when no process of it is left at all.
+        func remaining() -> [Int32] {
+            let all = table().descendants(of: getpid())
+            let job = leftOnly ? all.filter { $0 != root } : all
+            return job.contains(root) || leftOnly || rootStatus != nil ? job : [root] + job
+        }
         var members = start ?? jobMembers()
         emit(.kill(pids: members, grace: options.killGrace, why: why))
-        for pid in members { kill(pid, SIGTERM) }
+        var terminated = Set<Int32>()
+        func terminate(_ pids: [Int32]) {
+            for pid in pids where terminated.insert(pid).inserted { kill(pid, SIGTERM) }
+        }
+        terminate(members)
         let deadline = Date().addingTimeInterval(options.killGrace)
         while Date() < deadline {
             reapChildren()
-            members = members.filter { $0 == root ? rootStatus == nil : alive($0) }
+            members = remaining().filter { $0 != root || rootStatus == nil }
             if members.isEmpty { return }
+            terminate(members.filter { alive($0) })  // what was started during the grace, too
             usleep(20_000)
         }
-        for pid in members { kill(pid, SIGKILL) }
-        while rootStatus == nil && members.contains(root) {
+        for _ in 0..<200 {
+            reapChildren()
+            members = remaining().filter { $0 != root || rootStatus == nil }
+            if members.isEmpty { break }
+            for pid in members { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+        while rootStatus == nil && !leftOnly {
             var status: Int32 = 0
             let reaped = waitpid(-1, &status, 0)
             if reaped == root { rootStatus = status } else if reaped < 0 && errno != EINTR { break }
