@@ -133,6 +133,8 @@ public enum ELFConstants {
     public static let SHT_DYNSYM: UInt32 = 11
     /// Section contents are compressed.
     public static let SHF_COMPRESSED: UInt64 = 0x800
+    /// `sh_flags`: the section occupies memory while the program runs.
+    public static let SHF_ALLOC: UInt64 = 0x2
     /// `ch_type` of a zlib-compressed section.
     public static let ELFCOMPRESS_ZLIB: UInt32 = 1
     /// Loadable segment.
@@ -319,12 +321,26 @@ public struct ELFFile: Sendable {
                 .map(DynamicTable.init(parsing:))
         }
 
-        // A section table that places .dynsym elsewhere than the loader's table is not this
-        // program's: none of it is used.
+        // A section table that places .dynsym elsewhere than the loader's table, or elsewhere in
+        // the file than the program headers load its address from, is not this program's: none
+        // of it is used. (Only the loader's own tables are checked: a separate debug file keeps
+        // the program's headers but puts its notes elsewhere.)
         if let address = dynamic?.symbolTable,
            let section = rawSections.first(where: { $0.type == ELFConstants.SHT_DYNSYM }), section.address != address {
             rawSections = []
             problem = .malformed("the section headers disagree with the dynamic segment")
+        }
+        let dynamicTables = rawSections.first { $0.type == ELFConstants.SHT_DYNSYM }.map { symbols in
+            [symbols] + (Int(symbols.link) < rawSections.count ? [rawSections[Int(symbols.link)]] : [])
+        } ?? []
+        if dynamicTables.contains(where: { section in
+            guard section.flags & ELFConstants.SHF_ALLOC != 0, section.hasFileData, section.size > 0,
+                  let segment = segments.first(where: { $0.virtualAddress <= section.address && section.address - $0.virtualAddress < $0.fileSize })
+            else { return false }
+            return segment.offset &+ (section.address - segment.virtualAddress) != section.offset
+        }) {
+            rawSections = []
+            problem = .malformed("the section headers place .dynsym elsewhere than the program headers load it from")
         }
         sections = rawSections
         sectionHeaderProblem = problem
