@@ -94,7 +94,7 @@ final class ProcessReader: WaitContext {
                 wait: wait, stack: nil))
         }
         if !denied.isEmpty {
-            notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (run as the process owner or as root)")
+            notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (\(Permission.hint))")
         }
         return ProcessSnapshot(
             pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,

@@ -17,10 +17,25 @@ public enum InspectError: Error, Equatable, LocalizedError {
     public var errorDescription: String? {
         switch self {
         case .noSuchProcess(let pid): return "no process with PID \(pid)"
-        case .notPermitted(let pid): return "not permitted to inspect PID \(pid) (run as its owner or as root)"
+        case .notPermitted(let pid): return "not permitted to inspect PID \(pid) (\(Permission.hint))"
         case .procUnavailable(let path): return "cannot read \(path): is /proc mounted?"
         }
     }
+}
+
+/// What this tool may do to other processes, for the messages that say why it could not.
+enum Permission {
+    /// How to get the permission a debugger needs: as another user, be root; as root without
+    /// CAP_SYS_PTRACE (a container's default), get it.
+    static let hint: String = {
+        let own = (try? ProcRoot().bytes("self/status")).map { ProcStatus(parsing: $0) }
+        let ptraceCapability: UInt64 = 1 << 19
+        if geteuid() != 0 { return "run as the process owner or as root" }
+        if let caps = own?.effectiveCapabilities, caps & ptraceCapability == 0 {
+            return "this forkhazard runs as root without CAP_SYS_PTRACE; in a container, add it with docker run --cap-add SYS_PTRACE"
+        }
+        return "refused although this forkhazard is root with CAP_SYS_PTRACE: Yama's ptrace_scope or a security module"
+    }()
 }
 
 /// Reads a process tree from /proc into a `Snapshot`. Never stops or signals a target: everything

@@ -37,7 +37,7 @@ enum StackError: Error, Equatable {
 
     var reason: String {
         switch self {
-        case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))))"
+        case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))); \(Permission.hint))"
         case .exited: return "the thread exited"
         case .failed(let step, let code): return "\(step) failed (\(String(cString: strerror(code))))"
         }

@@ -99,6 +99,8 @@ public struct ProcStatus: Equatable, Sendable {
     public var caughtSignals: UInt64?
     /// `NSpid`: its PID (or TID) in each PID namespace, from the one /proc belongs to down to its own.
     public var namespacePids: [Int32] = []
+    /// `CapEff`: its effective capabilities, bit n for capability n (`CAP_SYS_PTRACE` is 19).
+    public var effectiveCapabilities: UInt64?
 
     public init(parsing text: String) {
         self.init(parsing: Array(text.utf8))
@@ -127,6 +129,8 @@ public struct ProcStatus: Equatable, Sendable {
                     tracerPid = leadingNumber(value).map { Int32(truncatingIfNeeded: $0) }
                 } else if key.elementsEqual("SigCgt".utf8) {
                     caughtSignals = leadingHexNumber(value)
+                } else if key.elementsEqual("CapEff".utf8) {
+                    effectiveCapabilities = leadingHexNumber(value)
                 } else if key.elementsEqual("NSpid".utf8) {
                     namespacePids = value.split(whereSeparator: { $0 == 9 || $0 == 32 }).prefix(32)
                         .compactMap { leadingNumber($0).map { Int32(truncatingIfNeeded: $0) } }

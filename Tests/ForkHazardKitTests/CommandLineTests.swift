@@ -218,5 +218,20 @@ import Testing
         // Stacks: ptrace is refused too; the stack is null and a note says why.
         #expect(thread["stack"] is NSNull)
         #expect(notes.contains { $0.contains("\(victim.pid): stacks not taken") && $0.contains("ptrace not permitted") })
+        #expect(notes.contains { $0.contains("run as the process owner or as root") })
+    }
+
+    /// As root without CAP_SYS_PTRACE (a container's default): the note says what is missing,
+    /// not "run as root".
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.fileExists(atPath: "/usr/bin/setpriv")))
+    func rootWithoutPtraceCapabilityIsToldWhatIsMissing() throws {
+        let victim = try Victim(scenario: "sleep")
+        try victim.waitUntilBlocked(in: "clock_nanosleep")
+        let result = try runCommand("/usr/bin/setpriv", ["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace",
+                                                         forkhazardBinary(), "--json", String(victim.pid)])
+        #expect(result.status == 0)
+        let notes = try jsonObject(result.stdout)["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("\(victim.pid): syscall: permission denied") && $0.contains("without CAP_SYS_PTRACE") }, "\(notes)")
+        #expect(!notes.contains { $0.contains("run as the process owner or as root") })
     }
 }

@@ -160,8 +160,13 @@ struct CommandResult: Equatable {
 /// Runs the forkhazard executable with `arguments` (and the test's environment plus `environment`)
 /// and collects its output.
 func runForkhazard(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    try runCommand(forkhazardBinary(), arguments, environment: environment)
+}
+
+/// Runs `path` with `arguments` and collects its output.
+func runCommand(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: forkhazardBinary())
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     if !environment.isEmpty {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
