@@ -83,6 +83,9 @@ public struct InheritedLockFacts: Sendable {
         case thread(ThreadKey)
         /// The lock records its owner, a TID no process of the tree has.
         case gone(tid: Int32)
+        /// The lock records its owner as a TID of the children's PID namespace that no thread
+        /// there has (no host TID to give).
+        case goneInNamespace(tid: Int32)
         /// A Python lock records its owner's thread ident, which no thread of the tree has.
         case goneIdent(UInt64)
         /// The lock records no owner (or it could not be read); the child has no other thread, so

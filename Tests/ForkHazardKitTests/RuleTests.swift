@@ -295,6 +295,27 @@ import Testing
         #expect(tree.report().findings(.inheritedLock).isEmpty)
     }
 
+    /// An owner TID read from the lock in the children's PID namespace that no thread there has:
+    /// JSON calls it a namespace TID, not a host TID (host TID 2 is another thread).
+    @Test func anOwnerGoneInItsNamespaceIsANamespaceTid() throws {
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .sleep(60)), .init(99, start: 900, wait: .sleep(9))])
+        var wait = ThreadWait.futex(0x77, lock: .pthreadMutex)
+        wait.lock?.ownerNamespaceTid = 2
+        tree.process(101, parent: 100, threads: [.init(101, wait: wait)])
+        let report = tree.report()
+        let finding = try #require(report.findings(.inheritedLock).first)
+        #expect(!finding.tids.contains(2), "tids are the host's")
+        let json = try jsonObject(report.json())
+        let facts = try #require((json["findings"] as? [[String: Any]])?.first { $0["rule"] as? String == "inherited-lock" }?["facts"] as? [String: Any])
+        let holder = try #require(facts["holder"] as? [String: Any])
+        #expect(holder["kind"] as? String == "gone")
+        #expect(holder["namespaceTid"] as? Int == 2)
+        #expect(holder["tid"] == nil)
+        #expect(report.words(finding).evidence.contains { $0.text.contains("TID 2 of its PID namespace") })
+        try expectValid([report.json()], against: .report)
+    }
+
     @Test func aLockHeldInsideTheChildIsNotInherited() {
         var tree = SyntheticTree()
         tree.process(100, threads: [.init(100, wait: .sleep(60)), .init(99, start: 900, wait: .sleep(9))])

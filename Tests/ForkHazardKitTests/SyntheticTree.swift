@@ -56,9 +56,9 @@ struct SyntheticTree {
             : origin == .unreadable ? nil : parentProcess?.layout ?? Self.parentLayout
         processes.append(ProcessSnapshot(
             pid: pid, ppid: parent, name: name, argv: argv ?? [name], exe: exe, uid: 0, state: state,
-            threadCount: threads.count, startTime: "", startTicks: start, isKernelThread: false,
+            threadCount: threads.count, startTime: "2026-11-23T00:00:00.000Z", startTicks: start, isKernelThread: false,
             threads: threads.map { thread in
-                var snapshot = ThreadSnapshot(tid: thread.tid, name: thread.name, state: thread.state, startTime: "",
+                var snapshot = ThreadSnapshot(tid: thread.tid, name: thread.name, state: thread.state, startTime: "2026-11-23T00:00:00.000Z",
                                               startTicks: thread.start ?? start, cpuSeconds: 0, wait: thread.wait)
                 if thread.wait?.forever == true || thread.wait?.kind == .restarted { snapshot.steady = thread.steady }
                 snapshot.stack = thread.stack.map { $0.enumerated().map { StackFrame(address: UInt64(0x1000 + $0.offset), symbol: $0.element) } }

@@ -293,6 +293,9 @@ extension Finding {
             case .gone(let tid):
                 holder["kind"] = .string("gone")
                 holder["tid"] = .from(tid)
+            case .goneInNamespace(let tid):
+                holder["kind"] = .string("gone")
+                holder["namespaceTid"] = .from(tid)
             case .goneIdent(let ident):
                 holder["kind"] = .string("gone")
                 holder["ident"] = .from(ident)

@@ -577,8 +577,8 @@ public struct FindingWords {
                                     + (now(owner).map { " (alive there, \($0))" } ?? "")
                                     + "; TID \(owner.tid) does not exist in \(many ? "the children" : "\(facts.children[0].pid)"), "
                                     + "so \(many ? "they" : "the child") can never acquire it"))
-        case .gone(let tid):
-            let namespace = facts.lock.owner == nil && facts.lock.ownerNamespaceTid != nil ? " of its PID namespace" : ""
+        case .gone(let tid), .goneInNamespace(let tid):
+            let namespace = facts.holder == .goneInNamespace(tid: tid) ? " of its PID namespace" : ""
             holderShort = "thread \(tid)\(namespace), which no longer exists, held"
             evidence.append(.init(text: "\(lock) is owned by TID \(tid)\(namespace) (its \(facts.lock.ownerSource?.rawValue ?? "owner field")), which no "
                                     + "process of this tree has (the thread exited, or it belongs to a process outside the tree)"))

@@ -81,7 +81,7 @@ public struct InheritedLock: Rule {
                 } else if let namespaceOwner = lock.ownerNamespaceTid {
                     // An owner in the child's PID namespace that no thread of the snapshot has.
                     holderKey = .namespaceOwner(namespaceOwner)
-                    holder = .gone(tid: namespaceOwner)
+                    holder = .goneInNamespace(tid: namespaceOwner)
                 } else if child.threads.count == 1 {
                     let reason: InheritedLockFacts.NoOwner = lock.kind == .libgompBarrier ? .barrier
                         : lock.recordsNoOwner == true ? .notRecorded : .unreadable
@@ -115,7 +115,7 @@ public struct InheritedLock: Rule {
                 tids.append(owner.tid)
                 if !pids.contains(owner.pid) { pids.append(owner.pid) }
             case .gone(let tid): tids.append(tid)
-            case .goneIdent: break
+            case .goneIdent, .goneInNamespace: break  // no host TID to list
             case .unrecorded(_, let candidates): tids += candidates.map(\.tid)
             }
             return Finding(rule: id, severity: .error, pids: pids, tids: tids, facts: .inheritedLock(facts))
