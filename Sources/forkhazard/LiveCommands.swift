@@ -31,7 +31,19 @@ struct TimeSpan: ExpressibleByArgument, CustomStringConvertible {
     }
 }
 
-extension StallAction: ExpressibleByArgument {}
+/// What `run --on-stall` takes.
+enum RunStallAction: String, ExpressibleByArgument, CaseIterable {
+    case kill, report
+    var action: StallAction { self == .kill ? .kill : .wait }
+}
+
+/// What `watch --on-stall` takes: report or wait. `kill` is read only to say why not: watch
+/// never ends what it did not start.
+enum WatchStallAction: String, ExpressibleByArgument, CaseIterable {
+    case report, wait, kill
+    static var allValueStrings: [String] { ["report", "wait"] }
+    var action: StallAction { self == .report ? .report : .wait }
+}
 extension EventFormat: ExpressibleByArgument {}
 
 struct LiveOptions: ParsableArguments {
@@ -41,7 +53,7 @@ struct LiveOptions: ParsableArguments {
     var stallAfter = TimeSpan(seconds: 60)
 
     @Option(name: .long, help: ArgumentHelp(
-        "A hard limit, off by default: after this long without progress, end the job (run) or stop watching (watch), whatever the diagnosis, and exit 125.",
+        "A hard limit, off by default: after this long without progress, end the job (run) or stop watching (watch), whatever the diagnosis, and exit 125. Progress: a process or thread starts or ends, a thread runs, or one moves to another wait that is not just another timed one; output alone is not progress.",
         valueName: "duration"))
     var idleLimit: TimeSpan?
 
@@ -107,7 +119,8 @@ struct RunCommand: ParsableCommand {
             the others did no more than wake on a timer. forkhazard then diagnoses the tree. A quiet \
             job is normal in CI (a sleep, a retry back-off, a test waiting on a network peer): when \
             the diagnosis finds it able to go on, forkhazard writes one line saying why ("idle: \
-            2222 sleep, clock_nanosleep 4.0s left"), repeated only when the reason changes, and \
+            2222 sleep, clock_nanosleep 4.0s; not stuck, still watching"), repeated only when the \
+            reason changes, and \
             looks again at the next stall. Only a PROVEN HANG (an error finding: deadlock, \
             inherited-lock, lost-worker, confirmed by a second look) is acted on: forkhazard prints \
             the diagnosis on stderr (JSON to --report) and, by default, ends the tree (SIGTERM, \
@@ -126,7 +139,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var live: LiveOptions
 
     @Option(name: .long, help: "When a stall's diagnosis proves the tree stuck: kill (report, end the tree, exit 124), or report (report and keep waiting for the command).")
-    var onStall: StallAction = .kill
+    var onStall: RunStallAction = .kill
 
     @Option(name: .long, help: ArgumentHelp("Between SIGTERM and SIGKILL when ending a stuck tree.", valueName: "duration"))
     var killGrace = TimeSpan(seconds: 5)
@@ -148,7 +161,7 @@ struct RunCommand: ParsableCommand {
         let writer = try live.writer()
         // Subscribe to process events before the command starts, so its first forks are seen.
         let watcher = Watcher(owned: true,
-                              options: live.watchOptions(onStall: onStall == .report ? .wait : onStall, killGrace: killGrace.seconds),
+                              options: live.watchOptions(onStall: onStall.action, killGrace: killGrace.seconds),
                               writer: writer)
         // SIGINT, SIGTERM and SIGHUP wait (blocked) until the command's PID is known to forward
         // them to; the command itself starts with the signal mask forkhazard was given.
@@ -205,7 +218,7 @@ struct WatchCommand: ParsableCommand {
     @OptionGroup var live: LiveOptions
 
     @Option(name: .long, help: "When a stall's diagnosis proves the tree stuck: report (print the diagnosis and exit 124) or wait (print it and keep watching).")
-    var onStall: StallAction = .report
+    var onStall: WatchStallAction = .report
 
     @Argument(help: ArgumentHelp("The PID whose tree to follow.", valueName: "pid"))
     var pid: Int32
@@ -221,7 +234,7 @@ struct WatchCommand: ParsableCommand {
         guard kill(pid, 0) == 0 || errno == EPERM else { throw fail("no process with PID \(pid)", status: 3) }
         let writer = try live.writer()
         Signals.installRelease()
-        let watcher = Watcher(owned: false, options: live.watchOptions(onStall: onStall, killGrace: 0), writer: writer)
+        let watcher = Watcher(owned: false, options: live.watchOptions(onStall: onStall.action, killGrace: 0), writer: writer)
         switch watcher.run(root: pid) {
         case .stuck, .killedWhenStuck: throw ExitCode(Watcher.Outcome.stuckStatus)
         case .idleLimit, .killedAtIdleLimit: throw ExitCode(Watcher.Outcome.idleLimitStatus)

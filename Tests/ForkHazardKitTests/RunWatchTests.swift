@@ -209,6 +209,46 @@ import Testing
         #expect(refused.wait() == 64)
     }
 
+    /// With --on-stall wait, watch reports the deadlock, keeps watching, and when the tree ends
+    /// says how it went: 2 after a proven deadlock.
+    @Test func watchWaitsAfterADeadlockAndEndsWithTwo() throws {
+        let victim = try Victim(scenario: "pipe-cycle")
+        try victim.waitUntilBlocked(in: "read")
+        let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", "--on-stall", "wait", String(victim.pid)])
+        try waitUntil(timeout: 20) { run.stderr.contains("ERROR deadlock") }
+        #expect(kill(victim.pid, 0) == 0, "watch signals nothing")
+        kill(victim.helper, SIGKILL)
+        kill(victim.pid, SIGKILL)
+        #expect(run.wait(timeout: 30) == 2)
+        #expect(run.stderr.contains("summary: tree-gone"))
+    }
+
+    /// A hazard seen during the watch (a child forked without exec from a multi-threaded parent,
+    /// healthy otherwise): 1 when the tree ends.
+    @Test func watchEndsWithOneAfterAHazard() throws {
+        let victim = try Victim(scenario: "fork-sleep")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "clock_nanosleep")
+        let run = try CapturedRun(tool, ["watch", "--stall-after", "1s", String(victim.pid)])
+        try waitUntil(timeout: 20) { run.stderr.contains("] idle: ") }
+        kill(victim.helper, SIGKILL)
+        kill(victim.pid, SIGKILL)
+        #expect(run.wait(timeout: 30) == 1)
+        #expect(run.stderr.contains("summary: tree-gone"))
+    }
+
+    /// run --on-stall report: the proven hang is reported, and the command is left to end by
+    /// itself (here: ended by the test), with its own status.
+    @Test func runOnStallReportLeavesTheCommandRunning() throws {
+        let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--on-stall", "report", "--", VictimBuild.waits, "pipe-cycle"])
+        try waitUntil(timeout: 20) { run.stderr.contains("ERROR deadlock") }
+        #expect(!run.stderr.contains("kill:"))
+        let job = descendants(of: run.pid)
+        #expect(job.count == 2, "the victim and its helper still run")
+        for pid in job { kill(pid, SIGKILL) }
+        #expect(run.wait(timeout: 30) == 137, "the command's own status: killed by SIGKILL")
+        #expect(run.stderr.contains("summary: exited"))
+    }
+
     /// A quiet healthy tree under watch: idle, then it ends by itself.
     @Test func watchLetsAQuietTreeEnd() throws {
         let shell = try ShellVictim("sleep 3")
