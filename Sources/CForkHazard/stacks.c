@@ -12,6 +12,7 @@
 #include <sys/user.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <libunwind-ptrace.h>
 
@@ -28,13 +29,28 @@ int fh_ptrace_seize(pid_t tid) { return ret_errno(ptrace(PTRACE_SEIZE, tid, NULL
 int fh_ptrace_interrupt(pid_t tid) { return ret_errno(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)); }
 int fh_ptrace_detach(pid_t tid) { return ret_errno(ptrace(PTRACE_DETACH, tid, NULL, NULL)); }
 
-int fh_wait_stop(pid_t tid) {
+static uint64_t now_micros(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int fh_wait_stop(pid_t tid, int timeout_ms) {
+    uint64_t deadline = now_micros() + (uint64_t)timeout_ms * 1000u;
+    long pause_ns = 2000; /* a stop usually comes within tens of microseconds */
     for (;;) {
         int status = 0;
-        pid_t r = waitpid(tid, &status, __WALL);
+        pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
         if (r < 0) {
             if (errno == EINTR) continue;
             return -errno;
+        }
+        if (r == 0) {
+            if (now_micros() >= deadline) return -ETIMEDOUT;
+            struct timespec pause = {0, pause_ns};
+            nanosleep(&pause, NULL);
+            if (pause_ns < 1000000) pause_ns *= 2;
+            continue;
         }
         if (WIFEXITED(status) || WIFSIGNALED(status)) return -ESRCH;
         if (WIFSTOPPED(status)) {
@@ -47,6 +63,39 @@ int fh_wait_stop(pid_t tid) {
             if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) return -errno;
         }
     }
+}
+
+#define FH_MAX_PENDING 256
+static volatile pid_t pending[FH_MAX_PENDING];
+
+void fh_pending_add(pid_t tid) {
+    for (int i = 0; i < FH_MAX_PENDING; i++)
+        if (__sync_bool_compare_and_swap(&pending[i], 0, tid)) return;
+}
+
+/* Detaches `tid` if it has stopped; 1 when it is released or gone, 0 while it has not stopped. */
+static int release_if_stopped(pid_t tid) {
+    int status = 0;
+    pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+    if (r == 0) return 0;
+    if (r == tid && WIFSTOPPED(status)) {
+        int event = status >> 16;
+        /* A signal-delivery stop: the signal goes on with the detach, so it is not lost. */
+        long sig = event == 0 ? WSTOPSIG(status) : 0;
+        ptrace(PTRACE_DETACH, tid, NULL, (void *)sig);
+    }
+    return 1;  /* detached, exited, or no longer ours (ECHILD) */
+}
+
+int fh_release_pending(void) {
+    int left = 0;
+    for (int i = 0; i < FH_MAX_PENDING; i++) {
+        pid_t tid = pending[i];
+        if (!tid) continue;
+        if (release_if_stopped(tid)) __sync_bool_compare_and_swap(&pending[i], tid, 0);
+        else left++;
+    }
+    return left;
 }
 
 int fh_get_registers(pid_t tid, fh_registers *out) {
@@ -117,15 +166,24 @@ static void on_signal(int sig, siginfo_t *info, void *context) {
     for (int i = 0; i < FH_MAX_STOPPED; i++) {
         pid_t tid = stopped[i];
         if (tid) {
-            /* A seized thread that has not reached its stop yet cannot be detached: wait for it. */
+            /* A seized thread that has not reached its stop yet cannot be detached: wait a little
+             * for it, never for good (a thread asleep in the kernel may not stop for hours); the
+             * kernel detaches it when this process exits, or fh_release_pending does later. */
             if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0 && errno == ESRCH) {
-                int status;
-                if (waitpid(tid, &status, __WALL) == tid && WIFSTOPPED(status))
-                    ptrace(PTRACE_DETACH, tid, NULL, NULL);
+                int released = 0;
+                for (int tries = 0; tries < 100 && !released; tries++) {
+                    released = release_if_stopped(tid);
+                    if (!released) {
+                        struct timespec pause = {0, 500000};
+                        nanosleep(&pause, NULL);
+                    }
+                }
+                if (!released) fh_pending_add(tid);
             }
             stopped[i] = 0;
         }
     }
+    fh_release_pending();
     if (forward_pid > 0) {
         if (!info || info->si_code != SI_KERNEL) kill(forward_pid, sig);
         received = sig;

@@ -222,7 +222,7 @@ extension SnapshotBuilder {
                     symbolizer: Symbolizer, python: PythonReader? = nil, notes: inout [String]) {
         guard !process.isKernelThread, process.pid != getpid() else { return }
         var captures: [Int: StackCapture] = [:]
-        var failure: StackError?
+        var failures: [(error: StackError, tids: [Int32])] = []
         for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
             var pythonThread: PythonThreadInfo?
             let readPython: (() -> Void)? = python.flatMap { python in
@@ -233,13 +233,23 @@ extension SnapshotBuilder {
                                                      stackMapping: { sp in maps.first { $0.contains(sp) } }, whileStopped: readPython)
                 process.threads[index].python = pythonThread
             } catch {
-                if error != .exited { failure = failure ?? error }
-                if case .notPermitted = error { break }
+                if case .notPermitted = error {
+                    // Refused for one thread, refused for all of them.
+                    notes.append("\(process.pid): stacks not taken for \(process.threads.count - captures.count) of "
+                                 + "\(plural(process.threads.count, "thread", "threads")): \(error.reason)")
+                    failures = []
+                    break
+                }
+                guard error != .exited else { continue }
+                if let at = failures.firstIndex(where: { $0.error == error }) { failures[at].tids.append(thread.tid) }
+                else { failures.append((error, [thread.tid])) }
             }
         }
-        if let failure {
-            notes.append("\(process.pid): stacks not taken for \(process.threads.count - captures.count) of \(plural(process.threads.count, "thread", "threads")): \(failure.reason)")
+        for (error, tids) in failures {
+            notes.append("\(process.pid): stack not taken for \(tids.count == 1 ? "thread" : "threads") "
+                         + "\(tids.map(String.init).joined(separator: ", ")): \(error.reason)")
         }
+        Ptrace.releasePending()
         guard !captures.isEmpty else { return }
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
                                      readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)

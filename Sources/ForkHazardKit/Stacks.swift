@@ -33,12 +33,20 @@ enum StackError: Error, Equatable {
     case notPermitted(errno: Int32)
     /// The thread exited while being captured.
     case exited
+    /// In an uninterruptible sleep (state D: a vfork parent, I/O on a hung file system): a stop
+    /// would wait until it wakes, so it is not tried.
+    case uninterruptible
+    /// It did not stop within the time allowed; it is released as soon as it stops, or when
+    /// forkhazard exits.
+    case didNotStop
     case failed(step: String, errno: Int32)
 
     var reason: String {
         switch self {
         case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))); \(Permission.hint))"
         case .exited: return "the thread exited"
+        case .uninterruptible: return "it sleeps uninterruptibly in the kernel (state D), where a stop would wait for it to wake"
+        case .didNotStop: return "it did not stop within \(Ptrace.stopTimeoutMillis) ms (asleep in the kernel); it is released when it wakes, or when forkhazard exits"
         case .failed(let step, let code): return "\(step) failed (\(String(cString: strerror(code))))"
         }
     }
@@ -63,21 +71,38 @@ enum Ptrace {
             throw seized == -ESRCH ? .exited : .notPermitted(errno: -seized)
         }
         fh_stopped_add(tid)
+        var stopped = true
         defer {
-            fh_ptrace_detach(tid)
+            // One that never stopped cannot be detached yet: it is released once it stops.
+            if stopped { fh_ptrace_detach(tid) } else { fh_pending_add(tid) }
             fh_stopped_remove(tid)
         }
         let interrupted = fh_ptrace_interrupt(tid)
         if interrupted != 0 { throw interrupted == -ESRCH ? .exited : .failed(step: "PTRACE_INTERRUPT", errno: -interrupted) }
-        let waited = fh_wait_stop(tid)
+        let waited = fh_wait_stop(tid, stopTimeoutMillis)
+        if waited == -ETIMEDOUT {
+            stopped = false
+            throw .didNotStop
+        }
         if waited != 0 { throw waited == -ESRCH ? .exited : .failed(step: "waitpid", errno: -waited) }
         return try body()
     }
+
+    /// How long a thread may take to stop before it is given up on.
+    static let stopTimeoutMillis: Int32 = 200
+
+    /// Releases the threads that stopped since they were given up on; how many are still pending.
+    @discardableResult
+    static func releasePending() -> Int { Int(fh_release_pending()) }
 
     /// Registers and up to `bytes` of stack above the stack pointer, with the time the thread was stopped.
     /// `whileStopped` runs inside the stop, after the copy (a running Python thread's frames are read there).
     static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?,
                         whileStopped: (() -> Void)? = nil) throws(StackError) -> StackCapture {
+        // Not even tried on a thread the kernel would not stop until it wakes.
+        if (try? ProcRoot().bytes("\(pid)/task/\(tid)/stat")).flatMap({ ProcStat(parsing: $0) })?.state == "D" {
+            throw .uninterruptible
+        }
         let start = monotonicMicros()
         var capture = try withStopped(tid) { () throws(StackError) -> StackCapture in
             defer { whileStopped?() }

@@ -68,4 +68,53 @@ import Testing
         #expect(process.threads.allSatisfy { $0.stack != nil && $0.pauseMicros != nil })
         #expect(try stoppedThreads(of: victim.pid).isEmpty)
     }
+
+    /// The tracer of each thread of `pid` (0: none).
+    func tracers(of pid: Int32) throws -> [Int32] {
+        let proc = ProcRoot()
+        return try proc.numericEntries("\(pid)/task").map { tid in
+            (try? proc.bytes("\(pid)/task/\(tid)/status")).map { ProcStatus(parsing: $0) }?.tracerPid ?? 0
+        }
+    }
+
+    /// A parent in vfork sleeps uninterruptibly until its child execs or exits: no stop is tried
+    /// on it, the diagnosis ends, and nothing of the victim is left traced or stopped.
+    @Test func aThreadThatCannotBeStoppedIsNotWaitedFor() throws {
+        let victim = try Victim(scenario: "vfork")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "pause")
+        try waitUntil(timeout: 10) {
+            (try? ProcRoot().bytes("\(victim.pid)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "D"
+        }
+        let run = try CapturedRun(forkhazardBinary(), ["--json", String(victim.pid)])
+        let status = run.wait(timeout: 60)
+        #expect(status != nil, "forkhazard ended by itself")
+        let report = try jsonObject(run.stdout)
+        let notes = report["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("\(victim.pid): stack not taken for thread \(victim.pid): it sleeps uninterruptibly") }, "\(notes)")
+        for pid in [victim.pid, victim.helper] {
+            #expect(try tracers(of: pid).allSatisfy { $0 == 0 })
+            #expect(try stoppedThreads(of: pid).isEmpty)
+        }
+    }
+
+    /// A stop asked of a thread that does not come (here, one in vfork) is given up after a short
+    /// wait; the thread stays seized until it stops, and is released then.
+    @Test func aStopThatDoesNotComeIsReleasedWhenItDoes() throws {
+        let victim = try Victim(scenario: "vfork")
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "pause")
+        try waitUntil(timeout: 10) {
+            (try? ProcRoot().bytes("\(victim.pid)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "D"
+        }
+        let started = Date()
+        #expect(throws: StackError.didNotStop) { try Ptrace.withStopped(victim.pid) { () throws(StackError) in } }
+        #expect(Date().timeIntervalSince(started) < 30, "given up, not waited for")
+        let tracer = (try? ProcRoot().bytes("\(victim.pid)/task/\(victim.pid)/status")).map { ProcStatus(parsing: $0) }?.tracerPid
+        #expect(tracer != nil && tracer != 0, "still seized, its stop pending")
+        #expect(Ptrace.releasePending() == 1)
+        // The child exits: the parent wakes, stops for the pending interrupt, and is released.
+        kill(victim.helper, SIGKILL)
+        try waitUntil(timeout: 10) { Ptrace.releasePending() == 0 }
+        try waitUntil(timeout: 10) { (try? self.tracers(of: victim.pid))?.allSatisfy { $0 == 0 } == true }
+        #expect(try stoppedThreads(of: victim.pid).isEmpty)
+    }
 }

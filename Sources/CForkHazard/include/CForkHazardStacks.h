@@ -11,9 +11,18 @@ int fh_ptrace_seize(pid_t tid);
 int fh_ptrace_interrupt(pid_t tid);
 int fh_ptrace_detach(pid_t tid);
 
-/* Waits for `tid` to enter its ptrace stop. Returns 0 when stopped, -ESRCH when it exited
- * instead, another -errno on failure. EINTR is retried. */
-int fh_wait_stop(pid_t tid);
+/* Waits at most `timeout_ms` for `tid` to enter its ptrace stop. Returns 0 when stopped, -ESRCH
+ * when it exited instead, -ETIMEDOUT when it did not stop (a thread asleep in the kernel that
+ * cannot be interrupted: a vfork parent, a read in D state), another -errno on failure. A thread
+ * that timed out is still seized: give it to fh_pending_add. */
+int fh_wait_stop(pid_t tid, int timeout_ms);
+
+/* Seized threads that have not stopped yet, so cannot be detached yet (PTRACE_DETACH needs the
+ * stop). fh_release_pending detaches each one that has stopped since (passing on a signal it
+ * stopped for) and forgets each that exited; it returns how many are still pending. If this
+ * process exits first, the kernel detaches them. */
+void fh_pending_add(pid_t tid);
+int fh_release_pending(void);
 
 /* The general registers, as libunwind numbers them, and the stack and instruction pointers. */
 #define FH_MAX_REGS 34

@@ -161,6 +161,8 @@ public final class Watcher {
             checkPending(now: Date())
             if Date().timeIntervalSince(lastSample) >= sampleEvery {
                 lastSample = Date()
+                // A thread a diagnosis seized that had not stopped yet is released once it has.
+                Ptrace.releasePending()
                 if let outcome = sampleProgress() { return finish(outcome) }
             }
             var pollFd = pollfd(fd: socket?.fd ?? -1, events: Int16(POLLIN), revents: 0)

@@ -240,6 +240,21 @@ int main(int argc, char **argv) {
         }
         ready(child);
         for (;;) waitpid(child, NULL, 0);
+    } else if (!strcmp(s, "vfork")) {
+        /* A threaded parent in vfork: its main thread sleeps uninterruptibly (state D) until the
+         * child, which shares its memory, execs or exits; the child pauses. No ptrace stop can be
+         * had of that main thread while the child lives. */
+        pthread_t t;
+        pthread_create(&t, NULL, holder, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_SEQ_CST)) usleep(1000);
+        pid_t child = vfork();
+        if (child == 0) {
+            char line[64];
+            int n = snprintf(line, sizeof line, "ready %d %d\n", (int)getppid(), (int)getpid());
+            if (write(1, line, (size_t)n) < 0) _exit(1);
+            for (;;) pause();
+        }
+        for (;;) waitpid(child, NULL, 0);
     } else if (!strcmp(s, "pipe-cycle")) {
         /* Two single-threaded processes, each reading the pipe only the other writes. */
         int a[2], b[2];
