@@ -44,6 +44,7 @@ final class PythonReader {
         guard let thread = threads[tid], let object = try? runtime.lockObject(waitedOnAt: futex, threadState: thread.threadState).get()
         else { return nil }
         return PythonLockInfo(typeName: object.typeName, path: object.path, function: object.function,
-                              ownerIdent: object.importLock?.ownerIdent ?? object.ownerIdent, importing: object.importLock?.module)
+                              ownerIdent: object.importLock?.ownerIdent ?? object.ownerIdent, importing: object.importLock?.module,
+                              address: object.address)
     }
 }

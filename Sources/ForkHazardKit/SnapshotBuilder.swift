@@ -208,7 +208,7 @@ public struct SnapshotBuilder: Sendable {
             }
             classifyLocks(of: &processes[index], reader: readers[index],
                           namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] },
-                          python: pythons[index], identOwner: identOwner)
+                          python: pythons[index], identOwner: identOwner, copiedFrom: parent?.pid)
         }
 
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
@@ -287,14 +287,21 @@ extension SnapshotBuilder {
     /// `namespaceTids`: for a process in a nested PID namespace, its namespace's TIDs to /proc's.
     /// `python`: the process's interpreter, whose lock objects are found from a waiting thread's
     /// frames; `identOwner` maps a Python thread ident to its TID.
+    /// `copiedFrom`: the parent whose memory the process's is a copy of (forked without exec).
     func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, namespaceTids: [Int32: Int32]? = nil,
-                       python: PythonReader? = nil, identOwner: (UInt64) -> Int32? = { _ in nil }) {
+                       python: PythonReader? = nil, identOwner: (UInt64) -> Int32? = { _ in nil }, copiedFrom parent: Int32? = nil) {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
             let pythonKinds: Set<LockInfo.Kind> = [.cpythonLock, .cpythonImportLock, .semaphore, .conditionVariable, .unknown]
             if let python, let futex = wait.futex, pythonKinds.contains(lock.kind),
-               let object = python.lock(waitedOnAt: futex.address, by: process.threads[index].tid) {
+               var object = python.lock(waitedOnAt: futex.address, by: process.threads[index].tid) {
+                if let parent {
+                    // Its type and semaphore pointer (after the reference count, which changes).
+                    let own = reader.memory(at: object.address &+ 8, count: 16)
+                    let theirs = RemoteMemory(pid: parent).bytes(at: object.address &+ 8, count: 16)
+                    if let own { object.inParent = theirs == own }
+                }
                 lock.python = object
                 lock.kind = object.importing != nil ? .cpythonImportLock : .cpythonLock
                 if let ident = object.ownerIdent {

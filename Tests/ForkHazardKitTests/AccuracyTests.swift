@@ -55,6 +55,26 @@ import Testing
                 "it waits on a socket only it holds")
     }
 
+    /// Services whose only way out is Ctrl-C: the program's SIGINT handler writes the event
+    /// loop's wakeup fd, so they are idle, not stuck.
+    @Test(arguments: ["asyncio-sigint", "asyncio-run"])
+    func anIdleAsyncioServiceWaitingForCtrlC(mode: String) throws {
+        let victim = try Victim(python, [try script("python_services.py"), mode])
+        try victim.waitUntilBlocked(in: "epoll_wait")
+        try healthy(victim.pid, "its SIGINT handler wakes it")
+    }
+
+    /// A forked child waiting on an Event it made after the fork, set by its SIGTERM handler: the
+    /// fork is a hazard, the lock is not inherited.
+    @Test func aForkedChildWaitingForItsOwnSignalHandler() throws {
+        let victim = try Victim(python, [try script("python_services.py"), "fork-sigterm"])
+        try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(report.findings.filter { $0.severity == .error }.isEmpty, "\(report.findings.map { report.words($0).message })")
+        #expect(!report.findings(.forkFromThreaded, naming: victim.helper).isEmpty, "the fork itself is still a hazard")
+        #expect(report.thread(victim.helper)?.wait?.lock?.python?.inParent == false, "the Event's lock was made after the fork")
+    }
+
     @Test func aThreadWaitingOnAnEventItsSigtermHandlerSets() throws {
         let victim = try Victim(python, [try script("python_services.py"), "event-sigterm"])
         try victim.waitUntilBlocked(in: "futex")

@@ -248,6 +248,7 @@ extension LockInfo {
             p["path"] = .string(python.path)
             p["function"] = .string(python.function)
             p.optional("ownerIdent", .from(python.ownerIdent))
+            p.optional("inParent", .from(python.inParent))
             p.optional("importing", .from(python.importing))
             object["python"] = p.json
         }

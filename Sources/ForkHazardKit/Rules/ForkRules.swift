@@ -82,6 +82,11 @@ public struct InheritedLock: Rule {
                     // An owner in the child's PID namespace that no thread of the snapshot has.
                     holderKey = .namespaceOwner(namespaceOwner)
                     holder = .goneInNamespace(tid: namespaceOwner)
+                } else if child.threads.count == 1, WaitGraph.catchesSignals(child),
+                          WaitGraph.handlerCanPost.contains(lock.kind), lock.python?.inParent != true {
+                    // Its own signal handler may release it (a lock made after the fork, posted
+                    // from a SIGTERM handler): inherited only if it is known to have existed at the fork.
+                    continue
                 } else if child.threads.count == 1 {
                     let reason: InheritedLockFacts.NoOwner = lock.kind == .libgompBarrier ? .barrier
                         : lock.recordsNoOwner == true ? .notRecorded : .unreadable

@@ -58,6 +58,12 @@ public struct PythonLockInfo: Sendable, Equatable {
     public var ownerIdent: UInt64?
     /// An import lock (importlib's `_ModuleLock`): the module being imported.
     public var importing: String?
+    /// The object's address in the process.
+    public var address: UInt64 = 0
+    /// In a child forked without exec: whether the parent's memory holds the same lock object at
+    /// that address (same type, same semaphore), so that it existed when the child was forked;
+    /// nil when not looked at or unreadable.
+    public var inParent: Bool?
 }
 
 enum LockClassifier {

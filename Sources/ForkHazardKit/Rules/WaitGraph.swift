@@ -232,8 +232,7 @@ public struct WaitGraph: Sendable {
                     roles = roles.filter { if case .noOtherThread = $0 { return false } else { return true } } + [.sharedAddressSpace(pid: partner)]
                 }
                 // A semaphore or a condition its own signal handler may post: it waits for a signal.
-                let handlerCanPost: Set<LockInfo.Kind> = [.semaphore, .cpythonLock, .conditionVariable, .unknown]
-                if handlesSignals, handlerCanPost.contains(wait.lock?.kind ?? .unknown) { return .live(.signalHandler) }
+                if handlesSignals, Self.handlerCanPost.contains(wait.lock?.kind ?? .unknown) { return .live(.signalHandler) }
                 return .only([], processes: pids, because: roles)
             }
             guard let mappedBy = futex.mappedBy, !mappedBy.isEmpty else { return .live(.mappersUnknown) }
@@ -269,8 +268,12 @@ public struct WaitGraph: Sendable {
                     }
                 }
             }
-            // Only this process holds the other ends, and it catches signals: a self-pipe.
-            if handlesSignals, pids.subtracting([process.pid]).isEmpty, all.isEmpty { return .live(.signalHandler) }
+            // Only this process holds the other ends, and it catches signals: a self-pipe. For
+            // CPython, SIGINT counts here too: its handler (its own or the program's) writes the
+            // wakeup fd an event loop waits on (signal.set_wakeup_fd, asyncio).
+            if catchesSignals(process, pythonSIGINT: true), pids.subtracting([process.pid]).isEmpty, all.isEmpty {
+                return .live(.signalHandler)
+            }
             return .only(all, processes: pids, because: roles)
         case .child:
             guard let children = wait.children, !children.isEmpty else { return .live(.noChild) }
@@ -284,12 +287,18 @@ public struct WaitGraph: Sendable {
     /// handler of SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV or SIGSYS is a crash reporter),
     /// not glibc's own 32 and 33 (thread cancellation and set*id across threads, in every threaded
     /// program), and for CPython not SIGINT, whose handler it installs itself to raise KeyboardInterrupt.
-    static func catchesSignals(_ process: ProcessSnapshot) -> Bool {
+    /// `pythonSIGINT`: count CPython's SIGINT too.
+    static func catchesSignals(_ process: ProcessSnapshot, pythonSIGINT: Bool = false) -> Bool {
         var mask = process.caughtSignals ?? 0
         for signal: UInt64 in [4, 5, 6, 7, 8, 11, 31, 32, 33] { mask &= ~(1 << (signal - 1)) }
-        if process.runtimes?.contains("python") == true { mask &= ~(1 << (2 - 1)) }
+        if !pythonSIGINT, process.runtimes?.contains("python") == true { mask &= ~(1 << (2 - 1)) }
         return mask != 0
     }
+
+    /// Locks a signal handler may release: a semaphore (`sem_post` is async-signal-safe), a
+    /// CPython lock (released by the Python handler, run between waits), a condition, or a lock
+    /// of a kind not told.
+    static let handlerCanPost: Set<LockInfo.Kind> = [.semaphore, .cpythonLock, .conditionVariable, .unknown]
 
     static func wakers(of fd: FdDescription, processes: ([Int32], WakerRole) -> Wakers) -> Wakers {
         switch fd.kind {

@@ -3,6 +3,10 @@
   asyncio-idle   an asyncio service waiting for SIGTERM through loop.add_signal_handler: it sits
                  in epoll_wait on its own socketpair, which only its signal handler writes.
   event-sigterm  a single thread waiting on threading.Event, set by its SIGTERM handler.
+  asyncio-sigint an asyncio service whose only way out is Ctrl-C: loop.add_signal_handler(SIGINT).
+  asyncio-run    asyncio.run(main()), main awaiting an event nobody sets: idle until Ctrl-C.
+  fork-sigterm   a threaded parent forks a child that waits on an Event of its own, set by its
+                 SIGTERM handler: a hazard (forked with threads), not an inherited lock.
   pool-clean     a fork-context Pool(4) started by a single-threaded parent, whose tasks sleep:
                  the pool's handler threads start after its workers are forked.
   pool-quick     the same pool, whose tasks return at once; then it exits.
@@ -31,6 +35,26 @@ def main(mode):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"ready {os.getpid()} 0", flush=True)
         stop.wait()
+    elif mode == "asyncio-sigint":
+        loop = asyncio.new_event_loop()
+        loop.add_signal_handler(signal.SIGINT, loop.stop)
+        loop.call_soon(lambda: print(f"ready {os.getpid()} 0", flush=True))
+        loop.run_forever()
+    elif mode == "asyncio-run":
+        async def idle():
+            print(f"ready {os.getpid()} 0", flush=True)
+            await asyncio.Event().wait()
+        asyncio.run(idle())
+    elif mode == "fork-sigterm":
+        threading.Thread(target=time.sleep, args=(3600,), name="bg", daemon=True).start()
+        pid = os.fork()
+        if pid == 0:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            print(f"ready {os.getppid()} {os.getpid()}", flush=True)
+            stop.wait()
+            os._exit(0)
+        os.waitpid(pid, 0)
     elif mode == "pool-clean":
         pool = multiprocessing.get_context("fork").Pool(4)
         result = pool.map_async(time.sleep, [3600] * 4, chunksize=1)
