@@ -161,6 +161,9 @@ public struct StoppedFacts: Sendable {
     /// `T` (stopped by a signal) or `t` (stopped by its tracer).
     public var state: String
     public var tracer: ProcessRef?
+    /// When only some threads of one process are stopped (a tracer holding one thread): those;
+    /// nil when the whole processes are.
+    public var threads: [ThreadKey]?
     /// Threads of the tree that wait for them, directly or through other waits.
     public var waiters: [ThreadKey]
 }

@@ -206,6 +206,8 @@ public struct ThreadSnapshot: Sendable {
     public var steady: Bool?
     /// Its Python thread state, name and stack, in a process whose interpreter was read.
     public var python: PythonThreadInfo?
+    /// The process tracing this thread (`TracerPid` of its status), if any.
+    public var tracer: ProcessRef?
 }
 
 /// The CPython interpreter of a process.

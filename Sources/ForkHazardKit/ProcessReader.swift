@@ -84,14 +84,16 @@ final class ProcessReader: WaitContext {
                 case .failure: break
                 }
             }
-            threads.append(ThreadSnapshot(
+            var thread = ThreadSnapshot(
                 tid: tid, namespaceTid: nested ? threadStatus?.namespacePids.last : nil, name: threadStat.comm, state: state,
                 startTime: startTime(threadStat.startTicks), startTicks: threadStat.startTicks,
                 cpuSeconds: Double(threadStat.utimeTicks + threadStat.stimeTicks) / ticksPerSecond,
                 voluntaryContextSwitches: threadStatus?.voluntaryContextSwitches,
                 involuntaryContextSwitches: threadStatus?.nonvoluntaryContextSwitches,
                 wchan: wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 },
-                wait: wait, stack: nil))
+                wait: wait, stack: nil)
+            thread.tracer = threadStatus?.tracerPid.flatMap { $0 == 0 ? nil : ProcessRef(pid: $0, name: shared.table.entries[$0]?.name ?? "?") }
+            threads.append(thread)
         }
         if !denied.isEmpty {
             notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (\(Permission.hint))")

@@ -112,18 +112,45 @@ import Testing
         #expect(bare.findings.first?.tids.contains(victim.pid) == true)
     }
 
+    /// One thread held by a tracer (a debugger on one thread) while main joins it: the process
+    /// is not stopped, that thread is, and main waits for it.
+    @Test func aThreadHeldByATracer() throws {
+        let victim = try Victim(scenario: "join-sleeper")
+        let thread = victim.helper
+        try waitForBlocked(pid: victim.pid, tid: thread, in: "clock_nanosleep")
+        let tracer = try Victim(scenario: "tracer", arguments: [String(thread)])
+        try waitUntil { (try? ProcRoot().bytes("\(victim.pid)/task/\(thread)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "t" }
+        for stacks in [nil, StackOptions()] {
+            let report = try Diagnosis(builder: SnapshotBuilder(stacks: stacks)).run(pids: [victim.pid])
+            let finding = try #require(report.findings(.stopped).first, "\(report.findings.map(\.rule))")
+            guard case .stopped(let facts) = finding.facts else { Issue.record("no stopped facts"); return }
+            #expect(facts.threads == [ThreadKey(pid: victim.pid, tid: thread)])
+            #expect(facts.tracer?.pid == tracer.pid)
+            #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)], "main joins it")
+            #expect(report.words(finding).message.contains("thread \(thread) 'sleeper'"))
+            #expect(report.verdict == .hazard)
+        }
+        #expect((try? ProcRoot().bytes("\(victim.pid)/task/\(thread)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "t",
+                "still its tracer's")
+    }
+
     @Test func aStoppedChildHoldsItsParent() throws {
         let victim = try Victim(scenario: "wait4")
         try victim.waitUntilBlocked(in: "wait4")
         kill(victim.helper, SIGSTOP)
         defer { kill(victim.helper, SIGCONT) }
         try waitUntil { (try? ProcRoot().bytes("\(victim.helper)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "T" }
-        let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
-        #expect(report.findings.map(\.rule) == [.stopped])
-        #expect(report.verdict == .hazard)
-        guard case .stopped(let facts)? = report.findings.first?.facts else { Issue.record("no stopped facts"); return }
-        #expect(facts.processes.map(\.pid) == [victim.helper])
-        #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)])
+        for stacks in [nil, StackOptions()] {
+            let report = try Diagnosis(builder: SnapshotBuilder(stacks: stacks)).run(pids: [victim.pid])
+            #expect(report.findings.map(\.rule) == [.stopped])
+            #expect(report.verdict == .hazard)
+            guard case .stopped(let facts)? = report.findings.first?.facts else { Issue.record("no stopped facts"); return }
+            #expect(facts.processes.map(\.pid) == [victim.helper])
+            #expect(facts.threads == nil, "the whole process is stopped")
+            #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)])
+            // Taking its stack did not resume it.
+            #expect((try? ProcRoot().bytes("\(victim.helper)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "T")
+        }
         let cli = try runForkhazard(["--no-stacks", String(victim.pid)])
         #expect(cli.status == 1)
         #expect(cli.stdout.contains("kill -CONT \(victim.helper)"))

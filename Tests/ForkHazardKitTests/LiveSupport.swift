@@ -66,8 +66,8 @@ final class Victim {
         self.helper = helper
     }
 
-    convenience init(scenario: String) throws {
-        try self.init(VictimBuild.waits, [scenario])
+    convenience init(scenario: String, arguments: [String] = []) throws {
+        try self.init(VictimBuild.waits, [scenario] + arguments)
     }
 
     /// Kills the victim and everything it started (its descendants, found in /proc), by PID. The

@@ -328,6 +328,7 @@ extension Finding {
             object["state"] = .string(facts.state)
             object["tracer"] = .from(facts.tracer?.pid)
             object["waiters"] = .array(facts.waiters.map(\.json))
+            if let threads = facts.threads { object["threads"] = .array(threads.map(\.json)) }
         case .lostWorker(let facts):
             object["parent"] = .from(facts.parent.pid)
             object["workers"] = .pids(facts.workers)

@@ -721,8 +721,10 @@ public struct FindingWords {
     // MARK: stopped
 
     func stopped(_ facts: StoppedFacts) -> FindingText {
-        let stoppedOnes = group(facts.processes)
-        let many = facts.processes.count > 1
+        let stoppedOnes = facts.threads.map { threads in
+            threads.count == 1 ? who(threads[0]) : "\(threads.count) threads of \(group(facts.processes)) (\(compactList(threads.map(\.tid))))"
+        } ?? group(facts.processes)
+        let many = facts.threads.map { $0.count > 1 } ?? (facts.processes.count > 1)
         let how: String
         let fix: String
         let pids = facts.processes.map { String($0.pid) }.joined(separator: " ")
@@ -742,7 +744,8 @@ public struct FindingWords {
             evidence.append(.init(text: "waiting for \(many ? "them" : "it"), directly or through other waits:",
                                   details: lines + (facts.waiters.count > 8 ? ["… \(facts.waiters.count - 8) more threads"] : [])))
         }
-        let held = facts.waiters.isEmpty ? "" : ", and \(plural(facts.waiters.count, "thread", "threads")) of the tree wait for \(many ? "them" : "it")"
+        let held = facts.waiters.isEmpty ? ""
+            : ", and \(plural(facts.waiters.count, "thread", "threads")) of the tree \(facts.waiters.count == 1 ? "waits" : "wait") for \(many ? "them" : "it")"
         return FindingText(
             message: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held): nothing moves until \(facts.state == "t" ? "the tracer lets go" : "SIGCONT")",
             evidence: evidence, remedy: fix,

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -58,6 +59,15 @@ static void *holder(void *arg) {
     return NULL;
 }
 static pid_t first_worker;
+static volatile pid_t sleeper_tid;
+
+static void *sleeper(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "sleeper");
+    __atomic_store_n(&sleeper_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    for (;;) sleep(3600);
+    return NULL;
+}
 
 static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER, second_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int locked_count;
@@ -352,6 +362,23 @@ int main(int argc, char **argv) {
         while (!__atomic_load_n(&first_locker, __ATOMIC_SEQ_CST)) usleep(1000);
         ready(first_locker);
         pthread_join(a, NULL);
+        for (;;) pause();
+    } else if (!strcmp(s, "join-sleeper")) {
+        /* Main joins a thread that sleeps for an hour. The "helper" is that thread's TID. */
+        pthread_t a;
+        pthread_create(&a, NULL, sleeper, NULL);
+        while (!__atomic_load_n(&sleeper_tid, __ATOMIC_SEQ_CST)) usleep(1000);
+        ready(sleeper_tid);
+        pthread_join(a, NULL);
+        for (;;) pause();
+    } else if (!strcmp(s, "tracer") && argc > 2) {
+        /* A tracer of the one thread TID (argv[2]): seized and stopped, then held until this
+         * process dies (the kernel then lets it go). */
+        pid_t tid = (pid_t)atoi(argv[2]);
+        if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) || ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) return 2;
+        int status;
+        if (waitpid(tid, &status, __WALL) != tid) return 2;
+        ready(tid);
         for (;;) pause();
     } else if (!strcmp(s, "poll-self")) {
         /* An untimed poll on a pipe only this single-threaded process could write: stuck for good. */
