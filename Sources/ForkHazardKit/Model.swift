@@ -77,6 +77,9 @@ public struct ProcessSnapshot: Sendable {
     /// afresh in each run: equal in a parent and a child forked without exec, different after an
     /// exec. Never printed.
     public var startupRandomDigest: Int?
+    /// Its personality has ADDR_NO_RANDOMIZE (`setarch -R`, a debugger): its layout is not
+    /// randomised whatever the host's setting, so the layout tells nothing of an exec.
+    public var addressRandomizationOff = false
 
     public func thread(_ tid: Int32) -> ThreadSnapshot? { threads.first { $0.tid == tid } }
 }

@@ -98,7 +98,7 @@ final class ProcessReader: WaitContext {
         if !denied.isEmpty {
             notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (\(Permission.hint))")
         }
-        return ProcessSnapshot(
+        var snapshot = ProcessSnapshot(
             pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,
             state: String(stat.state), threadCount: stat.numThreads,
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
@@ -109,6 +109,14 @@ final class ProcessReader: WaitContext {
             namespacePid: nested ? namespacePids.last : nil,
             pidNamespace: nested ? try? proc.link("\(pid)/ns/pid") : nil,
             startupRandomDigest: stat.isKernelThread ? nil : startupRandomDigest())
+        snapshot.addressRandomizationOff = addressRandomizationOff()
+        return snapshot
+    }
+
+    /// `/proc/PID/personality` has ADDR_NO_RANDOMIZE (0x0040000).
+    func addressRandomizationOff() -> Bool {
+        guard let text = try? proc.text("\(pid)/personality"), let flags = UInt64(text.trimmed, radix: 16) else { return false }
+        return flags & 0x0040000 != 0
     }
 
     /// Looks again at a thread: the same system call line and unchanged context switch counts mean

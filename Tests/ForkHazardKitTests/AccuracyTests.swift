@@ -176,6 +176,10 @@ import Testing
         #expect(report.process(victim.helper)?.forkOrigin?.basis.first == .sameStartupRandom)
         #expect(!report.findings(.inheritedLock, naming: victim.helper).isEmpty)
         #expect(report.verdict == .deadlock)
+        // Its personality turns randomisation off: the layout, equal either way, is no evidence.
+        #expect(report.process(victim.helper)?.addressRandomizationOff == true)
+        #expect(report.process(victim.helper)?.forkOrigin?.basis.contains { if case .sameLayout = $0 { true } else { false } } == false)
+        #expect(!report.findings(.inheritedLock, naming: victim.helper).flatMap { report.evidence($0) }.contains { $0.contains("with ASLR on") })
     }
 
     /// The first diagnosis stops the thread for its stack, and Linux resumes its untimed poll as

@@ -261,8 +261,10 @@ public final class Watcher {
             guard let argv = (try? proc.bytes("\(pid)/cmdline")).map(parseCmdline) else { return nil }
             let exe = try? proc.link("\(pid)/exe")
             let reader = ProcessReader(pid: pid, shared: shared)
-            return ForkProvenance.ProcessFacts(argv: argv, exe: exe, layout: AddressLayout(maps: reader.maps, exe: exe),
-                                               startupRandom: reader.startupRandomDigest())
+            var facts = ForkProvenance.ProcessFacts(argv: argv, exe: exe, layout: AddressLayout(maps: reader.maps, exe: exe),
+                                                    startupRandom: reader.startupRandomDigest())
+            facts.randomizationOff = reader.addressRandomizationOff()
+            return facts
         }
         guard var childFacts = facts(child), let parentFacts = facts(parent) else { return nil }
         childFacts.sharesMemory = fh_same_memory(child, parent) == 1

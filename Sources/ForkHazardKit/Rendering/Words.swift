@@ -365,7 +365,7 @@ extension ForkBasis {
         case .sharesParentMemory:
             return "it shares its parent's address space (a vfork child, or a posix_spawn in flight), so it is neither a copy nor a new program yet"
         case .aslrOff:
-            return "ASLR is off (kernel.randomize_va_space=0), so address layouts cannot tell a fork from an exec"
+            return "address randomisation is off (kernel.randomize_va_space=0, or ADDR_NO_RANDOMIZE in the personality: setarch -R, a debugger), so address layouts cannot tell a fork from an exec"
         case .layoutUnreadable:
             return "the address layouts could not be compared (memory maps unreadable)"
         }

@@ -13,6 +13,8 @@ public enum ForkProvenance {
         public var startupRandom: Int?
         /// It shares the other process's address space (vfork, posix_spawn in flight).
         public var sharesMemory: Bool
+        /// Its personality turns address randomisation off (`setarch -R`).
+        public var randomizationOff = false
 
         public init(argv: [String], exe: String?, layout: AddressLayout?, startupRandom: Int?, sharesMemory: Bool = false) {
             self.argv = argv
@@ -25,6 +27,7 @@ public enum ForkProvenance {
         init(_ process: ProcessSnapshot) {
             self.init(argv: process.argv, exe: process.exe, layout: process.layout, startupRandom: process.startupRandomDigest,
                       sharesMemory: process.sharesMemoryWith == process.ppid)
+            randomizationOff = process.addressRandomizationOff
         }
     }
 
@@ -90,7 +93,9 @@ public enum ForkProvenance {
             origin.basis = [.sharesParentMemory]
             return origin
         }
-        let sameLayout = aslr != 0 ? child.layout.flatMap { layout in parent.layout.flatMap { layout.matches($0) } } : nil
+        // With randomisation off (for the host, or by either's personality) layouts match anyway.
+        let randomized = aslr != 0 && !child.randomizationOff && !parent.randomizationOff
+        let sameLayout = randomized ? child.layout.flatMap { layout in parent.layout.flatMap { layout.matches($0) } } : nil
         if let random = child.startupRandom, let parentRandom = parent.startupRandom {
             guard random == parentRandom else {
                 origin.kind = .execed
@@ -100,7 +105,7 @@ public enum ForkProvenance {
             origin.kind = .forkedWithoutExec
             origin.basis = [.sameStartupRandom]
             if sameLayout == true, let layout = child.layout { origin.basis.append(.sameLayout(layout)) }
-        } else if aslr == 0 {
+        } else if !randomized {
             origin.basis = [.aslrOff]
             return origin
         } else if let same = sameLayout, let childLayout = child.layout, let parentLayout = parent.layout {
