@@ -308,6 +308,9 @@ public struct ThreadWait: Sendable {
     public var absolute: Bool?
     /// The timeout is the socket's own (`SO_RCVTIMEO`/`SO_SNDTIMEO`), not the call's.
     public var socketTimeout: Bool?
+    /// On a socket: whether it has a timeout of its own could not be read (no `pidfd_getfd`, or
+    /// not permitted), so the wait may end by itself.
+    public var socketTimeoutUnknown: Bool?
     /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
     public var programCounter: UInt64?
     public var stoppedState: String?

@@ -250,11 +250,17 @@ struct WaitDecoder {
         var wait = ThreadWait(kind: .fd, forever: true)
         wait.fds = [description]
         // A blocking call on a socket ends by itself after the socket's own timeout, if it has one.
-        if [.unixSocket, .tcpSocket, .udpSocket, .socket].contains(description.kind),
-           let timeout = context.socketTimeout(fd: fd, send: direction == .output), timeout > 0 {
-            wait.forever = false
-            wait.timeoutSeconds = timeout
-            wait.socketTimeout = true
+        if [.unixSocket, .tcpSocket, .udpSocket, .socket].contains(description.kind) {
+            switch context.socketTimeout(fd: fd, send: direction == .output) {
+            case let timeout? where timeout > 0:
+                wait.forever = false
+                wait.timeoutSeconds = timeout
+                wait.socketTimeout = true
+            case nil:
+                wait.socketTimeoutUnknown = true
+            default:
+                break
+            }
         }
         return wait
     }

@@ -143,6 +143,7 @@ extension ThreadWait {
         object["forever"] = .bool(forever)
         object.optional("timeoutSeconds", .from(timeoutSeconds))
         object.optional("socketTimeout", .from(socketTimeout))
+        object.optional("socketTimeoutUnknown", .from(socketTimeoutUnknown))
         object.optional("syscall", .from(syscall))
         object.optional("syscallNumber", .from(syscallNumber))
         object.optional("args", args.map { .strings($0.map(hexAddress)) } ?? .null)

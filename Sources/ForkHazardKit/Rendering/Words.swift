@@ -421,6 +421,7 @@ extension WaitGraph.LiveReason {
         case .signalHandler: return "it catches signals and only it can end the wait: it waits for a signal (a self-pipe, a handler that posts)"
         case .stopped(let state): return "it is stopped (state \(state)): see the stopped rule"
         case .epollUnknown: return "its epoll set is empty or unreadable, and its other threads can add to it"
+        case .socketTimeoutUnknown: return "whether its socket has a timeout of its own could not be read"
         case .peersIncomplete(let fd): return "the other end of fd \(fd) may be held by a process whose fds could not be read"
         }
     }

@@ -72,6 +72,8 @@ public struct WaitGraph: Sendable {
         case stopped(state: String)
         /// An epoll set that is empty or could not be read, in a process whose other threads can add to it.
         case epollUnknown
+        /// A socket whose own timeout could not be read: the call may end by itself.
+        case socketTimeoutUnknown
         /// Some processes' fds could not be read: a holder of the other end may be among them.
         case peersIncomplete(fd: Int32)
     }
@@ -244,6 +246,7 @@ public struct WaitGraph: Sendable {
                 return processes(all, .fileLockHolders(all))
             }
             guard let fds = wait.fds, !fds.isEmpty else { return .live(.fdsUnreadable) }
+            if wait.socketTimeoutUnknown == true { return .live(.socketTimeoutUnknown) }
             var all = Set<ThreadKey>()
             var pids = Set<Int32>()
             var roles: [WakerRole] = []
