@@ -439,3 +439,129 @@ import Testing
         #expect(pool(replacementStart: 1010, replacementPid: 115, secondPoolThreads: true).report().findings(.lostWorker).isEmpty)
     }
 }
+
+/// Cases of the live suites again, as synthetic trees: each lock owner, wait and provenance the
+/// rules rely on, without a live process.
+@Suite("Rules on synthetic trees, the live cases") struct RuleCaseTests {
+    func rules(_ report: Report) -> [RuleID] { report.findings.map(\.rule).sorted { $0.rawValue < $1.rawValue } }
+
+    /// A forked child's rwlock read waits on a writer, the rwlock's __cur_writer, a thread of the parent.
+    @Test func aRwlockWriterOfTheParent() throws {
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
+        var wait = ThreadWait.futex(0x88, lock: .pthreadRwlock, owner: 99)
+        wait.lock?.ownerSource = .rwlockWriter
+        tree.process(101, parent: 100, threads: [.init(101, wait: wait)])
+        let report = tree.report()
+        let finding = try #require(report.findings(.inheritedLock).first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        #expect(facts.holder == .thread(ThreadKey(pid: 100, tid: 99)))
+        #expect(report.evidence(finding).contains { $0.contains("rwlock __cur_writer") })
+    }
+
+    /// A libgomp barrier records no owner: in a single-threaded child, one of the parent's threads at the fork.
+    @Test func aLibgompBarrierInAForkedChild() throws {
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .futex(0x10, lock: .libgompBarrier))])
+        tree.process(101, parent: 100, threads: [.init(101, wait: .futex(0x20, lock: .libgompBarrier))])
+        let finding = try #require(tree.report().findings(.inheritedLock).first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        guard case .unrecorded(let why, let candidates) = facts.holder else { Issue.record("holder \(facts.holder)"); return }
+        #expect(why == .barrier)
+        #expect(candidates.map(\.tid) == [99])
+    }
+
+    /// A shared futex (a semaphore in /dev/shm) can be woken by any process mapping it: stuck only
+    /// if every mapper is, live if one mapper is outside the tree.
+    @Test func aSharedFutexAndItsMappers() {
+        let mapping = MappingReference(path: "/dev/shm/sem.x", inode: 3, device: "00:1a", offset: 0x100, shared: true)
+        var stuck = SyntheticTree()
+        stuck.process(100, threads: [.init(100, wait: .futex(0x7f00, private: false, lock: .semaphore, mapping: mapping, mappedBy: [100, 101]))])
+        stuck.process(101, parent: 100, origin: .exec, threads: [.init(101, wait: .futex(0x7f00, private: false, lock: .semaphore, mapping: mapping, mappedBy: [100, 101]))])
+        #expect(rules(stuck.report()) == [.deadlock])
+        var outside = SyntheticTree()
+        outside.process(100, threads: [.init(100, wait: .futex(0x7f00, private: false, lock: .semaphore, mapping: mapping, mappedBy: [100, 555]))])
+        #expect(outside.report().findings.isEmpty)
+    }
+
+    /// An RLock and an import lock record their owner's ident; mapped to the parent's thread, the
+    /// holder is that thread.
+    @Test(arguments: [LockInfo.OwnerSource.pythonRLockOwner, .pythonImportOwner])
+    func aPythonLockOwnedByAParentThread(source: LockInfo.OwnerSource) throws {
+        var tree = SyntheticTree()
+        tree.process(100, name: "python3", runtimes: ["python"], threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
+        var wait = ThreadWait.futex(0x30, lock: source == .pythonImportOwner ? .cpythonImportLock : .cpythonLock, owner: 99)
+        wait.lock?.ownerSource = source
+        var python = PythonLockInfo(typeName: "_thread.RLock", path: "self._lock", function: "Registry.update", ownerIdent: 0x7f00_1234)
+        if source == .pythonImportOwner { python.importing = "slowmod" }
+        wait.lock?.python = python
+        tree.process(101, parent: 100, name: "python3", runtimes: ["python"], threads: [.init(101, wait: wait)])
+        let report = tree.report()
+        let finding = try #require(report.findings(.inheritedLock).first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        #expect(facts.holder == .thread(ThreadKey(pid: 100, tid: 99)))
+        if source == .pythonImportOwner { #expect(report.words(finding).cause.contains("the import of slowmod")) }
+    }
+
+    /// Two processes each writing a full pipe only the other reads.
+    @Test func writersOnFullPipesReadOnlyByEachOther() {
+        var tree = SyntheticTree()
+        var a = ThreadWait(kind: .fd, syscall: "write", forever: true)
+        a.fds = [.pipe(fd: 4, inode: 1, holders: [101], events: "out")]
+        var b = ThreadWait(kind: .fd, syscall: "write", forever: true)
+        b.fds = [.pipe(fd: 4, inode: 2, holders: [100], events: "out")]
+        tree.process(100, threads: [.init(100, wait: a)])
+        tree.process(101, parent: 100, origin: .exec, threads: [.init(101, wait: b)])
+        #expect(rules(tree.report()) == [.deadlock])
+    }
+
+    /// Two processes each receiving on a unix socket whose peer only the other holds.
+    @Test func aUnixSocketCycle() {
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .recv(.unixSocket(fd: 3, inode: 10, peerHolders: [101])))])
+        tree.process(101, parent: 100, origin: .exec, threads: [.init(101, wait: .recv(.unixSocket(fd: 3, inode: 20, peerHolders: [100])))])
+        #expect(rules(tree.report()) == [.deadlock])
+    }
+
+    /// A child started by multiprocessing's spawn or forkserver, or running another executable,
+    /// was exec'd: no fork hazard, whatever its parent's threads.
+    @Test(arguments: [["python3", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)", "--multiprocessing-fork"],
+                      ["python3", "-c", "from multiprocessing.forkserver import main; main(8, 9, ['__main__'], **{})"]])
+    func multiprocessingChildrenThatExec(argv: [String]) {
+        var tree = SyntheticTree()
+        tree.process(100, name: "python3", argv: ["python3", "app.py"], threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
+        tree.process(101, parent: 100, name: "python3", argv: argv, threads: [.init(101, wait: .sleep(60))])
+        let report = tree.report()
+        #expect(report.process(101)?.forkOrigin?.kind == .execed)
+        #expect(report.findings.isEmpty)
+    }
+
+    @Test func aChildRunningAnotherExecutableWasExeced() {
+        var tree = SyntheticTree()
+        tree.process(100, exe: "/usr/bin/app", threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
+        tree.process(101, parent: 100, exe: "/bin/sleep", threads: [.init(101, wait: .sleep(60))])
+        let report = tree.report()
+        #expect(report.process(101)?.forkOrigin?.kind == .execed)
+        #expect(report.findings.isEmpty)
+    }
+
+    /// A fork from a single-threaded parent is no hazard.
+    @Test func aForkFromASingleThreadedParent() {
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .child([101]))])
+        tree.process(101, parent: 100, threads: [.init(101, wait: .sleep(60))])
+        let report = tree.report()
+        #expect(report.process(101)?.forkOrigin?.kind == .forkedWithoutExec)
+        #expect(report.findings.isEmpty)
+    }
+
+    /// A restart_syscall is decoded as the call its innermost frame names, or, for poll alone,
+    /// the kernel function it sleeps in.
+    @Test(arguments: [("__GI___poll", nil, "poll"), ("__poll", nil, "poll"), ("__select", nil, "pselect6"),
+                      ("epoll_wait", nil, "epoll_wait"), ("__GI___clock_nanosleep", nil, "clock_nanosleep"),
+                      ("__lll_lock_wait", nil, "futex"), ("futex_wait", nil, "futex"),
+                      (nil, "poll_schedule_timeout.constprop.0", "poll"), ("main", nil, nil), (nil, "do_wait", nil)] as [(String?, String?, String?)])
+    func theCallARestartResumed(frame: String?, wchan: String?, expected: String?) {
+        #expect(WaitDecoder(architecture: .x86_64).resumedCall(frame: frame, wchan: wchan) == expected)
+    }
+}
