@@ -45,6 +45,9 @@ final class PythonReader {
         else { return nil }
         return PythonLockInfo(typeName: object.typeName, path: object.path, function: object.function,
                               ownerIdent: object.importLock?.ownerIdent ?? object.ownerIdent, importing: object.importLock?.module,
-                              address: object.address)
+                              address: object.address,
+                              waited: object.waitedObject.map {
+                                  PythonLockInfo.Waited(typeName: $0.typeName, method: $0.method, path: $0.path, function: $0.function)
+                              })
     }
 }

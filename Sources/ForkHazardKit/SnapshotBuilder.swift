@@ -313,6 +313,9 @@ extension SnapshotBuilder {
                 process.threads[index].wait?.lock = lock
                 continue
             }
+            if python != nil, [.cpythonLock, .semaphore, .unknown].contains(lock.kind), process.threads[index].python?.stack.isEmpty == false {
+                lock.pythonObjectNotFound = true
+            }
             if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.flatMap { [$0.tid] + ($0.namespaceTid.map { [$0] } ?? []) })) {
                 lock.kind = .threadJoin
             }

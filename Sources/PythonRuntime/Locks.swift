@@ -34,6 +34,22 @@ public struct PythonLockObject: Sendable, Hashable {
     public var count: UInt64?
     /// Set when the lock is an attribute of an importlib `_ModuleLock`.
     public var importLock: ImportLock?
+
+    /// The `threading` or `queue` object whose wait the lock wait is (an Event, a Queue …).
+    public struct WaitedObject: Sendable, Hashable {
+        /// `Event`, `Queue`, `Condition` …
+        public var typeName: String
+        public var address: UInt64
+        /// Its method the thread waits in: `Event.wait`, `Queue.get`.
+        public var method: String
+        /// How the caller of that method reaches it (`self._event`), its function and frame; nil
+        /// when the caller's variables do not lead to it.
+        public var path: String?
+        public var function: String?
+        public var frameIndex: Int?
+    }
+
+    public var waitedObject: WaitedObject?
 }
 
 extension PythonRuntime {
@@ -75,118 +91,191 @@ extension PythonRuntime {
               let localsField = layout.frameLocalsPlus else {
             return .failure(.unsupportedVersion(version, "no lock object offsets"))
         }
-        let objects = self.objects
-        func type(of object: UInt64) -> ObjectReader.TypeInfo? { objects.typeInfo(of: object) }
+        var frames: [WalkedFrame] = []
+        let walk = walkFrames(threadState: threadState) { walked in
+            frames.append(walked)
+            return frames.count < LockSearch.frames
+        }
+        let search = FrameSearch(runtime: self, localsField: localsField)
+        for (index, walked) in frames.enumerated() {
+            let hit = search.find(in: walked) { object, type in
+                guard type.name == "_thread.lock" || type.name == "_thread.RLock" else { return false }
+                let field = type.name == "_thread.RLock" ? rlockHandle : lockHandle
+                return memory.u64(object &+ UInt64(field)) == futex
+            }
+            guard let hit else { continue }
+            let rlock = hit.typeName == "_thread.RLock"
+            var lock = PythonLockObject(kind: rlock ? .rlock : .lock, typeName: hit.typeName, address: hit.object,
+                                        path: hit.path, isGlobal: hit.isGlobal, frameIndex: index, function: walked.frame.function)
+            if rlock, let ownerField = layout.rlockOwner, let countField = layout.rlockCount,
+               let owner = memory.u64(hit.object &+ UInt64(ownerField)), let count = memory.u64(hit.object &+ UInt64(countField)) {
+                lock.count = count
+                lock.ownerIdent = count > 0 && owner != 0 ? owner : nil
+            }
+            if let parent = hit.parent, objects.typeInfo(of: parent)?.name == "_ModuleLock" {
+                lock.importLock = importLock(parent)
+            }
+            lock.waitedObject = waitedObject(lockFrame: index, frames: frames, search: search)
+            return .success(lock)
+        }
+        if case .failure(let error) = walk { return .failure(error) }
+        return .success(nil)
+    }
 
-        /// How a node was reached from its parent; names are read only for the path of a find.
-        enum Step {
+    /// The `threading` or `queue` object a lock wait is inside: `Condition.wait` waits on a
+    /// `waiter` lock for a Condition, which an Event, a Semaphore, a Barrier or a Queue waits on
+    /// in turn. The outermost of those frames (by its `self`) names the object, and its caller's
+    /// variables the path to it (`self._event` in `ApplyResult.wait`). nil when the lock is taken
+    /// directly.
+    func waitedObject(lockFrame: Int, frames: [WalkedFrame], search: FrameSearch) -> PythonLockObject.WaitedObject? {
+        func own(_ index: Int) -> (object: UInt64, type: String)? {
+            guard index < frames.count else { return nil }
+            let walked = frames[index]
+            guard walked.frame.file.hasSuffix("/threading.py") || walked.frame.file.hasSuffix("/queue.py"),
+                  let me = search.locals(walked).first(where: { $0.name == "self" })?.value,
+                  let type = objects.typeInfo(of: me)?.name, Self.waitableTypes.contains(type) else { return nil }
+            return (me, type)
+        }
+        guard var outer = own(lockFrame).map({ (index: lockFrame, object: $0.object, type: $0.type) }) else { return nil }
+        while let next = own(outer.index + 1) { outer = (outer.index + 1, next.object, next.type) }
+        // Before 3.11 a frame names only the function: the type says whose it is.
+        let function = frames[outer.index].frame.function
+        var waited = PythonLockObject.WaitedObject(typeName: outer.type, address: outer.object,
+                                                   method: function.contains(".") ? function : "\(outer.type).\(function)")
+        let caller = outer.index + 1
+        if caller < frames.count, let hit = search.find(in: frames[caller], where: { object, _ in object == outer.object }) {
+            waited.path = hit.path
+            waited.function = frames[caller].frame.function
+            waited.frameIndex = caller
+        }
+        return waited
+    }
+
+    /// The classes of `threading` and `queue` that wait on a lock inside.
+    static let waitableTypes: Set<String> = ["Condition", "Event", "Semaphore", "BoundedSemaphore", "Barrier",
+                                             "Queue", "LifoQueue", "PriorityQueue"]
+
+    /// Breadth-first search of a frame's variables for an object: its locals (cells followed)
+    /// before its module's globals (each module once per search), and from each variable its
+    /// attributes and the items of small tuples, lists and dicts, to a bounded depth. The
+    /// shallowest path is the one reported, and a plain variable is found before the search
+    /// wanders through big objects; names are read only for the path found.
+    final class FrameSearch {
+        let runtime: PythonRuntime
+        let localsField: Int
+        private var searchedGlobals = Set<UInt64>()
+        private var visitedTotal = 0
+
+        init(runtime: PythonRuntime, localsField: Int) {
+            self.runtime = runtime
+            self.localsField = localsField
+        }
+
+        struct Hit {
+            var object: UInt64
+            var typeName: String
+            var path: String
+            var isGlobal: Bool
+            /// The object it is an attribute or item of, if any.
+            var parent: UInt64?
+        }
+
+        func locals(_ walked: WalkedFrame) -> [(name: String, value: UInt64)] {
+            runtime.frameLocals(walked, localsField: localsField)
+        }
+
+        /// How a node was reached from its parent.
+        private enum Step {
             case variable(String)
             case global(key: UInt64)
             case attribute(key: UInt64)
             case item(Int)
             case dictItem(key: UInt64)
         }
-        struct Node {
+        private struct Node {
             var object: UInt64
             var step: Step
             var depth: Int
             var parent: Int?
             var isGlobal: Bool
         }
-        var nodes: [Node] = []
-        var visited = Set<UInt64>()
-        var frameIndex = 0
 
-        func path(_ index: Int) -> String {
-            var steps: [Step] = []
-            var at: Int? = index
-            while let current = at {
-                steps.append(nodes[current].step)
-                at = nodes[current].parent
-            }
-            var text = ""
-            for step in steps.reversed() {
-                switch step {
-                case .variable(let name): text += name
-                case .global(let key): text += objects.string(key).map { String($0.prefix(64)) } ?? "?"
-                case .attribute(let key): text += "." + (objects.string(key).map { String($0.prefix(64)) } ?? "?")
-                case .item(let index): text += "[\(index)]"
-                case .dictItem(let key): text += "[" + (objects.string(key).map { "'\($0.prefix(64))'" } ?? "…") + "]"
-                }
-            }
-            return text
-        }
-
-        /// The lock, if node `index` is it; else queues its children.
-        func examine(_ index: Int, function: String, cellHops: Int = 0) -> PythonLockObject? {
-            let node = nodes[index]
-            guard node.object != 0, visited.insert(node.object).inserted, let info = type(of: node.object) else { return nil }
-            if info.name == "_thread.lock" || info.name == "_thread.RLock" {
-                let rlock = info.name == "_thread.RLock"
-                guard let handle = memory.u64(node.object &+ UInt64(rlock ? rlockHandle : lockHandle)), handle == futex else { return nil }
-                var lock = PythonLockObject(kind: rlock ? .rlock : .lock, typeName: info.name, address: node.object,
-                                            path: path(index), isGlobal: node.isGlobal, frameIndex: frameIndex,
-                                            function: function)
-                if rlock, let ownerField = layout.rlockOwner, let countField = layout.rlockCount,
-                   let owner = memory.u64(node.object &+ UInt64(ownerField)),
-                   let count = memory.u64(node.object &+ UInt64(countField)) {
-                    lock.count = count
-                    lock.ownerIdent = count > 0 && owner != 0 ? owner : nil
-                }
-                if let parent = node.parent, let parentType = type(of: nodes[parent].object), parentType.name == "_ModuleLock" {
-                    lock.importLock = importLock(nodes[parent].object)
-                }
-                return lock
-            }
-            guard node.depth < LockSearch.depth else { return nil }
-            func child(_ object: UInt64, _ step: Step) {
-                guard nodes.count < LockSearch.queued else { return }
-                nodes.append(Node(object: object, step: step, depth: node.depth + 1, parent: index, isGlobal: node.isGlobal))
-            }
-            // Follow what can hold a lock: cells, small containers, instance attributes.
-            if info.name == "cell" {
-                // A cell variable: what it holds is the variable (a cell in a cell is garbage).
-                if cellHops == 0, let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
-                    visited.remove(node.object)
-                    nodes[index].object = inner
-                    return examine(index, function: function, cellHops: 1)
-                }
-                return nil
-            }
-            if objects.hasFlag(info, layout.flagTupleSubclass) || info.name == "list" {
-                let items = objects.sequenceItems(node.object, list: info.name == "list", limit: LockSearch.itemsPerContainer) ?? []
-                for (i, item) in items.enumerated() { child(item, .item(i)) }
-                return nil
-            }
-            if objects.hasFlag(info, layout.flagDictSubclass) {
-                for entry in objects.dictEntries(node.object, limit: LockSearch.itemsPerContainer) ?? [] {
-                    child(entry.value, .dictItem(key: entry.key))
-                }
-                return nil
-            }
-            // Strings and numbers have no attributes worth reading.
-            if objects.hasFlag(info, layout.flagUnicodeSubclass) || objects.hasFlag(info, layout.flagLongSubclass) { return nil }
-            for entry in objects.attributes(node.object, type: info, limit: LockSearch.attributesPerObject) ?? [] {
-                child(entry.value, .attribute(key: entry.key))
-            }
-            return nil
-        }
-
-        var found: PythonLockObject?
-        var searchedGlobals = Set<UInt64>()
-        let walk = walkFrames(threadState: threadState) { walked in
-            defer { frameIndex += 1 }
-            guard frameIndex < LockSearch.frames else { return false }
-            // Breadth first from the frame's variables, locals before its module's globals (each
-            // module once): the shallowest path is the one reported, and a lock in a plain
-            // variable is found before the search wanders through big objects.
-            nodes.removeAll(keepingCapacity: true)
-            for local in frameLocals(walked, localsField: localsField) {
+        func find(in walked: WalkedFrame, where matches: (UInt64, ObjectReader.TypeInfo) -> Bool) -> Hit? {
+            let objects = runtime.objects
+            let layout = runtime.layout
+            let memory = runtime.memory
+            var nodes: [Node] = []
+            var visited = Set<UInt64>()
+            for local in locals(walked) {
                 nodes.append(Node(object: local.value, step: .variable(local.name), depth: 1, parent: nil, isGlobal: false))
             }
+
+            func path(_ index: Int) -> String {
+                var steps: [Step] = []
+                var at: Int? = index
+                while let current = at {
+                    steps.append(nodes[current].step)
+                    at = nodes[current].parent
+                }
+                var text = ""
+                for step in steps.reversed() {
+                    switch step {
+                    case .variable(let name): text += name
+                    case .global(let key): text += objects.string(key).map { String($0.prefix(64)) } ?? "?"
+                    case .attribute(let key): text += "." + (objects.string(key).map { String($0.prefix(64)) } ?? "?")
+                    case .item(let index): text += "[\(index)]"
+                    case .dictItem(let key): text += "[" + (objects.string(key).map { "'\($0.prefix(64))'" } ?? "…") + "]"
+                    }
+                }
+                return text
+            }
+
+            /// The hit, if node `index` is it; else queues its children.
+            func examine(_ index: Int, cellHops: Int = 0) -> Hit? {
+                let node = nodes[index]
+                guard node.object != 0, visited.insert(node.object).inserted, let info = objects.typeInfo(of: node.object) else { return nil }
+                visitedTotal += 1
+                if info.name == "cell" {
+                    // A cell variable: what it holds is the variable (a cell in a cell is garbage).
+                    if cellHops == 0, let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
+                        visited.remove(node.object)
+                        nodes[index].object = inner
+                        return examine(index, cellHops: 1)
+                    }
+                    return nil
+                }
+                if matches(node.object, info) {
+                    return Hit(object: node.object, typeName: info.name, path: path(index), isGlobal: node.isGlobal,
+                               parent: node.parent.map { nodes[$0].object })
+                }
+                guard node.depth < LockSearch.depth else { return nil }
+                func child(_ object: UInt64, _ step: Step) {
+                    guard nodes.count < LockSearch.queued else { return }
+                    nodes.append(Node(object: object, step: step, depth: node.depth + 1, parent: index, isGlobal: node.isGlobal))
+                }
+                // Follow what can hold an object: small containers, instance attributes.
+                if objects.hasFlag(info, layout.flagTupleSubclass) || info.name == "list" {
+                    let items = objects.sequenceItems(node.object, list: info.name == "list", limit: LockSearch.itemsPerContainer) ?? []
+                    for (i, item) in items.enumerated() { child(item, .item(i)) }
+                    return nil
+                }
+                if objects.hasFlag(info, layout.flagDictSubclass) {
+                    for entry in objects.dictEntries(node.object, limit: LockSearch.itemsPerContainer) ?? [] {
+                        child(entry.value, .dictItem(key: entry.key))
+                    }
+                    return nil
+                }
+                // Strings and numbers have no attributes worth reading.
+                if objects.hasFlag(info, layout.flagUnicodeSubclass) || objects.hasFlag(info, layout.flagLongSubclass) { return nil }
+                for entry in objects.attributes(node.object, type: info, limit: LockSearch.attributesPerObject) ?? [] {
+                    child(entry.value, .attribute(key: entry.key))
+                }
+                return nil
+            }
+
             var next = 0
             var globalsAdded = false
-            while found == nil, visited.count < LockSearch.objects {
+            while visited.count < LockSearch.objects, visitedTotal < LockSearch.objects * 4 {
                 if next == nodes.count || (!globalsAdded && nodes[next].depth > 1) {
                     // Globals join at depth 1, after the locals at depth 1.
                     guard !globalsAdded else { break }
@@ -204,14 +293,11 @@ extension PythonRuntime {
                     }
                     continue
                 }
-                found = examine(next, function: walked.frame.function)
+                if let hit = examine(next) { return hit }
                 next += 1
             }
-            return found == nil
+            return nil
         }
-        if let found { return .success(found) }
-        if case .failure(let error) = walk { return .failure(error) }
-        return .success(nil)
     }
 
     /// A frame's fast locals (cells included) by name.

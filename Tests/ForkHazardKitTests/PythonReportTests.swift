@@ -90,6 +90,43 @@ extension PythonVictim {
         try expectValid([report.json()], against: .report)
     }
 
+    /// A wait inside an Event, a Queue, a Semaphore or a Condition is told by that object, as its
+    /// caller reaches it; a lock the frames do not reach is said not found.
+    @Test("Waits inside threading and queue objects, Debian's python3")
+    func waitsInsideThreadingObjects() throws { try waitsInsideThreadingObjects("/usr/bin/python3") }
+
+    @Test("Waits inside threading and queue objects, CPython 3.8 from pyenv", .cpython("3.8"))
+    func waitsInsideThreadingObjects38() throws { try waitsInsideThreadingObjects(try #require(pythonBinary("3.8"))) }
+
+    @Test("Waits inside threading and queue objects, CPython 3.13 from pyenv", .cpython("3.13"))
+    func waitsInsideThreadingObjects313() throws { try waitsInsideThreadingObjects(try #require(pythonBinary("3.13"))) }
+
+    func waitsInsideThreadingObjects(_ python: String) throws {
+        let victim = try PythonVictim(python, readerVictim: "python_waits.py")
+        for tid in victim.threads.values { try waitForBlocked(pid: victim.pid, tid: tid, in: "futex") }
+        let report = try Diagnosis().run(pids: [victim.pid])
+        func waited(_ name: String) throws -> PythonLockInfo.Waited? {
+            let tid = try #require(victim.threads[name])
+            return try #require(report.thread(tid)?.wait?.lock?.python).waited
+        }
+        #expect(try waited("queue-get")?.typeName == "Queue")
+        #expect(try waited("queue-get")?.method == "Queue.get")
+        #expect(try waited("event")?.typeName == "Event")
+        #expect(try waited("semaphore")?.typeName == "Semaphore")
+        let condition = try waited("condition")
+        #expect(condition?.typeName == "Condition" && condition?.path == "CHANGED")
+        let job = try waited("job")
+        #expect(job?.typeName == "Event" && job?.path == "self._done")
+        #expect(job?.function?.hasSuffix("wait") == true)
+        let deepTid = try #require(victim.threads["deep"])
+        let deep = try #require(report.thread(deepTid)?.wait?.lock)
+        #expect(deep.python == nil && deep.pythonObjectNotFound == true)
+        let text = TextRenderer(color: false).render(report)
+        #expect(text.contains("— Event `self._done` in "))
+        #expect(text.contains("no Python lock object found for it from the thread's frames"))
+        try expectValid([report.json()], against: .report)
+    }
+
     /// Debian's static interpreter copied under another name: found by its `.PyRuntime` section,
     /// not by its name.
     @Test func aRenamedStaticInterpreterIsRead() throws {

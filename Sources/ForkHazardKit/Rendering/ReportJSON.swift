@@ -242,6 +242,7 @@ extension LockInfo {
         object.optional("ownerNamespaceTid", .from(ownerNamespaceTid))
         object.optional("ownerSource", .from(ownerSource?.rawValue))
         object.optional("recordsNoOwner", .from(recordsNoOwner))
+        object.optional("pythonObjectNotFound", .from(pythonObjectNotFound))
         object.optional("joins", .from(joins))
         if let python {
             var p = JSONObject()
@@ -250,6 +251,14 @@ extension LockInfo {
             p["function"] = .string(python.function)
             p.optional("ownerIdent", .from(python.ownerIdent))
             p.optional("inParent", .from(python.inParent))
+            if let waited = python.waited {
+                var w = JSONObject()
+                w["type"] = .string(waited.typeName)
+                w["method"] = .string(waited.method)
+                w.optional("path", .from(waited.path))
+                w.optional("function", .from(waited.function))
+                p["waited"] = w.json
+            }
             p.optional("importing", .from(python.importing))
             object["python"] = p.json
         }

@@ -107,6 +107,17 @@ extension PythonFrameInfo {
     }
 }
 
+extension PythonLockInfo {
+    /// The object waited on as the program sees it: `Event `self._event``, `Lock `lock``, or for a
+    /// wait inside a Queue whose caller's path was not found, `Queue`.
+    var objectWords: String {
+        if let waited {
+            return waited.path.map { "\(waited.typeName) `\($0)`" } ?? waited.typeName
+        }
+        return "\(typeName.hasSuffix("RLock") ? "RLock" : "Lock") `\(path)`"
+    }
+}
+
 /// "a" or "an" before a lock's name: `an RLock`, `an import lock`, `a pthread mutex`.
 func article(_ words: String) -> String {
     guard let first = words.first else { return "a" }
@@ -231,14 +242,16 @@ extension ThreadWait {
         guard let lock else { return "" }
         if lock.kind == .threadJoin { return " — pthread_join" + (lock.joins.map { " of thread \($0)" } ?? "") }
         if let python = lock.python {
-            let type = python.typeName.hasSuffix("RLock") ? "RLock" : "Lock"
-            var words = python.importing.map { "the import lock of \($0) (`\(python.path)`)" } ?? "\(type) `\(python.path)`"
-            words += " in \(python.function)"
+            var words = python.importing.map { "the import lock of \($0) (`\(python.path)`)" } ?? python.objectWords
+            words += " in \(python.waited?.function ?? python.waited?.method ?? python.function)"
             if let owner = lock.owner { words += ", owned by TID \(owner)" }
             else if python.ownerIdent != nil { words += ", owned by a thread that no longer exists" }
             return " — " + words
         }
         var words = lock.kind != .unknown ? lock.kind.label : ""
+        if lock.pythonObjectNotFound == true {
+            words = (words.isEmpty ? "" : words + ": ") + "no Python lock object found for it from the thread's frames"
+        }
         if let owner = lock.owner {
             words += (words.isEmpty ? "" : " ") + "owned by TID \(owner)"
                 + (lock.ownerNamespaceTid.map { " (TID \($0) in its PID namespace)" } ?? "")
@@ -544,7 +557,7 @@ public struct FindingWords {
         // A Python lock by the object the waiting frame reaches it as: `RLock self._lock`.
         let lock: String
         if let python = facts.lock.python {
-            lock = python.importing.map { "import lock of \($0)" } ?? "\(python.typeName.hasSuffix("RLock") ? "RLock" : "Lock") `\(python.path)`"
+            lock = python.importing.map { "import lock of \($0)" } ?? python.objectWords
         } else {
             lock = facts.lock.kind.label
         }

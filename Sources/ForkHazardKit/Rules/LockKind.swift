@@ -38,6 +38,9 @@ public struct LockInfo: Sendable, Equatable {
     public var joins: Int32?
     /// In a Python thread: the lock object it waits on, found from its frames.
     public var python: PythonLockInfo?
+    /// In a Python thread waiting on a CPython lock: its frames were searched and led to no lock
+    /// object at the futex address (it is held somewhere they do not reach). Nothing is guessed.
+    public var pythonObjectNotFound: Bool?
 
     public init(kind: Kind, address: UInt64?, frame: String? = nil) {
         self.kind = kind
@@ -60,6 +63,19 @@ public struct PythonLockInfo: Sendable, Equatable {
     public var importing: String?
     /// The object's address in the process.
     public var address: UInt64 = 0
+    /// The `threading` or `queue` object the wait is for, when the lock is one inside it: an
+    /// Event (`Event.wait`, reached as `self._event` from `ApplyResult.wait`), a Queue, a Condition.
+    public var waited: Waited?
+
+    public struct Waited: Sendable, Equatable {
+        /// `Event`, `Queue`, `Condition`, `Semaphore`, `Barrier` …
+        public var typeName: String
+        /// The method waited in: `Event.wait`, `Queue.get`.
+        public var method: String
+        /// How its caller reaches it, and the caller's function; nil when not found.
+        public var path: String?
+        public var function: String?
+    }
     /// In a child forked without exec: whether the parent's memory holds the same lock object at
     /// that address (same type, same semaphore), so that it existed when the child was forked;
     /// nil when not looked at or unreadable.
