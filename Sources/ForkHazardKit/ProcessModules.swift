@@ -67,7 +67,7 @@ final class ProcessModules: @unchecked Sendable {
         guard !pending.isEmpty else { return }
         var results = [(ModuleSymbols?, String?)](repeating: (nil, nil), count: pending.count)
         results.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedBuffer(slots)
+            let slots = SendableBuffer(slots)
             DispatchQueue.concurrentPerform(iterations: pending.count) { index in
                 let result = resolve(pending[index])
                 if sourceInfo { result.0?.loadSourceInfo() }
@@ -131,7 +131,7 @@ private func hexString(_ bytes: [UInt8]) -> String {
 }
 
 /// A buffer whose elements are written by several threads, each element by one only.
-private struct UncheckedBuffer<Element>: @unchecked Sendable {
+struct SendableBuffer<Element>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<Element>
     init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }

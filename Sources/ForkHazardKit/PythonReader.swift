@@ -6,7 +6,7 @@ import Symbols
 /// from outside with `process_vm_readv`. A thread blocked in a system call has released the GIL,
 /// so its frames do not change and are read without a stop; a running thread's are read inside
 /// the stop that takes its native stack.
-final class PythonReader {
+final class PythonReader: Sendable {
     let runtime: PythonRuntime
     /// Thread states by TID.
     let threads: [Int32: PythonThread]

@@ -4,8 +4,10 @@ import FoundationEssentials
 import Foundation
 #endif
 import CForkHazard
+import Dispatch
 import Glibc
 import ProcFS
+import PythonRuntime
 import Symbols
 
 /// Why a diagnosis could not start.
@@ -104,11 +106,27 @@ public struct SnapshotBuilder: Sendable {
         let context = SharedContext(proc: proc, table: table)
         var processes: [ProcessSnapshot] = []
         var readers: [ProcessReader] = []
+        let live = proc.path == "/proc" && architecture == .host
+        let symbolizer = Symbolizer()
+        let prefetch = DispatchGroup()
+        var prefetching = false
+        defer { prefetch.wait() }
         for pid in order {
             let reader = ProcessReader(pid: pid, shared: context)
             guard let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes) else { continue }
             processes.append(process)
             readers.append(reader)
+            // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
+            // DWARF is compressed: read in the background from the first process that maps it,
+            // while the rest is read and the threads are stopped.
+            if live, !prefetching, stacks?.sourceLines == true,
+               let libc = reader.maps.first(where: { $0.offset == 0 && Self.isLibc($0.path) }) {
+                prefetching = true
+                let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
+                                          mappedFile: stacks?.readsMappedFiles == true
+                                              ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
+                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo() }
+            }
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
         // A vfork child or a posix_spawn in flight shares its parent's address space.
@@ -132,9 +150,20 @@ public struct SnapshotBuilder: Sendable {
 
         // CPython interpreters, located before anything is stopped.
         var pythons: [Int: PythonReader] = [:]
-        if proc.path == "/proc", architecture == .host {
-            for index in processes.indices where processes[index].runtimes?.contains("python") == true {
-                switch PythonReader.open(pid: processes[index].pid, maps: readers[index].maps) {
+        if live {
+            // Each process's interpreter is read on its own, one per CPU at a time.
+            let indices = processes.indices.filter { processes[$0].runtimes?.contains("python") == true }
+            let inputs = indices.map { (pid: processes[$0].pid, maps: readers[$0].maps) }
+            var opened = [Result<PythonReader, PythonReadError>?](repeating: nil, count: inputs.count)
+            opened.withUnsafeMutableBufferPointer { slots in
+                let slots = SendableBuffer(slots)
+                DispatchQueue.concurrentPerform(iterations: inputs.count) { i in
+                    slots.buffer[i] = PythonReader.open(pid: inputs[i].pid, maps: inputs[i].maps)
+                }
+            }
+            for (index, result) in zip(indices, opened) {
+                guard let result else { continue }
+                switch result {
                 case .success(let python):
                     pythons[index] = python
                     processes[index].python = python.info
@@ -149,8 +178,7 @@ public struct SnapshotBuilder: Sendable {
 
         // Only now, with every wait read, stop threads one at a time for their stacks (and a
         // running Python thread's frames, which change while it runs).
-        if let stacks, proc.path == "/proc", architecture == .host {
-            let symbolizer = Symbolizer()
+        if let stacks, live {
             for index in processes.indices {
                 takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
                            symbolizer: symbolizer, python: pythons[index], notes: &notes)
@@ -186,6 +214,7 @@ public struct SnapshotBuilder: Sendable {
             for thread in process.threads { if let own = thread.namespaceTid { namespaceTids[namespace, default: [:]][own] = thread.tid } }
         }
         let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        let pythonLocks = Self.pythonLocks(processes, pythons)
         for index in processes.indices {
             // A Python lock's owner is a thread ident: one of the process's threads, or, in a child
             // whose memory is a copy of its parent's (forked without exec), one of the parent's.
@@ -206,7 +235,7 @@ public struct SnapshotBuilder: Sendable {
                 process.threads.first { $0.python?.ident == ident }?.tid
                     ?? parent?.threads.first { $0.python?.ident == ident && atFork.contains($0.tid) }?.tid
             }
-            classifyLocks(of: &processes[index], reader: readers[index],
+            classifyLocks(of: &processes[index], reader: readers[index], pythonLocks: pythonLocks[index] ?? [:],
                           namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] },
                           python: pythons[index], identOwner: identOwner, copiedFrom: parent?.pid)
         }
@@ -278,6 +307,11 @@ extension SnapshotBuilder {
         return "no _PyRuntime in its executable or libraries (not CPython, or a build without that symbol); \(known)"
     }
 
+    static func isLibc(_ path: String) -> Bool {
+        let name = path.split(separator: "/").last ?? ""
+        return name.hasPrefix("libc.so") || (name.hasPrefix("libc-") && name.hasSuffix(".so"))
+    }
+
     /// On a CPU or runnable: its frames move while they are read.
     static func isRunning(_ thread: ThreadSnapshot) -> Bool {
         thread.state == "R" || thread.wait?.kind == .running || thread.wait?.kind == .userSpace
@@ -288,14 +322,43 @@ extension SnapshotBuilder {
     /// `python`: the process's interpreter, whose lock objects are found from a waiting thread's
     /// frames; `identOwner` maps a Python thread ident to its TID.
     /// `copiedFrom`: the parent whose memory the process's is a copy of (forked without exec).
-    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, namespaceTids: [Int32: Int32]? = nil,
+    /// Kinds of lock a Python thread's futex wait may be a Python lock object's.
+    static let pythonKinds: Set<LockInfo.Kind> = [.cpythonLock, .cpythonImportLock, .semaphore, .conditionVariable, .unknown]
+
+    /// The Python lock objects the waiting threads of each process wait on, found from their
+    /// frames; the processes are searched at once, one per CPU.
+    static func pythonLocks(_ processes: [ProcessSnapshot], _ pythons: [Int: PythonReader]) -> [Int: [Int32: PythonLockInfo]] {
+        var work: [(index: Int, tid: Int32, futex: UInt64)] = []
+        for (index, _) in pythons {
+            for thread in processes[index].threads {
+                guard let wait = thread.wait, let futex = wait.futex, let lock = LockClassifier.classify(wait, stack: thread.stack),
+                      pythonKinds.contains(lock.kind) else { continue }
+                work.append((index, thread.tid, futex.address))
+            }
+        }
+        let items = work
+        var found = [PythonLockInfo?](repeating: nil, count: items.count)
+        found.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: items.count) { i in
+                slots.buffer[i] = pythons[items[i].index]?.lock(waitedOnAt: items[i].futex, by: items[i].tid)
+            }
+        }
+        var byProcess: [Int: [Int32: PythonLockInfo]] = [:]
+        for (item, lock) in zip(work, found) {
+            if let lock { byProcess[item.index, default: [:]][item.tid] = lock }
+        }
+        return byProcess
+    }
+
+    func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, pythonLocks: [Int32: PythonLockInfo] = [:],
+                       namespaceTids: [Int32: Int32]? = nil,
                        python: PythonReader? = nil, identOwner: (UInt64) -> Int32? = { _ in nil }, copiedFrom parent: Int32? = nil) {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
-            let pythonKinds: Set<LockInfo.Kind> = [.cpythonLock, .cpythonImportLock, .semaphore, .conditionVariable, .unknown]
-            if let python, let futex = wait.futex, pythonKinds.contains(lock.kind),
-               var object = python.lock(waitedOnAt: futex.address, by: process.threads[index].tid) {
+            if python != nil, wait.futex != nil, Self.pythonKinds.contains(lock.kind),
+               var object = pythonLocks[process.threads[index].tid] {
                 if let parent {
                     // Its type and semaphore pointer (after the reference count, which changes).
                     let own = reader.memory(at: object.address &+ 8, count: 16)

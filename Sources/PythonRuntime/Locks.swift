@@ -143,7 +143,9 @@ extension PythonRuntime {
         var waited = PythonLockObject.WaitedObject(typeName: outer.type, address: outer.object,
                                                    method: function.contains(".") ? function : "\(outer.type).\(function)")
         let caller = outer.index + 1
-        if caller < frames.count, let hit = search.find(in: frames[caller], where: { object, _ in object == outer.object }) {
+        // A search of its own: the lock search may have passed the object already.
+        let fresh = FrameSearch(runtime: search.runtime, localsField: search.localsField)
+        if caller < frames.count, let hit = fresh.find(in: frames[caller], where: { object, _ in object == outer.object }) {
             waited.path = hit.path
             waited.function = frames[caller].frame.function
             waited.frameIndex = caller
@@ -164,7 +166,9 @@ extension PythonRuntime {
         let runtime: PythonRuntime
         let localsField: Int
         private var searchedGlobals = Set<UInt64>()
-        private var visitedTotal = 0
+        /// Objects examined, over every frame of this search: each once, and at most
+        /// `LockSearch.objects` of them.
+        private var visited = Set<UInt64>()
 
         init(runtime: PythonRuntime, localsField: Int) {
             self.runtime = runtime
@@ -205,7 +209,6 @@ extension PythonRuntime {
             let layout = runtime.layout
             let memory = runtime.memory
             var nodes: [Node] = []
-            var visited = Set<UInt64>()
             for local in locals(walked) {
                 nodes.append(Node(object: local.value, step: .variable(local.name), depth: 1, parent: nil, isGlobal: false))
             }
@@ -234,7 +237,6 @@ extension PythonRuntime {
             func examine(_ index: Int, cellHops: Int = 0) -> Hit? {
                 let node = nodes[index]
                 guard node.object != 0, visited.insert(node.object).inserted, let info = objects.typeInfo(of: node.object) else { return nil }
-                visitedTotal += 1
                 if info.name == "cell" {
                     // A cell variable: what it holds is the variable (a cell in a cell is garbage).
                     if cellHops == 0, let refField = layout.cellReference, let inner = memory.u64(node.object &+ UInt64(refField)) {
@@ -275,7 +277,7 @@ extension PythonRuntime {
 
             var next = 0
             var globalsAdded = false
-            while visited.count < LockSearch.objects, visitedTotal < LockSearch.objects * 4 {
+            while visited.count < LockSearch.objects {
                 if next == nodes.count || (!globalsAdded && nodes[next].depth > 1) {
                     // Globals join at depth 1, after the locals at depth 1.
                     guard !globalsAdded else { break }

@@ -121,12 +121,15 @@ enum Bytes {
 /// target's (untrusted) memory can run long or allocate without bound, whatever it finds there.
 /// One is made for each public call; it is used by one thread only.
 final class BudgetedMemory: RemoteMemoryReader, @unchecked Sendable {
+    /// The reader underneath, without budget or pages.
     let base: any RemoteMemoryReader
+    private let pages: PagedMemory
     private(set) var reads: Int
     private(set) var bytes: Int
 
     init(_ base: any RemoteMemoryReader, reads: Int, bytes: Int) {
         self.base = (base as? BudgetedMemory)?.base ?? base
+        self.pages = PagedMemory(self.base)
         self.reads = reads
         self.bytes = bytes
     }
@@ -140,7 +143,49 @@ final class BudgetedMemory: RemoteMemoryReader, @unchecked Sendable {
         }
         reads -= 1
         bytes -= count
-        return base.read(address, count)
+        return pages.read(address, count)
+    }
+}
+
+/// Small reads served from whole pages read once: the objects of one walk (a lock search, a
+/// stack) sit on few pages, and each `process_vm_readv` costs a system call. Used for one call,
+/// by one thread; a page that cannot be read whole is read piecewise, as asked.
+final class PagedMemory: RemoteMemoryReader, @unchecked Sendable {
+    static let pageSize = 4096
+    static let mostPages = 1024
+
+    private let base: any RemoteMemoryReader
+    private var pages: [UInt64: [UInt8]?] = [:]
+
+    init(_ base: any RemoteMemoryReader) {
+        self.base = base
+    }
+
+    func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+        let size = UInt64(Self.pageSize)
+        let first = address & ~(size - 1)
+        // One page, or two neighbours; anything bigger goes straight through.
+        guard count > 0, count <= Self.pageSize, address <= UInt64.max - UInt64(count) else { return base.read(address, count) }
+        let last = (address + UInt64(count) - 1) & ~(size - 1)
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var at = address
+        for page in Set([first, last]).sorted() {
+            guard let bytes = self.page(page) else { return base.read(address, count) }
+            let start = Int(at - page)
+            let end = min(Self.pageSize, start + (count - out.count))
+            out += bytes[start..<end]
+            at = page + size
+        }
+        return out
+    }
+
+    private func page(_ address: UInt64) -> [UInt8]? {
+        if let known = pages[address] { return known }
+        if pages.count >= Self.mostPages { pages.removeAll(keepingCapacity: true) }
+        let bytes = base.read(address, Self.pageSize)
+        pages[address] = .some(bytes)
+        return bytes
     }
 }
 
