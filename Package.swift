@@ -53,11 +53,11 @@ let package = Package(
             resources: [.copy("Victims"), .copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
         .testTarget(
-            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport"],
+            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"],
             resources: [.copy("Victims")]),
         // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the
         // same targets under libFuzzer.
-        .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols"], exclude: ["seed-program.c"]),
+        .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols", "PythonRuntime"], exclude: ["seed-program.c"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,8 @@ import Glibc
 
 #if FUZZ_PROCFS
 let fuzzTargets = FuzzTargets.procFS
+#elseif FUZZ_PYTHON
+let fuzzTargets = FuzzTargets.python
 #else
 let fuzzTargets = FuzzTargets.symbols
 #endif

@@ -4,6 +4,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ static uint64_t now_micros(void) {
 }
 
 int fh_wait_stop(pid_t tid, int timeout_ms) {
-    uint64_t deadline = now_micros() + (uint64_t)timeout_ms * 1000u;
-    long pause_ns = 2000; /* a stop usually comes within tens of microseconds */
+    uint64_t start = now_micros();
+    uint64_t deadline = start + (uint64_t)timeout_ms * 1000u;
+    long pause_ns = 10000;
     for (;;) {
         int status = 0;
         pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
@@ -46,7 +48,15 @@ int fh_wait_stop(pid_t tid, int timeout_ms) {
             return -errno;
         }
         if (r == 0) {
-            if (now_micros() >= deadline) return -ETIMEDOUT;
+            uint64_t now = now_micros();
+            if (now >= deadline) return -ETIMEDOUT;
+            /* A stop comes within tens of microseconds: yield for the first half millisecond
+             * (a sleep would take at least the timer slack, 50 us, per thread), then sleep a
+             * little longer each time. */
+            if (now - start < 500) {
+                sched_yield();
+                continue;
+            }
             struct timespec pause = {0, pause_ns};
             nanosleep(&pause, NULL);
             if (pause_ns < 1000000) pause_ns *= 2;

@@ -257,7 +257,10 @@ extension SnapshotBuilder {
             let readPython: (() -> Void)? = python.flatMap { python in
                 Self.isRunning(thread) && python.threads[thread.tid] != nil ? { pythonThread = python.thread(thread.tid) } : nil
             }
-            do {
+            do throws(StackError) {
+                // Not even tried on a thread the kernel would not stop until it wakes (its state
+                // as read a moment ago; one that sleeps so since is given up after the timeout).
+                if thread.state == "D" { throw StackError.uninterruptible }
                 captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, bytes: options.stackBytes,
                                                      stackMapping: { sp in maps.first { $0.contains(sp) } }, whileStopped: readPython)
                 process.threads[index].python = pythonThread

@@ -99,10 +99,6 @@ enum Ptrace {
     /// `whileStopped` runs inside the stop, after the copy (a running Python thread's frames are read there).
     static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?,
                         whileStopped: (() -> Void)? = nil) throws(StackError) -> StackCapture {
-        // Not even tried on a thread the kernel would not stop until it wakes.
-        if (try? ProcRoot().bytes("\(pid)/task/\(tid)/stat")).flatMap({ ProcStat(parsing: $0) })?.state == "D" {
-            throw .uninterruptible
-        }
         let start = monotonicMicros()
         var capture = try withStopped(tid) { () throws(StackError) -> StackCapture in
             defer { whileStopped?() }

@@ -1,5 +1,6 @@
 import Foundation
 import ProcFS
+import Symbols
 import Testing
 
 @testable import ForkHazardKit
@@ -13,8 +14,12 @@ import Testing
         let victim: Int32
         let child: Int32
 
-        init() throws {
-            let unshare = try spawnClean("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", VictimBuild.waits, "fork-mutex"])
+        /// `at`: a path where the host has another program; inside the namespace a bind mount puts
+        /// the victim there, and it runs from that path.
+        init(at path: String? = nil) throws {
+            let command = path.map { ["/bin/sh", "-c", "mount --bind '\(VictimBuild.waits)' '\($0)' && exec '\($0)' fork-mutex"] }
+                ?? [VictimBuild.waits, "fork-mutex"]
+            let unshare = try spawnClean("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc"] + command)
             self.unshare = unshare
             var victim: Int32 = 0, child: Int32 = 0
             do {
@@ -72,6 +77,41 @@ import Testing
         let inherited = try #require((report["findings"] as? [[String: Any]])?.first { $0["rule"] as? String == "inherited-lock" })
         let holder = (inherited["facts"] as? [String: Any])?["holder"] as? [String: Any]
         #expect(holder?["tid"] as? Int == 2 && holder?["pid"] as? Int == 1)
+    }
+
+    /// As a container has it: its own PID and mount namespaces, and at the victim's path the host
+    /// has another program. From the host and from inside, the frames are the victim's own (named
+    /// from its file, with its lines), never the other program's, and the owner is the right TID.
+    @Test(.enabled(if: getuid() == 0, "mount namespaces and bind mounts need root"))
+    func aContainerWithAnotherProgramAtItsPathOnTheHost() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fh-ns-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("service").path
+        try writeExecutable([UInt8](try Data(contentsOf: URL(fileURLWithPath: OwnFilesTests.outer))), to: path)
+        #expect(Symbolizer().symbols(for: path)?.table.entries(named: "outer_wait").count == 1, "the host's file is the other program")
+        let contained = try Contained(at: path)
+
+        let report = try Diagnosis().run(pids: [contained.victim])
+        let stack = try #require(report.thread(contained.child)?.stack)
+        let own = stack.filter { $0.module == path }
+        #expect(own.compactMap(\.symbol).contains("main"), "\(stack.map(\.display))")
+        #expect(!own.contains { $0.symbol?.hasPrefix("outer") == true || $0.symbol?.hasPrefix("inner") == true })
+        #expect(own.first { $0.symbol == "main" }?.file.map { fileName(of: $0) } == "waits.c")
+        let holder = try #require(report.process(contained.victim)?.threads.first { $0.name == "holder" })
+        #expect(report.thread(contained.child)?.wait?.lock?.owner == holder.tid)
+        let holderInside = try #require(holder.namespaceTid)
+        #expect(report.thread(contained.child)?.wait?.lock?.ownerNamespaceTid == holderInside)
+
+        let inside = try CapturedRun("/usr/bin/nsenter", ["-t", String(contained.victim), "-p", "-m", forkhazardBinary(), "--json", "1"])
+        #expect(inside.wait(timeout: 30) == 2)
+        let json = try jsonObject(inside.stdout)
+        let processes = try #require(json["processes"] as? [[String: Any]])
+        let child = try #require(processes.first { $0["ppid"] as? Int == 1 }, "the victim's child, in the namespace")
+        let thread = try #require((child["threads"] as? [[String: Any]])?.first)
+        let symbols = (thread["stack"] as? [[String: Any]] ?? []).compactMap { $0["symbol"] as? String }
+        #expect(symbols.contains("main") && !symbols.contains { $0.hasPrefix("outer") }, "\(symbols)")
+        #expect(((thread["wait"] as? [String: Any])?["lock"] as? [String: Any])?["owner"] as? Int == Int(holderInside))
     }
 
     /// Inside a PID namespace the kernel's process events do not arrive: run polls, and says so.

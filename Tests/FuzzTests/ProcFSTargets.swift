@@ -125,6 +125,12 @@ extension FuzzTargets {
         }) { input in
             _ = parseBootTime(String(decoding: input, as: UTF8.self))
         },
+        FuzzTarget("auxv", seeds: {
+            // This process's own auxiliary vector: (type, value) pairs of 64-bit words.
+            [FuzzSeed(bytes: readFileBytes("/proc/self/auxv") ?? [])]
+        }) { input in
+            _ = parseAuxv(input)[auxvRandom]
+        },
         FuzzTarget("unix-diag", seeds: unixDiagSeeds) { input in
             _ = UnixDiag.parse(input)
         },

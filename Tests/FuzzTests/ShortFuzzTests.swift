@@ -5,7 +5,7 @@ import Testing
 /// and the target and iteration reproduce it; `Scripts/fuzz` runs the same targets for millions
 /// of inputs under libFuzzer and AddressSanitizer.
 @Suite("Fuzzing, fixed seed") struct ShortFuzzTests {
-    static let all = FuzzTargets.procFS + FuzzTargets.symbols
+    static let all = FuzzTargets.procFS + FuzzTargets.symbols + FuzzTargets.python
 
     /// The seeds are the real inputs: captured /proc files, and ELF files with DWARF of every kind.
     @Test func seedsAreReal() {
@@ -22,6 +22,14 @@ import Testing
 
     @Test(arguments: FuzzTargets.procFS.map(\.name))
     func procParser(name: String) throws {
+        let target = try #require(Self.all.first { $0.name == name })
+        let result = runShortFuzz(target, count: 3000)
+        #expect(result.inputs > 3000)
+        #expect(result.slowest < 0.5, "one input took \(result.slowest) s")
+    }
+
+    @Test(arguments: FuzzTargets.python.map(\.name))
+    func pythonLineTable(name: String) throws {
         let target = try #require(Self.all.first { $0.name == name })
         let result = runShortFuzz(target, count: 3000)
         #expect(result.inputs > 3000)

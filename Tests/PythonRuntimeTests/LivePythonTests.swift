@@ -1,6 +1,7 @@
 import Foundation
 import ProcFS
 import Testing
+import ForkHazardKit
 
 @testable import PythonRuntime
 
@@ -54,6 +55,35 @@ let expectedLocks: [String: (kind: PythonLockObject.Kind, path: String, isGlobal
 func checkVictim(_ python: Interpreter) throws {
     try checkThreads(python)
     try checkForkedChildren(python)
+    try checkReport(python)
+}
+
+/// The report, as `forkhazard --json` gives it: for every thread of every process of a tree (a
+/// parent and the two children it forked), the Python thread name and the function, file and line
+/// of every frame equal py-spy's on the same thread.
+func checkReport(_ python: Interpreter) throws {
+    let victim = try PythonVictim(python.path, victimScript("python_fork.py"))
+    let children = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
+    #expect(children.count == 2)
+    for child in children { _ = try ForkedChild(pid: child).waitUntilInFutex([child]) }
+    let report = try Diagnosis().run(pids: [victim.pid])
+    #expect(Set(report.processes.map(\.pid)) == Set([victim.pid] + children))
+    let pyspy = try PySpy.binary.get()
+    var compared = 0
+    for process in report.processes {
+        let dump = try PySpy.dump(pyspy, pid: process.pid)
+        for spied in dump {
+            let tid = try #require(spied.os_thread_id, "\(python): py-spy gave no TID")
+            guard let thread = process.thread(tid) else { continue }  // a parent's thread a child's interpreter still lists
+            let ours = try #require(thread.python, "\(python): no Python state for \(process.pid)/\(tid)")
+            #expect(ours.threadName == spied.thread_name, "\(python) \(process.pid)/\(tid)")
+            #expect(ours.ident == spied.thread_id, "\(python) \(process.pid)/\(tid)")
+            #expect(ours.stack.map { PySpy.Frame(name: $0.function, filename: $0.file, line: $0.line ?? 0) } == spied.frames,
+                    "\(python) \(process.pid)/\(tid)")
+            compared += 1
+        }
+    }
+    #expect(compared == report.processes.reduce(0) { $0 + $1.threads.count }, "every thread of the tree")
 }
 
 func checkThreads(_ python: Interpreter) throws {
