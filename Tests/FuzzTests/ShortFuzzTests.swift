@@ -20,16 +20,9 @@ import Testing
         #expect(dwarfSeeds().contains { !$0.rnglists.isEmpty || !$0.ranges.isEmpty })
     }
 
-    @Test(arguments: FuzzTargets.procFS.map(\.name))
+    /// /proc files, netlink messages and CPython's line tables.
+    @Test(arguments: (FuzzTargets.procFS + FuzzTargets.python).map(\.name))
     func procParser(name: String) throws {
-        let target = try #require(Self.all.first { $0.name == name })
-        let result = runShortFuzz(target, count: 3000)
-        #expect(result.inputs > 3000)
-        #expect(result.slowest < 0.5, "one input took \(result.slowest) s")
-    }
-
-    @Test(arguments: FuzzTargets.python.map(\.name))
-    func pythonLineTable(name: String) throws {
         let target = try #require(Self.all.first { $0.name == name })
         let result = runShortFuzz(target, count: 3000)
         #expect(result.inputs > 3000)
