@@ -88,8 +88,9 @@ enum Ptrace {
         return try body()
     }
 
-    /// How long a thread may take to stop before it is given up on.
-    static let stopTimeoutMillis: Int32 = 200
+    /// How long a thread may take to stop before it is given up on: a stop takes microseconds, but
+    /// on a loaded machine the thread may wait that long for a CPU to reach it.
+    static let stopTimeoutMillis: Int32 = 1000
 
     /// Releases the threads that stopped since they were given up on; how many are still pending.
     @discardableResult
