@@ -99,9 +99,14 @@ extension PythonRuntime {
         let search = FrameSearch(runtime: self, localsField: localsField)
         for (index, walked) in frames.enumerated() {
             let hit = search.find(in: walked) { object, type in
-                guard type.name == "_thread.lock" || type.name == "_thread.RLock" else { return false }
-                let field = type.name == "_thread.RLock" ? rlockHandle : lockHandle
-                return memory.u64(object &+ UInt64(field)) == futex
+                switch type.name {
+                case "_thread.lock": return memory.u64(object &+ UInt64(lockHandle)) == futex
+                case "_thread.RLock": return memory.u64(object &+ UInt64(rlockHandle)) == futex
+                // queue.SimpleQueue (multiprocessing's pools use it) keeps a lock of its own in C,
+                // right after the object header, as a `_thread.lock` does, until 3.13.
+                case "_queue.SimpleQueue" where version.minor < 13: return memory.u64(object &+ UInt64(lockHandle)) == futex
+                default: return false
+                }
             }
             guard let hit else { continue }
             let rlock = hit.typeName == "_thread.RLock"

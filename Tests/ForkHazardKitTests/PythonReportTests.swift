@@ -118,6 +118,12 @@ extension PythonVictim {
         let job = try waited("job")
         #expect(job?.typeName == "Event" && job?.path == "self._done")
         #expect(job?.function?.hasSuffix("wait") == true)
+        // A SimpleQueue keeps its lock in C: found as the queue itself, before 3.13.
+        let simpleTid = try #require(victim.threads["simple-queue"])
+        let simple = report.thread(simpleTid)?.wait?.lock?.python
+        if report.process(victim.pid)?.python?.version.hasPrefix("3.13") == false {
+            #expect(simple?.typeName == "_queue.SimpleQueue" && simple?.path == "TASKS", "\(String(describing: simple))")
+        }
         let deepTid = try #require(victim.threads["deep"])
         let deep = try #require(report.thread(deepTid)?.wait?.lock)
         #expect(deep.python == nil && deep.pythonObjectNotFound == true)

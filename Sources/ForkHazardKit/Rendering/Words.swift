@@ -114,7 +114,9 @@ extension PythonLockInfo {
         if let waited {
             return waited.path.map { "\(waited.typeName) `\($0)`" } ?? waited.typeName
         }
-        return "\(typeName.hasSuffix("RLock") ? "RLock" : "Lock") `\(path)`"
+        let type = typeName == "_thread.RLock" ? "RLock" : typeName == "_thread.lock" ? "Lock"
+            : String(typeName.split(separator: ".").last ?? Substring(typeName))
+        return "\(type) `\(path)`"
     }
 }
 

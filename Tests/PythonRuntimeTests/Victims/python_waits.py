@@ -12,6 +12,7 @@ import time
 signal.alarm(300)  # a victim whose test died without killing it ends by itself
 
 JOBS = queue.Queue()
+TASKS = queue.SimpleQueue()
 STARTED = threading.Event()
 SLOTS = threading.Semaphore(0)
 CHANGED = threading.Condition()
@@ -36,6 +37,10 @@ def take():
     JOBS.get()
 
 
+def simple():
+    TASKS.get()
+
+
 def changed():
     with CHANGED:
         CHANGED.wait()
@@ -47,7 +52,7 @@ def deep():
 
 def main():
     targets = [("queue-get", take), ("event", STARTED.wait), ("semaphore", SLOTS.acquire),
-               ("condition", changed), ("job", JOB.wait), ("deep", deep)]
+               ("condition", changed), ("job", JOB.wait), ("deep", deep), ("simple-queue", simple)]
     threads = [threading.Thread(target=target, name=name, daemon=True) for name, target in targets]
     for thread in threads:
         thread.start()
