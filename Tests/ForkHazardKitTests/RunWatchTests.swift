@@ -136,7 +136,7 @@ import Testing
     /// A stuck daemon of the job is diagnosed with it and ended with it.
     @Test func aStuckDaemonIsDiagnosedWithTheJob() throws {
         let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--kill-grace", "1s", "--", "sh", "-c",
-                                         "( setsid \(VictimBuild.waits) pipe-cycle & ); exec sleep 300"])
+                                         "( FH_VICTIM_DAEMON=1 setsid \(VictimBuild.waits) pipe-cycle & ); exec sleep 300"])
         #expect(run.wait(timeout: 30) == 124)
         #expect(run.stderr.contains("ERROR deadlock: 2 threads in 2 processes"))
         let words = run.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })

@@ -139,7 +139,8 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* A daemon's parent exits at once, on purpose: it must not die with it. */
+    if (!getenv("FH_VICTIM_DAEMON")) prctl(PR_SET_PDEATHSIG, SIGKILL);
     const char *s = argc > 1 ? argv[1] : "";
     if (!strcmp(s, "futex-private")) {
         ready(0);
