@@ -129,6 +129,10 @@ extension PythonVictim {
         #expect(deep.python == nil && deep.pythonObjectNotFound == true)
         let text = TextRenderer(color: false).render(report)
         #expect(text.contains("— Event `self._done` in "))
+        // A Python thread's line is its Python stack; --native-stacks adds the native one.
+        #expect(!text.contains("native at "))
+        let native = try runForkhazard(["--native-stacks", String(victim.pid)])
+        #expect(native.stdout.contains("native at ") && native.stdout.contains("PyThread_acquire_lock"), "\(native.stdout.prefix(3000))")
         #expect(text.contains("no Python lock object found for it from the thread's frames"))
         try expectValid([report.json()], against: .report)
     }
