@@ -406,7 +406,8 @@ public final class Watcher {
     /// A live reason without its numbers that change by themselves (times left).
     static func kind(of why: WaitGraph.LiveReason) -> String {
         switch why {
-        case .timed: return "timed"
+        // A timed wait that a stop turned into restart_syscall is still the same timed wait.
+        case .timed, .endsByItself(.restarted): return "timed"
         case .external(let fd): return "external \(fd.fd) \(fd.target ?? "")"
         default: return "\(why)"
         }
