@@ -61,7 +61,10 @@ final class ProcessModules: @unchecked Sendable {
     /// Resolves the modules of `mappings` not resolved yet, each on a thread of its own (at most
     /// one per CPU), with their DWARF too when `sourceInfo`: loading libc's debug file and a large
     /// executable's tables at once instead of one after the other.
-    func preload(_ mappings: [MemoryMapping], sourceInfo: Bool) {
+    /// `offsets`: by module path, the file offsets its frames will be looked up at; their source
+    /// positions are looked up on the same thread (the units, line programs and inline scopes they
+    /// need read there), so naming them afterwards finds the work done.
+    func preload(_ mappings: [MemoryMapping], offsets: [String: [UInt64]] = [:], sourceInfo: Bool) {
         var seen = Set(resolved.keys)
         let pending = mappings.filter { $0.path.hasPrefix("/") && seen.insert($0.path).inserted }
         guard !pending.isEmpty else { return }
@@ -70,7 +73,10 @@ final class ProcessModules: @unchecked Sendable {
             let slots = SendableBuffer(slots)
             DispatchQueue.concurrentPerform(iterations: pending.count) { index in
                 let result = resolve(pending[index])
-                if sourceInfo { result.0?.loadSourceInfo() }
+                if sourceInfo, let module = result.0 {
+                    module.loadSourceInfo()
+                    for offset in offsets[pending[index].path] ?? [] { _ = module.sourceInfo(fileOffset: offset) }
+                }
                 slots.buffer[index] = result
             }
         }

@@ -151,8 +151,16 @@ final class StackUnwinder {
     /// together, then each frame named.
     func frames(for captures: [StackCapture]) -> [[StackFrame]] {
         let stacks = captures.map(addresses)
-        let modules = Set(stacks.joined()).compactMap { ip in maps.first { $0.contains(ip) } }
-        self.modules.preload(modules, sourceInfo: sourceLines)
+        var mappings: [MemoryMapping] = []
+        var offsets: [String: Set<UInt64>] = [:]
+        for addresses in stacks {
+            for (index, ip) in addresses.enumerated() {
+                guard let (map, offset) = lookup(ip, isReturnAddress: index > 0) else { continue }
+                if offsets[map.path] == nil { mappings.append(map) }
+                offsets[map.path, default: []].insert(offset)
+            }
+        }
+        self.modules.preload(mappings, offsets: offsets.mapValues { Array($0) }, sourceInfo: sourceLines)
         return stacks.map { addresses in addresses.enumerated().map { index, ip in frame(ip, isReturnAddress: index > 0) } }
     }
 
@@ -168,11 +176,16 @@ final class StackUnwinder {
 
     /// Names `ip` from the module that maps it; a return address is looked up one byte back,
     /// inside the call.
+    /// The mapping of `ip` and the file offset to look it up at (a return address one byte back).
+    func lookup(_ ip: UInt64, isReturnAddress: Bool) -> (MemoryMapping, UInt64)? {
+        guard let map = maps.first(where: { $0.contains(ip) }) else { return nil }
+        let address = isReturnAddress && ip > map.start ? ip - 1 : ip
+        return (map, address - map.start + map.offset)
+    }
+
     func frame(_ ip: UInt64, isReturnAddress: Bool) -> StackFrame {
         var frame = StackFrame(address: ip)
-        guard let map = maps.first(where: { $0.contains(ip) }) else { return frame }
-        let lookup = isReturnAddress && ip > map.start ? ip - 1 : ip
-        let offset = lookup - map.start + map.offset
+        guard let (map, offset) = lookup(ip, isReturnAddress: isReturnAddress) else { return frame }
         frame.moduleOffset = ip - map.start + map.offset
         guard map.path.hasPrefix("/") else {
             frame.module = map.path.isEmpty ? nil : map.path

@@ -19,6 +19,7 @@ public final class ModuleSymbols: @unchecked Sendable {
     private let modulePath: String
     private let debugFile: ELFFile?
     private let lock = Lock()
+    private let lookups = Lock()
     private var debugInfo: DebugInfo??
 
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
@@ -64,9 +65,11 @@ public final class ModuleSymbols: @unchecked Sendable {
         return sourceInfo(virtualAddress: address)
     }
 
-    /// The source position (and inlined calls) at a link-time virtual address of the module.
+    /// The source position (and inlined calls) at a link-time virtual address of the module. The
+    /// DWARF reader fills its caches as it goes: one thread at a time.
     public func sourceInfo(virtualAddress address: UInt64) -> SourceInfo? {
-        dwarf()?.sourceInfo(at: address)
+        guard let info = dwarf() else { return nil }
+        return lookups.withLock { info.sourceInfo(at: address) }
     }
 
     /// Reads the module's DWARF now, so that `sourceInfo` finds it loaded (another thread may
