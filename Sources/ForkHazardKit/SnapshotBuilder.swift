@@ -237,7 +237,7 @@ public struct SnapshotBuilder: Sendable {
             }
             classifyLocks(of: &processes[index], reader: readers[index], pythonLocks: pythonLocks[index] ?? [:],
                           namespaceTids: processes[index].pidNamespace.flatMap { namespaceTids[$0] },
-                          python: pythons[index], identOwner: identOwner, copiedFrom: parent?.pid)
+                          identOwner: identOwner, copiedFrom: parent?.pid)
         }
 
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
@@ -285,10 +285,10 @@ extension SnapshotBuilder {
         guard !captures.isEmpty else { return }
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
                                      readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
-        let order = captures.keys.sorted()
-        for (index, stack) in zip(order, unwinder.frames(for: order.map { captures[$0]! })) {
+        let ordered = captures.sorted { $0.key < $1.key }
+        for ((index, capture), stack) in zip(ordered, unwinder.frames(for: ordered.map(\.value))) {
             process.threads[index].stack = stack
-            process.threads[index].pauseMicros = (captures[index]!.pauseMicros * 10).rounded() / 10
+            process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
         }
         notes.append(contentsOf: unwinder.notes)
     }
@@ -320,11 +320,6 @@ extension SnapshotBuilder {
         thread.state == "R" || thread.wait?.kind == .running || thread.wait?.kind == .userSpace
     }
 
-    /// The kind of lock each futex wait is for, and its owner where the lock records one.
-    /// `namespaceTids`: for a process in a nested PID namespace, its namespace's TIDs to /proc's.
-    /// `python`: the process's interpreter, whose lock objects are found from a waiting thread's
-    /// frames; `identOwner` maps a Python thread ident to its TID.
-    /// `copiedFrom`: the parent whose memory the process's is a copy of (forked without exec).
     /// Kinds of lock a Python thread's futex wait may be a Python lock object's.
     static let pythonKinds: Set<LockInfo.Kind> = [.cpythonLock, .cpythonImportLock, .semaphore, .conditionVariable, .unknown]
 
@@ -354,14 +349,18 @@ extension SnapshotBuilder {
         return byProcess
     }
 
+    /// The kind of lock each futex wait is for, and its owner where the lock records one.
+    /// `pythonLocks`: by TID, the Python lock objects found from the waiting threads' frames (see
+    /// `pythonLocks(_:_:)`). `namespaceTids`: for a process in a nested PID namespace, its
+    /// namespace's TIDs to /proc's. `identOwner` maps a Python thread ident to its TID.
+    /// `copiedFrom`: the parent whose memory the process's is a copy of (forked without exec).
     func classifyLocks(of process: inout ProcessSnapshot, reader: ProcessReader, pythonLocks: [Int32: PythonLockInfo] = [:],
-                       namespaceTids: [Int32: Int32]? = nil,
-                       python: PythonReader? = nil, identOwner: (UInt64) -> Int32? = { _ in nil }, copiedFrom parent: Int32? = nil) {
+                       namespaceTids: [Int32: Int32]? = nil, identOwner: (UInt64) -> Int32? = { _ in nil },
+                       copiedFrom parent: Int32? = nil) {
         for index in process.threads.indices {
             let stack = process.threads[index].stack
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
-            if python != nil, wait.futex != nil, Self.pythonKinds.contains(lock.kind),
-               var object = pythonLocks[process.threads[index].tid] {
+            if Self.pythonKinds.contains(lock.kind), var object = pythonLocks[process.threads[index].tid] {
                 if let parent {
                     // Its type and semaphore pointer (after the reference count, which changes).
                     let own = reader.memory(at: object.address &+ 8, count: 16)
@@ -379,7 +378,8 @@ extension SnapshotBuilder {
                 process.threads[index].wait?.lock = lock
                 continue
             }
-            if python != nil, [.cpythonLock, .semaphore, .unknown].contains(lock.kind), process.threads[index].python?.stack.isEmpty == false {
+            if process.python != nil, [.cpythonLock, .semaphore, .unknown].contains(lock.kind),
+               process.threads[index].python?.stack.isEmpty == false {
                 lock.pythonObjectNotFound = true
             }
             if lock.kind == .unknown, LockClassifier.looksLikeJoin(wait, threads: Set(process.threads.flatMap { [$0.tid] + ($0.namespaceTid.map { [$0] } ?? []) })) {

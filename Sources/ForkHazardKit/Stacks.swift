@@ -46,7 +46,7 @@ enum StackError: Error, Equatable {
         case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))); \(Permission.hint))"
         case .exited: return "the thread exited"
         case .uninterruptible: return "it sleeps uninterruptibly in the kernel (state D), where a stop would wait for it to wake"
-        case .didNotStop: return "it did not stop within \(Ptrace.stopTimeoutMillis) ms (asleep in the kernel); it is released when it wakes, or when forkhazard exits"
+        case .didNotStop: return "it did not stop within \(Ptrace.stopTimeoutMillis) ms; it is released as soon as it stops, or when forkhazard exits"
         case .failed(let step, let code): return "\(step) failed (\(String(cString: strerror(code))))"
         }
     }

@@ -450,13 +450,12 @@ public final class Watcher {
     /// process forked just before its parent was killed, does not survive `run`. As subreaper,
     /// every process of the job is a descendant of this one, so nothing else is ever signalled.
     private func endTree(_ why: WatchEvent.KillReason, members start: [Int32]? = nil) {
-        let table = { ProcessTable(proc: self.proc) }
         let leftOnly = start != nil
-        // Zombies count until reaped: the job is over when no process of it is left at all.
+        // Zombies count until reaped: the job is over when no process of it is left at all. The
+        // root is one until it is reaped (its status kept).
         func remaining() -> [Int32] {
-            let all = table().descendants(of: getpid())
-            let job = leftOnly ? all.filter { $0 != root } : all
-            return job.contains(root) || leftOnly || rootStatus != nil ? job : [root] + job
+            let all = ProcessTable(proc: proc).descendants(of: getpid())
+            return leftOnly ? all.filter { $0 != root } : all
         }
         var members = start ?? jobMembers()
         emit(.kill(pids: members, grace: options.killGrace, why: why))
@@ -468,14 +467,14 @@ public final class Watcher {
         let deadline = Date().addingTimeInterval(options.killGrace)
         while Date() < deadline {
             reapChildren()
-            members = remaining().filter { $0 != root || rootStatus == nil }
+            members = remaining()
             if members.isEmpty { return }
             terminate(members.filter { alive($0) })  // what was started during the grace, too
             usleep(20_000)
         }
         for _ in 0..<200 {
             reapChildren()
-            members = remaining().filter { $0 != root || rootStatus == nil }
+            members = remaining()
             if members.isEmpty { break }
             for pid in members { kill(pid, SIGKILL) }
             usleep(10_000)
