@@ -39,14 +39,12 @@ public struct PythonLockObject: Sendable, Hashable {
     public struct WaitedObject: Sendable, Hashable {
         /// `Event`, `Queue`, `Condition` …
         public var typeName: String
-        public var address: UInt64
         /// Its method the thread waits in: `Event.wait`, `Queue.get`.
         public var method: String
-        /// How the caller of that method reaches it (`self._event`), its function and frame; nil
+        /// How the caller of that method reaches it (`self._event`), and its function; nil
         /// when the caller's variables do not lead to it.
         public var path: String?
         public var function: String?
-        public var frameIndex: Int?
     }
 
     public var waitedObject: WaitedObject?
@@ -145,7 +143,7 @@ extension PythonRuntime {
         while let next = own(outer.index + 1) { outer = (outer.index + 1, next.object, next.type) }
         // Before 3.11 a frame names only the function: the type says whose it is.
         let function = frames[outer.index].frame.function
-        var waited = PythonLockObject.WaitedObject(typeName: outer.type, address: outer.object,
+        var waited = PythonLockObject.WaitedObject(typeName: outer.type,
                                                    method: function.contains(".") ? function : "\(outer.type).\(function)")
         let caller = outer.index + 1
         // A search of its own: the lock search may have passed the object already.
@@ -153,7 +151,6 @@ extension PythonRuntime {
         if caller < frames.count, let hit = fresh.find(in: frames[caller], where: { object, _ in object == outer.object }) {
             waited.path = hit.path
             waited.function = frames[caller].frame.function
-            waited.frameIndex = caller
         }
         return waited
     }
