@@ -148,7 +148,10 @@ import Testing
             #expect(facts.processes.map(\.pid) == [victim.helper])
             #expect(facts.threads == nil, "the whole process is stopped")
             #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)])
-            // Taking its stack did not resume it.
+            // Taking its stack did not resume it: released, the kernel wakes it only to re-enter
+            // its group stop, which on a loaded machine may take a moment; then it stays stopped.
+            try waitUntil(timeout: 5) { (try? ProcRoot().bytes("\(victim.helper)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "T" }
+            usleep(100_000)
             #expect((try? ProcRoot().bytes("\(victim.helper)/stat")).flatMap { ProcStat(parsing: $0) }?.state == "T")
         }
         let cli = try runForkhazard(["--no-stacks", String(victim.pid)])

@@ -253,8 +253,8 @@ public struct TextRenderer: Sendable {
 /// (`ESC [ … m`) the renderer writes: a target's names, command lines and paths cannot break a
 /// line of the report or send its own escape sequences to the reader's terminal.
 func printable(_ line: String) -> String {
+    guard line.unicodeScalars.contains(where: isControl) else { return line }
     let scalars = Array(line.unicodeScalars)
-    guard scalars.contains(where: isControl) else { return line }
     var out = String.UnicodeScalarView()
     var i = 0
     while i < scalars.count {

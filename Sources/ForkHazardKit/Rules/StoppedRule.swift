@@ -17,9 +17,9 @@ public struct StoppedRule: Rule {
             let stopped = process.threads.filter { Self.isStopped($0.state) }
             let whole = Self.isStopped(process.state) || (!stopped.isEmpty && stopped.count == process.threads.count)
             guard whole || !stopped.isEmpty else { continue }
-            let first = stopped.first
-            let state = whole && Self.isStopped(process.state) ? process.state : first?.state ?? process.state
-            let tracer = whole ? process.tracer ?? first?.tracer : first?.tracer ?? process.tracer
+            let state = Self.isStopped(process.state) ? process.state : stopped[0].state
+            // A tracer holding one thread shows in that thread's status, not the process's.
+            let tracer = whole ? process.tracer ?? stopped.first?.tracer : stopped[0].tracer
             let key = Key(state: state, tracer: tracer?.pid, partOf: whole ? nil : process.pid)
             if groups[key] == nil {
                 order.append(key)
