@@ -137,20 +137,21 @@ final class FileReader: ByteSource, @unchecked Sendable {
             throw ELFError.truncated
         }
         let n = Int(count)
-        var buffer = [UInt8](repeating: 0, count: n)
-        var done = 0
         var failed = false
-        buffer.withUnsafeMutableBytes { raw in
+        // Not zero-filled first: every byte is read from the file, or the read fails.
+        let buffer = [UInt8](unsafeUninitializedCapacity: n) { raw, initialized in
+            var done = 0
             while done < n {
                 let r = pread(fd, raw.baseAddress! + done, n - done, off_t(offset) + off_t(done))
                 if r < 0 {
                     if errno == EINTR { continue }
                     failed = true
-                    return
+                    break
                 }
-                if r == 0 { failed = true; return }
+                if r == 0 { failed = true; break }
                 done += r
             }
+            initialized = failed ? 0 : n
         }
         if failed { throw ELFError.truncated }
         return buffer

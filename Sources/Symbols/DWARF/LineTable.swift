@@ -38,9 +38,12 @@ struct LineTable {
     }
 
     var version: UInt16 = 0
-    /// File paths by the program's file index (0-based in DWARF 5, 1-based before: then entry 0
-    /// is unused).
-    var files: [String?] = []
+    /// File names by the program's file index (0-based in DWARF 5, 1-based before: then entry 0
+    /// is unused), each with its directory's index; joined into a path only when a row is named.
+    var files: [(name: String, directory: UInt64)?] = []
+    /// The directories, relative ones completed (with the compilation directory before DWARF 5,
+    /// when it is known).
+    var directories: [String?] = []
     var rows: [Row] = []
     /// Sorted by start address.
     var sequences: [Sequence] = []
@@ -50,7 +53,10 @@ struct LineTable {
 
     /// The path of file `index`, or nil.
     func file(_ index: UInt64) -> String? {
-        index < UInt64(files.count) ? files[Int(index)] : nil
+        guard index < UInt64(files.count), let (name, directory) = files[Int(index)] else { return nil }
+        if name.hasPrefix("/") { return name }
+        guard directory < UInt64(directories.count), let dir = directories[Int(directory)], !dir.isEmpty else { return name }
+        return joinSourcePath(dir, name)
     }
 
     /// The row for `address`: the last row at or before it in the sequence that covers it; nil
@@ -120,15 +126,6 @@ struct LineTable {
         for _ in 1..<max(1, Int(opcodeBase)) { standardLengths.append(try cursor.u8()) }
 
         // Directories and files.
-        var directories: [String?] = []
-        func resolve(_ name: String?, directory: UInt64) -> String? {
-            guard let name else { return nil }
-            if name.hasPrefix("/") { return name }
-            var dir = directory < UInt64(directories.count) ? directories[Int(directory)] : nil
-            if version < 5 && directory == 0 { dir = compDir }
-            guard let dir, !dir.isEmpty else { return name }
-            return joinSourcePath(dir, name)
-        }
         if version >= 5 {
             directories = try LineTable.entries(&cursor, is64: is64, strings: strings).map { $0.path }
             if let first = directories.first, let first, !first.hasPrefix("/"), let compDir {
@@ -139,8 +136,11 @@ struct LineTable {
                     directories[index] = joinSourcePath(base, dir)
                 }
             }
-            files = try LineTable.entries(&cursor, is64: is64, strings: strings).map { resolve($0.path, directory: $0.directory) }
+            files = try LineTable.entries(&cursor, is64: is64, strings: strings).map { entry in
+                entry.path.map { ($0, entry.directory) }
+            }
         } else {
+            // Directory 0 is the compilation directory.
             directories = [compDir]
             while true {
                 let name = try cursor.cString()
@@ -155,7 +155,7 @@ struct LineTable {
                 let directory = try cursor.uleb()
                 _ = try cursor.uleb()  // modification time
                 _ = try cursor.uleb()  // length
-                files.append(resolve(String(decoding: name, as: UTF8.self), directory: directory))
+                files.append((String(decoding: name, as: UTF8.self), directory))
             }
         }
 
