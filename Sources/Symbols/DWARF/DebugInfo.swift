@@ -682,9 +682,18 @@ public final class DebugInfo: @unchecked Sendable {
                 guard let abbrev = table[code] else { throw .malformed("abbreviation \(code)") }
                 let isFunction = abbrev.tag == 0x2e || abbrev.tag == 0x1d  // subprogram, inlined_subroutine
                 values.removeAll(keepingCapacity: true)
+                var sibling: UInt64?
                 for spec in abbrev.attributes {
                     let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
                     if isFunction { values.append((spec.name, value)) }
+                    if spec.name == 0x01, case .reference(let target) = value { sibling = target }  // sibling
+                }
+                // A type's children (members, enumerators) hold no code: its subtree is skipped
+                // where the DIE says where its next sibling starts.
+                if abbrev.hasChildren, Self.typeTags.contains(abbrev.tag), let sibling,
+                   sibling > UInt64(cursor.offset), sibling <= UInt64(unit.end) {
+                    cursor.offset = Int(sibling)
+                    continue
                 }
                 var current = enclosing.last ?? -1
                 if isFunction {
@@ -713,6 +722,10 @@ public final class DebugInfo: @unchecked Sendable {
         } catch {}
         return entries
     }
+
+    /// Tags of types, whose children are members, enumerators or parameter types, never code:
+    /// array, class, enumeration, subroutine type, structure, union.
+    static let typeTags: Set<UInt64> = [0x01, 0x02, 0x04, 0x15, 0x13, 0x17]
 
     /// The entries containing `address`, innermost first, up to the first real (not inlined)
     /// function.
