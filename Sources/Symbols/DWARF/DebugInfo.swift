@@ -72,6 +72,8 @@ enum DWARFLimits {
     static let indexRanges = 1 << 21
     /// Range list entries read, in all.
     static let rangeEntries = 1 << 21
+    /// Lookups kept by address (the cache starts over when full).
+    static let lookupsKept = 1 << 16
 }
 
 /// Source lines and inlined functions of one module's DWARF (DWARF 2 to 5, 32- and 64-bit):
@@ -100,7 +102,8 @@ public final class DebugInfo: @unchecked Sendable {
     private var rangeEntriesLeft = DWARFLimits.rangeEntries
     /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
     private var lineTables: [Int: LineTable?] = [:]
-    private var functionIndexes: [Int: [FunctionEntry]] = [:]
+    /// Lookups done, by address: a snapshot's processes share their libraries' frames.
+    private var lookedUp: [UInt64: SourceInfo?] = [:]
     /// Line programs not reached from any unit (`.debug_line` without `.debug_info`).
     private var orphanLineTables: [LineTable]?
 
@@ -154,10 +157,8 @@ public final class DebugInfo: @unchecked Sendable {
         var attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)]
     }
 
-    /// A subprogram or inlined subroutine with code: where it is and what encloses it.
+    /// A subprogram or inlined subroutine whose code contains an address looked up.
     struct FunctionEntry {
-        var ranges: [Range<UInt64>]
-        var parent: Int
         var isInlined: Bool
         var dieOffset: Int
         var callFile: UInt64?
@@ -175,26 +176,34 @@ public final class DebugInfo: @unchecked Sendable {
     /// inlined there; nil when no line table covers it.
     public func sourceInfo(at address: UInt64) -> SourceInfo? {
         lock.withLock {
-            guard let unitIndex = unit(containing: address) else { return orphanLocation(address).map { SourceInfo(location: $0) } }
-            let lines = lineTable(unitIndex)
-            // Line 0 (code the compiler could attribute to no line) still has its inlined calls.
-            let here = lines?.location(for: address)
-            let chain = inlineChain(unitIndex, address: address)
-            guard chain.contains(where: \.isInlined) else { return here.map { SourceInfo(location: $0) } }
-            // chain: innermost first; the inlined entries, then the function that holds them.
-            var inlined: [InlinedFunction] = []
-            var location: SourcePosition? = here
-            for entry in chain where entry.isInlined {
-                inlined.append(InlinedFunction(name: name(unitIndex, dieOffset: entry.dieOffset), location: location))
-                // The next one out is where this one was called from.
-                location = entry.callLine.flatMap { line in
-                    guard line > 0, line <= UInt64(Int32.max), let file = entry.callFile.flatMap({ lines?.file($0) }) else { return nil }
-                    return SourcePosition(file: file, line: Int(line),
-                                          column: entry.callColumn.flatMap { $0 > 0 && $0 <= UInt64(Int32.max) ? Int($0) : nil })
-                }
-            }
-            return SourceInfo(location: location, inlined: inlined)
+            if let known = lookedUp[address] { return known }
+            if lookedUp.count >= DWARFLimits.lookupsKept { lookedUp.removeAll() }
+            let info = lookUp(address)
+            lookedUp[address] = .some(info)
+            return info
         }
+    }
+
+    private func lookUp(_ address: UInt64) -> SourceInfo? {
+        guard let unitIndex = unit(containing: address) else { return orphanLocation(address).map { SourceInfo(location: $0) } }
+        let lines = lineTable(unitIndex)
+        // Line 0 (code the compiler could attribute to no line) still has its inlined calls.
+        let here = lines?.location(for: address)
+        let chain = inlineChain(unitIndex, address: address)
+        guard chain.contains(where: \.isInlined) else { return here.map { SourceInfo(location: $0) } }
+        // chain: innermost first; the inlined entries, then the function that holds them.
+        var inlined: [InlinedFunction] = []
+        var location: SourcePosition? = here
+        for entry in chain where entry.isInlined {
+            inlined.append(InlinedFunction(name: name(unitIndex, dieOffset: entry.dieOffset), location: location))
+            // The next one out is where this one was called from.
+            location = entry.callLine.flatMap { line in
+                guard line > 0, line <= UInt64(Int32.max), let file = entry.callFile.flatMap({ lines?.file($0) }) else { return nil }
+                return SourcePosition(file: file, line: Int(line),
+                                      column: entry.callColumn.flatMap { $0 > 0 && $0 <= UInt64(Int32.max) ? Int($0) : nil })
+            }
+        }
+        return SourceInfo(location: location, inlined: inlined)
     }
 
     /// Addresses worth looking up: the start, middle and last byte of each unit's ranges (for
@@ -655,96 +664,97 @@ public final class DebugInfo: @unchecked Sendable {
 
     // MARK: - Functions and inlined calls
 
-    /// The subprograms and inlined subroutines of unit `index` that have code, with their
-    /// nesting; one walk over the unit's DIEs, kept.
-    private func functionIndex(_ index: Int) -> [FunctionEntry] {
-        if let cached = functionIndexes[index] { return cached }
-        var entries: [FunctionEntry] = []
-        defer { functionIndexes[index] = entries }
+    /// The subprogram and inlined subroutines of unit `index` whose code contains `address`,
+    /// innermost first, up to the first real (not inlined) function.
+    ///
+    /// One walk over the unit's DIEs that jumps over what cannot hold the address, where a DIE
+    /// says where its next sibling starts (`DW_AT_sibling`, only forward and inside the unit): a
+    /// type's members, a function or lexical block whose code is elsewhere, a function without
+    /// code (a declaration, an abstract instance). A function's code lies within its ranges, so
+    /// the walk ends when the outermost function containing the address ends, as libdw's does;
+    /// the innermost entry is the last containing one in DIE order. (A GCC nested function,
+    /// whose DIE lies inside its outer function's, is not looked for there.)
+    private func inlineChain(_ index: Int, address: UInt64) -> [FunctionEntry] {
         let unit = unit(index)
-        guard let table = abbrevTable(unit.abbrevOffset) else { return entries }
+        guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
         var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
-        // For each open DIE with children: the function entry that encloses its children.
-        var enclosing: [Int] = []
+        // For each open DIE with children: whether it is a function containing the address.
+        var open: [Bool] = []
+        // The open functions containing the address, outermost first.
+        var containing: [FunctionEntry] = []
+        var chain: [FunctionEntry] = []
         var values: [(name: UInt64, value: AttributeValue)] = []
-        // Many DIEs may share one long range list: the ranges kept for a unit are bounded, and
-        // once they are spent the rest of the unit is not read.
+        // Many DIEs may share one long range list: the ranges read in one walk are bounded.
         var rangesLeft = DWARFLimits.rangesPerUnit
         do throws(DWARFError) {
             while !cursor.isAtEnd {
                 let dieOffset = cursor.offset
                 let code = try cursor.uleb()
                 if code == 0 {
-                    if enclosing.isEmpty { break }
-                    enclosing.removeLast()
+                    guard let wasContaining = open.popLast() else { break }
+                    if wasContaining {
+                        containing.removeLast()
+                        if containing.isEmpty { break }
+                    }
                     continue
                 }
                 guard let abbrev = table[code] else { throw .malformed("abbreviation \(code)") }
-                let isFunction = abbrev.tag == 0x2e || abbrev.tag == 0x1d  // subprogram, inlined_subroutine
+                let tag = abbrev.tag
+                let isFunction = tag == 0x2e || tag == 0x1d  // subprogram, inlined_subroutine
+                let hasCode = isFunction || tag == 0x0b  // lexical_block
                 values.removeAll(keepingCapacity: true)
                 var sibling: UInt64?
                 for spec in abbrev.attributes {
                     let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
-                    if isFunction { values.append((spec.name, value)) }
+                    if hasCode { values.append((spec.name, value)) }
                     if spec.name == 0x01, case .reference(let target) = value { sibling = target }  // sibling
                 }
-                // A type's children (members, enumerators) hold no code: its subtree is skipped
-                // where the DIE says where its next sibling starts.
-                if abbrev.hasChildren, Self.typeTags.contains(abbrev.tag), let sibling,
-                   sibling > UInt64(cursor.offset), sibling <= UInt64(unit.end) {
-                    cursor.offset = Int(sibling)
-                    continue
-                }
-                var current = enclosing.last ?? -1
-                if isFunction {
+                var contains = false
+                var skip = abbrev.hasChildren && Self.typeTags.contains(tag)
+                if hasCode {
                     let ranges = codeRanges(values, unit: unit)
                     rangesLeft -= ranges.count
                     if rangesLeft < 0 { break }
-                    if !ranges.isEmpty {
-                        var entry = FunctionEntry(ranges: ranges, parent: current, isInlined: abbrev.tag == 0x1d, dieOffset: dieOffset)
-                        for (name, value) in values {
-                            switch name {
-                            case 0x58: entry.callFile = value.constant  // call_file
-                            case 0x59: entry.callLine = value.constant  // call_line
-                            case 0x57: entry.callColumn = value.constant  // call_column
-                            default: break
-                            }
+                    contains = ranges.contains { $0.contains(address) }
+                    // A lexical block without ranges may still hold functions with code.
+                    if !contains, isFunction || !ranges.isEmpty { skip = abbrev.hasChildren }
+                }
+                if skip, let sibling, sibling > UInt64(cursor.offset), sibling <= UInt64(unit.end) {
+                    cursor.offset = Int(sibling)
+                    continue
+                }
+                let isEntry = contains && isFunction
+                if isEntry {
+                    var entry = FunctionEntry(isInlined: tag == 0x1d, dieOffset: dieOffset)
+                    for (name, value) in values {
+                        switch name {
+                        case 0x58: entry.callFile = value.constant  // call_file
+                        case 0x59: entry.callLine = value.constant  // call_line
+                        case 0x57: entry.callColumn = value.constant  // call_column
+                        default: break
                         }
-                        entries.append(entry)
-                        current = entries.count - 1
                     }
+                    chain = [entry]
+                    if entry.isInlined {
+                        for outer in containing.reversed() where chain.count <= DWARFLimits.depth {
+                            chain.append(outer)
+                            if !outer.isInlined { break }
+                        }
+                    }
+                    if abbrev.hasChildren { containing.append(entry) } else if containing.isEmpty { break }
                 }
                 if abbrev.hasChildren {
-                    guard enclosing.count < DWARFLimits.depth else { break }
-                    enclosing.append(current)
+                    guard open.count < DWARFLimits.depth else { break }
+                    open.append(isEntry)
                 }
             }
         } catch {}
-        return entries
+        return chain
     }
 
     /// Tags of types, whose children are members, enumerators or parameter types, never code:
     /// array, class, enumeration, subroutine type, structure, union.
     static let typeTags: Set<UInt64> = [0x01, 0x02, 0x04, 0x15, 0x13, 0x17]
-
-    /// The entries containing `address`, innermost first, up to the first real (not inlined)
-    /// function.
-    private func inlineChain(_ index: Int, address: UInt64) -> [FunctionEntry] {
-        let entries = functionIndex(index)
-        // The innermost containing entry: the one with the most containing ancestors; a child
-        // comes after its parent, so the last containing entry in DIE order.
-        guard let deepest = entries.lastIndex(where: { $0.ranges.contains { $0.contains(address) } }) else { return [] }
-        var chain: [FunctionEntry] = []
-        var i = deepest
-        while i >= 0, i < entries.count, chain.count <= DWARFLimits.depth {
-            let entry = entries[i]
-            chain.append(entry)
-            if !entry.isInlined { break }
-            guard entry.parent < i else { break }
-            i = entry.parent
-        }
-        return chain
-    }
 
     /// A function's name, as elfutils and LLVM name it: its linkage name (`DW_AT_linkage_name`,
     /// the symbol's name) if it or its abstract origin or specification has one, else its
