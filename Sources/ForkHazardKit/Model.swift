@@ -107,7 +107,7 @@ public struct AddressLayout: Sendable, Equatable {
         stackTop = maps.first { $0.path == "[stack]" }?.end
         vdso = start { $0.path == "[vdso]" }
         exeBase = exe.flatMap { path in start { $0.path == path } }
-        libcBase = start { fileName(of: $0.path).hasPrefix("libc.so") || fileName(of: $0.path).hasPrefix("libc-") }
+        libcBase = start(\.isLibc)
     }
 
     /// Whether two layouts have at least one address in common and none that differ.

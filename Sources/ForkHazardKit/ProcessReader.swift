@@ -141,17 +141,17 @@ final class ProcessReader: WaitContext {
 
     func runtimes(exe: String?) -> [String]? {
         var found: [String] = []
-        let names = Set(maps.map { fileName(of: $0.path) })
-        let exeName = exe.map { fileName(of: $0) } ?? ""
-        if exeName.hasPrefix("python") || names.contains(where: { $0.hasPrefix("libpython") }) {
+        let names = maps.map(\.fileName.utf8)
+        func mapsFile(named prefix: String) -> Bool { names.contains { $0.starts(with: prefix.utf8) } }
+        if exe.map({ lastPathComponent($0).utf8.starts(with: "python".utf8) }) == true || mapsFile(named: "libpython") {
             found.append("python")
         } else if let exe, proc.path == "/proc", exe.hasPrefix("/"), !exe.hasSuffix(" (deleted)"),
                   PythonRuntime.mayBeEmbedded(in: exe, root: ProcessModules.root(of: pid)) {
             // A static CPython under another name (a renamed interpreter, a program embedding it).
             found.append("python")
         }
-        if names.contains(where: { $0.hasPrefix("libgomp") }) { found.append("libgomp") }
-        if names.contains(where: { $0.hasPrefix("libstdc++") }) { found.append("libstdc++") }
+        if mapsFile(named: "libgomp") { found.append("libgomp") }
+        if mapsFile(named: "libstdc++") { found.append("libstdc++") }
         return found
     }
 

@@ -120,7 +120,7 @@ public struct SnapshotBuilder: Sendable {
             // DWARF is compressed: read in the background from the first process that maps it,
             // while the rest is read and the threads are stopped.
             if live, !prefetching, stacks?.sourceLines == true,
-               let libc = reader.maps.first(where: { $0.offset == 0 && Self.isLibc($0.path) }) {
+               let libc = reader.maps.first(where: { $0.offset == 0 && $0.isLibc }) {
                 prefetching = true
                 let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
                                           mappedFile: stacks?.readsMappedFiles == true
@@ -308,11 +308,6 @@ extension SnapshotBuilder {
             return "its files are those of CPython \(version), which keeps its interpreter state elsewhere; \(known)"
         }
         return "no _PyRuntime in its executable or libraries (not CPython, or a build without that symbol); \(known)"
-    }
-
-    static func isLibc(_ path: String) -> Bool {
-        let name = path.split(separator: "/").last ?? ""
-        return name.hasPrefix("libc.so") || (name.hasPrefix("libc-") && name.hasSuffix(".so"))
     }
 
     /// On a CPU or runnable: its frames move while they are read.

@@ -1,9 +1,11 @@
+import ProcFS
+
 // Small text helpers, so that the library needs only FoundationEssentials (the whole of Foundation
 // costs several milliseconds of start-up). `trimmed` comes from ProcFS.
 
 /// The last component of a path: `/usr/lib/libc.so.6` → `libc.so.6`.
 public func fileName(of path: String) -> String {
-    path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+    String(lastPathComponent(path))
 }
 
 /// `value` with one decimal: 2.25 → "2.3" (rounded half away from zero).

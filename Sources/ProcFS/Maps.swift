@@ -53,6 +53,31 @@ public struct MemoryMapping: Equatable, Sendable {
     public static func parseAll(_ bytes: [UInt8]) -> [MemoryMapping] {
         bytes.split(separator: 10).compactMap { MemoryMapping(parsing: $0) }
     }
+
+    /// The last component of `path`: `libc.so.6` for `/usr/lib/x86_64-linux-gnu/libc.so.6`.
+    public var fileName: Substring { lastPathComponent(path) }
+
+    /// Whether the mapped file is glibc's `libc.so.6` (or an old `libc-2.x.so`).
+    public var isLibc: Bool { isLibcName(fileName) }
+}
+
+/// The last component of a path, `/` at its end ignored: `libc.so.6` for
+/// `/usr/lib/x86_64-linux-gnu/libc.so.6`; a path without one is itself. Found in its bytes, as it
+/// runs for every mapping of every process.
+public func lastPathComponent(_ path: String) -> Substring {
+    let bytes = path.utf8
+    let slash = UInt8(ascii: "/")
+    var end = bytes.endIndex
+    while end > bytes.startIndex, bytes[bytes.index(before: end)] == slash { end = bytes.index(before: end) }
+    guard end > bytes.startIndex else { return path[...] }
+    let start = bytes[..<end].lastIndex(of: slash).map { bytes.index(after: $0) } ?? bytes.startIndex
+    return path[start..<end]
+}
+
+/// Whether a file name is glibc's C library: `libc.so.6`, or `libc-2.31.so` before glibc 2.34.
+public func isLibcName(_ name: Substring) -> Bool {
+    let bytes = name.utf8
+    return bytes.starts(with: "libc.so".utf8) || (bytes.starts(with: "libc-".utf8) && bytes.reversed().starts(with: "os.".utf8))
 }
 
 /// A whole field of hex digits (no prefix).
