@@ -312,9 +312,8 @@ struct LoadedModule {
     /// The mapping with the lowest file offset.
     var first: MemoryMapping
 
-    var name: Substring { path.split(separator: "/").last ?? Substring(path) }
-    var isPythonNamed: Bool { name.contains("python") }
-    var isLibc: Bool { name.hasPrefix("libc.so") || name.hasPrefix("libc-") }
+    var isPythonNamed: Bool { lastPathComponent(path).utf8.contains("python".utf8) }
+    var isLibc: Bool { first.isLibc }
 
     /// Distinct modules in map order.
     static func all(in mappings: [MemoryMapping]) -> [LoadedModule] {
@@ -353,7 +352,6 @@ final class ModuleInfoCache: Sendable {
     }
 
     static let shared = ModuleInfoCache()
-    static let names: Set<String> = ["_PyRuntime", "Py_Version", "_thread_db_pthread_tid"]
 
     private let entries = Mutex<[Key: (identity: FileIdentity, info: Info?)]>([:])
     private let probes = Mutex<[Key: (identity: FileIdentity, holds: Bool)]>([:])
@@ -364,7 +362,9 @@ final class ModuleInfoCache: Sendable {
         if let cached = entries.withLock({ $0[key] }), cached.identity == identity { return cached.info }
         var info: Info?
         if let file = try? ELFFile(path: path, root: root, loadSymbols: false) {
-            info = Info(file: file, symbols: file.symbols(named: ModuleInfoCache.names),
+            // glibc's thread descriptor offset is in libc, the interpreter's runtime anywhere else.
+            let names: Set<String> = isLibcName(lastPathComponent(path)) ? ["_thread_db_pthread_tid"] : ["_PyRuntime", "Py_Version"]
+            info = Info(file: file, symbols: file.symbols(named: names),
                         pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
         }
         entries.withLock { $0[key] = (identity, info) }

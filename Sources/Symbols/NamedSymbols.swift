@@ -3,13 +3,15 @@ extension ELFFile {
     /// the file's `.dynsym` and `.symtab`; `.dynsym` wins when both define a name. Values are
     /// link-time virtual addresses. Only the string tables are scanned, so looking up a few names
     /// in a large library is cheap; nothing is kept.
-    /// `dynamicOnly`: only `.dynsym`, what the loader sees (small next to a full `.symtab`).
+    /// `dynamicOnly`: only `.dynsym`, what the loader sees (small next to a full `.symtab`), which
+    /// is searched first: `.symtab` only for names it does not have.
     public func symbols(named names: Set<String>, dynamicOnly: Bool = false) -> [String: ELFSymbol] {
         let reader = source
         var found: [String: ELFSymbol] = [:]
-        let wanted = Set(names.map { Array($0.utf8) })
+        let wanted = names.map { Array($0.utf8) }
         let longest = wanted.map(\.count).max() ?? 0
         for type in dynamicOnly ? [ELFConstants.SHT_DYNSYM] : [ELFConstants.SHT_DYNSYM, ELFConstants.SHT_SYMTAB] {
+            guard found.count < names.count else { break }
             guard let table = sections.first(where: { $0.type == type }), table.hasFileData,
                   table.flags & ELFConstants.SHF_COMPRESSED == 0, Int(table.link) < sections.count else { continue }
             let strtab = sections[Int(table.link)]
@@ -28,8 +30,8 @@ extension ELFFile {
                 let limit = min(strings.count, nameOffset + longest + 1)
                 while end < limit, strings[end] != 0 { end += 1 }
                 guard end < strings.count, strings[end] == 0 else { continue }
-                let name = Array(strings[nameOffset..<end])
-                guard wanted.contains(name) else { continue }
+                let name = strings[nameOffset..<end]
+                guard wanted.contains(where: { $0.count == name.count && $0.elementsEqual(name) }) else { continue }
                 let text = String(decoding: name, as: UTF8.self)
                 guard found[text] == nil else { continue }
                 found[text] = ELFSymbol(name: text, value: view.u64(b + 8) ?? 0, size: view.u64(b + 16) ?? 0,
