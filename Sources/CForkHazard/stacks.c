@@ -228,10 +228,19 @@ void fh_install_release_handlers(void) {
 #define PAGE_CACHE 64
 struct page { uint64_t base; int valid; uint8_t bytes[4096]; };
 
+/* An executable mapping and, once read, the binary search table of its module's .eh_frame_hdr. */
+struct code_mapping {
+    uint64_t start, end, base;
+    int state; /* 0: not read yet; 1: `table` holds it; -1: none usable */
+    unw_dyn_info_t table;
+};
+
 struct fh_unwinder {
     pid_t pid;
     unw_addr_space_t space;
     void *upt;
+    struct code_mapping *code;
+    size_t code_count;
     /* the current unwind's inputs */
     const fh_registers *registers;
     const uint8_t *stack;
@@ -300,8 +309,93 @@ static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *a
     return -UNW_ENOINFO;
 }
 
+/* libunwind's search of a remote binary search table (exported, declared in no public header). */
+extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t *di,
+                                              unw_proc_info_t *pi, int need_unwind_info, void *arg);
+
+/* Bytes of a DW_EH_PE-encoded value of fixed size; -1 for a variable size (LEB128) or unknown. */
+static int encoded_size(uint8_t encoding) {
+    if (encoding == 0xff) return 0; /* DW_EH_PE_omit */
+    switch (encoding & 0x0f) {
+    case 0x00: return 8;               /* absptr (64-bit targets) */
+    case 0x02: case 0x0a: return 2;    /* udata2, sdata2 */
+    case 0x03: case 0x0b: return 4;    /* udata4, sdata4 */
+    case 0x04: case 0x0c: return 8;    /* udata8, sdata8 */
+    default: return -1;
+    }
+}
+
+/* Reads the module's program headers from the process's memory at `m->base` and, from its
+ * PT_GNU_EH_FRAME, the .eh_frame_hdr's table, as libunwind's own search does from the file:
+ * version 1, a table of (datarel sdata4 start, datarel sdata4 FDE) pairs, `table_len` in words,
+ * data-relative to the header. Anything else leaves the module to libunwind's search. */
+static int read_table(fh_unwinder *u, struct code_mapping *m) {
+    Elf64_Ehdr eh;
+    if (fh_read_memory(u->pid, m->base, &eh, sizeof eh) != (ssize_t)sizeof eh) return -1;
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) return -1;
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256) return -1;
+    Elf64_Phdr ph[256];
+    size_t bytes = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
+    if (eh.e_phoff > UINT64_MAX - m->base) return -1;
+    if (fh_read_memory(u->pid, m->base + eh.e_phoff, ph, bytes) != (ssize_t)bytes) return -1;
+    const Elf64_Phdr *first = NULL, *frame = NULL;
+    uint64_t low = UINT64_MAX, high = 0;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD) {
+            if (ph[i].p_vaddr < low) low = ph[i].p_vaddr;
+            if (ph[i].p_vaddr + ph[i].p_memsz > high) high = ph[i].p_vaddr + ph[i].p_memsz;
+            if (ph[i].p_offset == 0 && !first) first = &ph[i];
+        } else if (ph[i].p_type == PT_GNU_EH_FRAME) {
+            frame = &ph[i];
+        }
+    }
+    /* The first mapping is the PT_LOAD at file offset 0: the load bias follows. */
+    if (!first || !frame || low >= high || first->p_vaddr > m->base) return -1;
+    uint64_t bias = m->base - first->p_vaddr;
+    uint64_t header = bias + frame->p_vaddr;
+    uint8_t h[4 + 8 + 8];
+    if (fh_read_memory(u->pid, header, h, sizeof h) != (ssize_t)sizeof h) return -1;
+    int frame_pointer = encoded_size(h[1]), count_size = encoded_size(h[2]);
+    /* version 1; the table DW_EH_PE_datarel | DW_EH_PE_sdata4, as libunwind requires. */
+    if (h[0] != 1 || h[3] != 0x3b || frame_pointer < 0 || count_size <= 0) return -1;
+    uint64_t count = 0;
+    memcpy(&count, h + 4 + frame_pointer, (size_t)count_size); /* little-endian */
+    if (count == 0 || count > (1u << 24)) return -1;
+    memset(&m->table, 0, sizeof m->table);
+    m->table.start_ip = bias + low;
+    m->table.end_ip = bias + high;
+    m->table.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+    m->table.u.rti.segbase = header;
+    m->table.u.rti.table_data = header + 4 + (uint64_t)frame_pointer + (uint64_t)count_size;
+    m->table.u.rti.table_len = count * 8 / sizeof(unw_word_t);
+    return 1;
+}
+
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg) {
+    fh_unwinder *u = current;
+    for (size_t i = 0; u && i < u->code_count; i++) {
+        struct code_mapping *m = &u->code[i];
+        if (ip < m->start || ip >= m->end) continue;
+        if (m->state == 0) m->state = read_table(u, m);
+        if (m->state == 1 && ip >= m->table.start_ip && ip < m->table.end_ip) {
+            int r = UNW_OBJ(dwarf_search_unwind_table)(as, ip, &m->table, pi, need, arg);
+            if (r != -UNW_ENOINFO) return r;
+        }
+        break;
+    }
+    /* Not in the table (or none): libunwind's search, which also reads .debug_frame. */
     return _UPT_find_proc_info(as, ip, pi, need, arg);
+}
+
+int fh_unwinder_add_code(fh_unwinder *u, uint64_t start, uint64_t end, uint64_t base) {
+    if (!u) return -EINVAL;
+    if (u->code_count == FH_MAX_CODE_MAPPINGS) return -ENOSPC;
+    if (!u->code) {
+        u->code = calloc(FH_MAX_CODE_MAPPINGS, sizeof *u->code);
+        if (!u->code) return -ENOMEM;
+    }
+    u->code[u->code_count++] = (struct code_mapping){.start = start, .end = end, .base = base};
+    return 0;
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg) {
@@ -336,6 +430,7 @@ void fh_unwinder_destroy(fh_unwinder *u) {
     if (!u) return;
     if (u->upt) _UPT_destroy(u->upt);
     if (u->space) unw_destroy_addr_space(u->space);
+    free(u->code);
     free(u);
 }
 

@@ -140,6 +140,14 @@ final class StackUnwinder {
         self.maxFrames = maxFrames
         self.sourceLines = sourceLines
         unwinder = fh_unwinder_create(pid)
+        // Each module's unwind table is found from its ELF header in memory: a file's first
+        // mapping, or the vDSO's own.
+        var headers: [String: UInt64] = [:]
+        for map in maps where map.offset == 0 && map.path.hasPrefix("/") { headers[map.path] = min(headers[map.path] ?? .max, map.start) }
+        for map in maps where map.permissions.utf8.dropFirst(2).first == UInt8(ascii: "x") {
+            guard let base = map.path == "[vdso]" ? map.start : headers[map.path] else { continue }
+            guard fh_unwinder_add_code(unwinder, map.start, map.end, base) == 0 else { break }
+        }
     }
 
     /// Why some modules' frames were left unnamed.

@@ -37,6 +37,27 @@ import Testing
         }
     }
 
+    /// A program linked without `.eh_frame_hdr` (no PT_GNU_EH_FRAME, so no table to find its
+    /// frames' unwind rules from memory): libc's frames still come from libc's table, and the
+    /// program's own from libunwind's search of its file.
+    @Test func aProgramWithoutAnUnwindTableHeader() throws {
+        let binary = VictimBuild.compile("waits.c", output: "waits-no-eh-frame-hdr", flags: ["-Wl,--no-eh-frame-hdr"])
+        let readelf = Process()
+        let output = Pipe()
+        readelf.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        readelf.arguments = ["readelf", "-lW", binary]
+        readelf.standardOutput = output
+        try readelf.run()
+        let headers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        readelf.waitUntilExit()
+        #expect(headers.contains("LOAD") && !headers.contains("GNU_EH_FRAME"))
+        let victim = try Victim(binary, ["fork-mutex"])
+        let child = victim.helper
+        try waitForBlocked(pid: child, tid: child, in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        #expect(Array(symbols(report.thread(child)).prefix(3)) == ["__lll_lock_wait", "pthread_mutex_lock", "main"])
+    }
+
     /// Python's threading.Lock waits in sem_wait: the local libc functions must be named from
     /// libc's debug file, not the nearest exported names.
     @Test("A CPython lock wait, CPython 3.11 from pyenv", .cpython("3.11"))

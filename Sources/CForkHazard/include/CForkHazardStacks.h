@@ -53,6 +53,14 @@ void fh_stopped_remove(pid_t tid);
 typedef struct fh_unwinder fh_unwinder;
 fh_unwinder *fh_unwinder_create(pid_t pid);
 void fh_unwinder_destroy(fh_unwinder *unwinder);
+/* Names an executable mapping [start, end) of the process whose module's ELF header is mapped at
+ * `base` (its file's first mapping; for the vDSO, its own start). Unwind tables for addresses in
+ * it are then found from that module's PT_GNU_EH_FRAME in the process's memory, read once per
+ * unwinder; addresses in no mapping named, or in a module without that table, are left to
+ * libunwind's own search (which reads /proc/PID/maps and maps the file, each time the module
+ * changes). Returns 0, or -ENOSPC past FH_MAX_CODE_MAPPINGS. */
+#define FH_MAX_CODE_MAPPINGS 1024
+int fh_unwinder_add_code(fh_unwinder *unwinder, uint64_t start, uint64_t end, uint64_t base);
 int fh_unwind(fh_unwinder *unwinder, const fh_registers *registers, const uint8_t *stack,
               uint64_t stack_base, size_t stack_len, uint64_t *ips, int max_frames);
 
