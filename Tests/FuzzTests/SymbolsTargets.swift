@@ -150,7 +150,7 @@ func unpackSections(_ bytes: [UInt8]) -> DWARFSections {
 
 /// The DWARF of the seed programs (every variant, compressed ones inflated).
 func dwarfSeeds() -> [DWARFSections] {
-    elfSeeds().compactMap { seed in (try? ELFFile(bytes: seed.bytes, loadSymbols: false)).flatMap(DWARFSections.init) }
+    elfSeeds().compactMap { seed in (try? ELFFile(bytes: seed.bytes, loadSymbols: false)).flatMap(DWARFSections.init)?.inMemory() }
 }
 
 /// Looks up addresses all over the units, and near them.

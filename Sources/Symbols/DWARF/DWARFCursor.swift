@@ -16,17 +16,21 @@ enum DWARFError: Error, Equatable {
 }
 
 /// Reads one section's bytes in order, every read checked against `end`: a field that is not
-/// all there throws `.truncated` instead of reading what follows.
+/// all there throws `.truncated` instead of reading what follows. Offsets are the section's, also
+/// over a part of it read on its own (a unit, a line program): `bytes` starts at offset `base`.
 struct DWARFCursor {
     let bytes: [UInt8]
+    let base: Int
     var offset: Int
     let end: Int
 
-    /// A cursor over `bytes[offset..<end]` (`end` clamped to the section).
-    init(_ bytes: [UInt8], at offset: Int = 0, end: Int? = nil) {
+    /// A cursor over section offsets `offset..<end` of `bytes`, which hold the section's bytes
+    /// from offset `base` (`end` clamped to them).
+    init(_ bytes: [UInt8], base: Int = 0, at offset: Int = 0, end: Int? = nil) {
         self.bytes = bytes
-        self.end = min(end ?? bytes.count, bytes.count)
-        self.offset = min(max(0, offset), self.end)
+        self.base = base
+        self.end = min(end ?? base + bytes.count, base + bytes.count)
+        self.offset = min(max(base, offset), self.end)
     }
 
     var remaining: Int { end - offset }
@@ -35,7 +39,7 @@ struct DWARFCursor {
     mutating func u8() throws(DWARFError) -> UInt8 {
         guard offset < end else { throw .truncated }
         defer { offset += 1 }
-        return bytes[offset]
+        return bytes[offset - base]
     }
 
     /// A little-endian unsigned integer of `size` bytes (1 to 8).
@@ -43,7 +47,8 @@ struct DWARFCursor {
         guard size >= 1, size <= 8 else { throw .malformed("integer of \(size) bytes") }
         guard remaining >= size else { throw .truncated }
         var value: UInt64 = 0
-        for i in 0..<size { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+        let at = offset - base
+        for i in 0..<size { value |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
         offset += size
         return value
     }
@@ -98,10 +103,10 @@ struct DWARFCursor {
 
     /// A NUL-terminated string's bytes (without the NUL), which must end before `end`.
     mutating func cString() throws(DWARFError) -> ArraySlice<UInt8> {
-        let start = offset
-        guard let nul = bytes.withUnsafeBytes({ nulIndex(in: UnsafeRawBufferPointer(rebasing: $0[..<end]), from: start, maxLength: .max) })
+        let start = offset - base
+        guard let nul = bytes.withUnsafeBytes({ nulIndex(in: UnsafeRawBufferPointer(rebasing: $0[..<(end - base)]), from: start, maxLength: .max) })
         else { throw .truncated }
-        offset = nul + 1
+        offset = base + nul + 1
         return bytes[start..<nul]
     }
 }

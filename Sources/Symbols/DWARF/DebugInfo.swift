@@ -38,15 +38,28 @@ public struct DWARFSections: Sendable {
     public var ranges: [UInt8] = []
     public var rnglists: [UInt8] = []
     public var aranges: [UInt8] = []
+    /// `.debug_info` and `.debug_line` where they lie in the file uncompressed, then read a unit
+    /// or a line program at a time when first needed, not whole (`info` and `line` stay empty): a
+    /// large library's are megabytes, of which a few frames need a few units.
+    var infoInFile: FileSection?
+    var lineInFile: FileSection?
 
     public init() {}
 
     /// The sections of `elf`, or nil when it has neither `.debug_info` nor `.debug_line`.
     public init?(_ elf: ELFFile) {
         func data(_ name: String) -> [UInt8] { elf.sectionData(named: name) ?? [] }
-        info = data(".debug_info")
-        line = data(".debug_line")
-        guard !info.isEmpty || !line.isEmpty else { return nil }
+        func inFile(_ name: String) -> FileSection? {
+            guard let section = elf.sections.first(where: { $0.name == name && $0.hasFileData }),
+                  section.flags & ELFConstants.SHF_COMPRESSED == 0, section.size <= ELFLimits.sectionBytes,
+                  section.offset <= elf.source.size, section.size <= elf.source.size - section.offset else { return nil }
+            return FileSection(source: elf.source, offset: section.offset, size: Int(section.size))
+        }
+        infoInFile = inFile(".debug_info")
+        lineInFile = inFile(".debug_line")
+        if infoInFile == nil { info = data(".debug_info") }
+        if lineInFile == nil { line = data(".debug_line") }
+        guard infoSize > 0 || lineSize > 0 else { return nil }
         abbrev = data(".debug_abbrev")
         str = data(".debug_str")
         lineStr = data(".debug_line_str")
@@ -55,6 +68,40 @@ public struct DWARFSections: Sendable {
         ranges = data(".debug_ranges")
         rnglists = data(".debug_rnglists")
         aranges = data(".debug_aranges")
+    }
+
+    var infoSize: Int { infoInFile?.size ?? info.count }
+    var lineSize: Int { lineInFile?.size ?? line.count }
+
+    /// A cursor over offsets `start..<end` of `.debug_info`, read from the file when it is there.
+    func infoCursor(_ start: Int, _ end: Int) -> DWARFCursor {
+        guard let file = infoInFile else { return DWARFCursor(info, at: start, end: end) }
+        return DWARFCursor(file.read(start, end), base: start, at: start, end: end)
+    }
+
+    /// The same sections with `.debug_info` and `.debug_line` in memory, whole.
+    func inMemory() -> DWARFSections {
+        var copy = self
+        if let file = infoInFile { copy.info = file.read(0, file.size) }
+        if let file = lineInFile { copy.line = file.read(0, file.size) }
+        copy.infoInFile = nil
+        copy.lineInFile = nil
+        return copy
+    }
+}
+
+/// A section's place in its file, for reading it in parts.
+struct FileSection: Sendable {
+    let source: any ByteSource
+    let offset: UInt64
+    let size: Int
+
+    /// The section's bytes at offsets `start..<end` (clamped to the section); fewer when the
+    /// file has shrunk since.
+    func read(_ start: Int, _ end: Int) -> [UInt8] {
+        let end = min(end, size)
+        guard start >= 0, start < end else { return [] }
+        return (try? source.read(offset: offset + UInt64(start), count: UInt64(end - start))) ?? []
     }
 }
 
@@ -102,6 +149,8 @@ public final class DebugInfo: @unchecked Sendable {
     private var rangeEntriesLeft = DWARFLimits.rangeEntries
     /// Line programs by their offset in `.debug_line`: units may share one, and it is decoded once.
     private var lineTables: [Int: LineTable?] = [:]
+    /// Units' bytes read from the file (`sections.infoInFile`), by unit index.
+    private var unitBytes: [Int: [UInt8]] = [:]
     /// Lookups done, by address: a snapshot's processes share their libraries' frames.
     private var lookedUp: [UInt64: SourceInfo?] = [:]
     /// Line programs not reached from any unit (`.debug_line` without `.debug_info`).
@@ -218,13 +267,16 @@ public final class DebugInfo: @unchecked Sendable {
     // MARK: - Units
 
     private func readUnitHeaders() {
-        var cursor = DWARFCursor(sections.info)
-        while !cursor.isAtEnd, units.count < DWARFLimits.units {
-            let start = cursor.offset
-            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
+        let size = sections.infoSize
+        var next = 0
+        while next < size, units.count < DWARFLimits.units {
+            let start = next
+            // A header takes at most 24 bytes: only those are read of a unit in the file.
+            var cursor = sections.infoCursor(start, start + 24)
+            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(size - cursor.offset) else { break }
             let end = cursor.offset + Int(length)
-            var header = DWARFCursor(sections.info, at: cursor.offset, end: end)
-            cursor.offset = end
+            var header = DWARFCursor(cursor.bytes, base: cursor.base, at: cursor.offset, end: end)
+            next = end
             guard let version = try? header.u16(), (2...5).contains(version) else { continue }
             var unitType: UInt8 = 1
             var addressSize = 8
@@ -292,7 +344,10 @@ public final class DebugInfo: @unchecked Sendable {
     private func unit(_ index: Int) -> Unit {
         if !unitDIERead[index] {
             unitDIERead[index] = true
-            readUnitDIE(&units[index])
+            // Not in place: reading the DIE may read the unit's bytes, which looks at `units`.
+            var read = units[index]
+            readUnitDIE(&read, index: index)
+            units[index] = read
         }
         return units[index]
     }
@@ -317,17 +372,40 @@ public final class DebugInfo: @unchecked Sendable {
         return index
     }
 
+    /// The attributes of the unit's own DIE; nil when they cannot be read. From a file, read
+    /// from the DIE's first kilobyte, or from the whole unit for a longer DIE.
+    private func unitDIEValues(_ unit: Unit, index: Int) -> [(name: UInt64, value: AttributeValue)]? {
+        guard let table = abbrevTable(unit.abbrevOffset) else { return nil }
+        func values(_ cursor: DWARFCursor) -> [(name: UInt64, value: AttributeValue)]? {
+            var cursor = cursor
+            guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return nil }
+            var values: [(name: UInt64, value: AttributeValue)] = []
+            for spec in abbrev.attributes {
+                guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else { return nil }
+                values.append((spec.name, value))
+            }
+            return values
+        }
+        let head = unitBytes[index] == nil ? sections.infoCursor(unit.firstDIE, min(unit.end, unit.firstDIE + 1024)) : nil
+        if let head, let found = values(head) { return found }
+        if let head, head.end == unit.end { return nil }
+        return values(unitCursor(index, at: unit.firstDIE))
+    }
+
+    /// A cursor over unit `index` from `offset` to its end; a unit in the file is read whole on
+    /// first use and kept.
+    private func unitCursor(_ index: Int, at offset: Int) -> DWARFCursor {
+        let unit = units[index]
+        guard sections.infoInFile != nil else { return DWARFCursor(sections.info, at: offset, end: unit.end) }
+        let bytes = unitBytes[index] ?? sections.infoCursor(unit.offset, unit.end).bytes
+        unitBytes[index] = bytes
+        return DWARFCursor(bytes, base: unit.offset, at: offset, end: unit.end)
+    }
+
     /// Reads the unit's own DIE: the bases later attributes need, the line program, the
     /// compilation directory.
-    private func readUnitDIE(_ unit: inout Unit) {
-        guard let table = abbrevTable(unit.abbrevOffset) else { return }
-        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
-        guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return }
-        var values: [(name: UInt64, value: AttributeValue)] = []
-        for spec in abbrev.attributes {
-            guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else { return }
-            values.append((spec.name, value))
-        }
+    private func readUnitDIE(_ unit: inout Unit, index: Int) {
+        guard let values = unitDIEValues(unit, index: index) else { return }
         for (name, value) in values {
             switch (name, value) {
             case (0x72, .unsigned(let base)), (0x72, .sectionOffset(let base)): unit.strOffsetsBase = base  // str_offsets_base
@@ -341,7 +419,7 @@ public final class DebugInfo: @unchecked Sendable {
             switch name {
             case 0x11: unit.lowPC = address(value, unit: unit) ?? 0  // low_pc
             case 0x10:  // stmt_list
-                if let offset = value.offset, offset < UInt64(sections.line.count) { unit.stmtList = Int(offset) }
+                if let offset = value.offset, offset < UInt64(sections.lineSize) { unit.stmtList = Int(offset) }
             case 0x1b: unit.compDir = string(value, unit: unit)  // comp_dir
             default: break
             }
@@ -351,15 +429,7 @@ public final class DebugInfo: @unchecked Sendable {
     /// The address ranges of the unit's DIE.
     private func unitDIERanges(_ index: Int) -> [Range<UInt64>] {
         let unit = unit(index)
-        guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
-        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
-        guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return [] }
-        var values: [(name: UInt64, value: AttributeValue)] = []
-        for spec in abbrev.attributes {
-            guard let value = try? readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit) else { return [] }
-            values.append((spec.name, value))
-        }
-        return codeRanges(values, unit: unit)
+        return unitDIEValues(unit, index: index).map { codeRanges($0, unit: unit) } ?? []
     }
 
     private func unit(containing address: UInt64) -> Int? {
@@ -371,7 +441,15 @@ public final class DebugInfo: @unchecked Sendable {
         let unit = unit(index)
         guard let offset = unit.stmtList else { return nil }
         if let cached = lineTables[offset] { return cached }
-        let table = try? LineTable(section: sections.line, at: offset,
+        var bytes = sections.line, base = 0
+        if let file = sections.lineInFile {
+            // The program's length first, then the program.
+            var header = DWARFCursor(file.read(offset, offset + 12), base: offset, at: offset)
+            let length = (try? header.unitLength()).map { Int(clamping: $0.length) } ?? 0
+            bytes = file.read(offset, header.offset + min(length, file.size))
+            base = offset
+        }
+        let table = try? LineTable(section: bytes, base: base, at: offset,
                                    strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
                                    compDir: unit.compDir, addressSize: unit.addressSize)
         lineTables[offset] = .some(table)
@@ -384,10 +462,11 @@ public final class DebugInfo: @unchecked Sendable {
         if orphanLineTables == nil {
             var tables: [LineTable] = []
             var offset = 0
-            while offset < sections.line.count, tables.count < DWARFLimits.units {
-                var cursor = DWARFCursor(sections.line, at: offset)
+            let line = sections.lineInFile.map { $0.read(0, $0.size) } ?? sections.line
+            while offset < line.count, tables.count < DWARFLimits.units {
+                var cursor = DWARFCursor(line, at: offset)
                 guard let (length, _) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
-                if let table = try? LineTable(section: sections.line, at: offset,
+                if let table = try? LineTable(section: line, at: offset,
                                               strings: LineTable.Strings(debugStr: sections.str, lineStr: sections.lineStr),
                                               compDir: nil) {
                     tables.append(table)
@@ -677,7 +756,7 @@ public final class DebugInfo: @unchecked Sendable {
     private func inlineChain(_ index: Int, address: UInt64) -> [FunctionEntry] {
         let unit = unit(index)
         guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
-        var cursor = DWARFCursor(sections.info, at: unit.firstDIE, end: unit.end)
+        var cursor = unitCursor(index, at: unit.firstDIE)
         // For each open DIE with children: whether it is a function containing the address.
         var open: [Bool] = []
         // The open functions containing the address, outermost first.
@@ -766,7 +845,7 @@ public final class DebugInfo: @unchecked Sendable {
             guard let owner = owningUnit(ofDIE: offset) else { break }
             let unit = unit(owner)
             guard let table = abbrevTable(unit.abbrevOffset) else { break }
-            var cursor = DWARFCursor(sections.info, at: Int(offset), end: unit.end)
+            var cursor = unitCursor(owner, at: Int(offset))
             guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { break }
             var next: UInt64?
             for spec in abbrev.attributes {

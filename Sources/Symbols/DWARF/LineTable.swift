@@ -96,14 +96,14 @@ struct LineTable {
         var lineStr: [UInt8] = []
     }
 
-    /// Decodes the line number program at `offset` of `.debug_line`. `compDir` (the unit's
-    /// `DW_AT_comp_dir`) completes relative directories.
-    init(section: [UInt8], at offset: Int, strings: Strings, compDir: String?, addressSize: Int = 8) throws(DWARFError) {
-        var header = DWARFCursor(section, at: offset)
+    /// Decodes the line number program at `offset` of `.debug_line`, whose bytes from offset
+    /// `base` are `section`. `compDir` (the unit's `DW_AT_comp_dir`) completes relative directories.
+    init(section: [UInt8], base: Int = 0, at offset: Int, strings: Strings, compDir: String?, addressSize: Int = 8) throws(DWARFError) {
+        var header = DWARFCursor(section, base: base, at: offset)
         let (length, is64) = try header.unitLength()
         guard length <= UInt64(header.remaining) else { throw .truncated }
         let unitEnd = header.offset + Int(length)
-        var cursor = DWARFCursor(section, at: header.offset, end: unitEnd)
+        var cursor = DWARFCursor(section, base: base, at: header.offset, end: unitEnd)
         version = try cursor.u16()
         guard (2...5).contains(version) else { throw .malformed("line table version \(version)") }
         var addressSize = addressSize
@@ -160,7 +160,7 @@ struct LineTable {
         }
 
         // The program: a state machine whose rows are appended as they are emitted.
-        var program = DWARFCursor(section, at: programStart, end: unitEnd)
+        var program = DWARFCursor(section, base: base, at: programStart, end: unitEnd)
         var address: UInt64 = 0
         var file: UInt64 = 1
         var line: Int64 = 1
