@@ -140,7 +140,7 @@ public final class DebugInfo: @unchecked Sendable {
     /// The same from every unit's own ranges (clang writes no `.debug_aranges`): built on the first
     /// address the aranges do not cover.
     private var fullIndex: AddressIndex?
-    private var abbrevTables: [UInt64: [UInt64: Abbrev]?] = [:]
+    private var abbrevTables: [AbbrevKey: AbbrevTable?] = [:]
     /// Bytes of `.debug_abbrev` left to parse: units may point into one another's tables, and
     /// reading each from its start to its end would be quadratic.
     private var abbrevBytesLeft: Int
@@ -172,6 +172,8 @@ public final class DebugInfo: @unchecked Sendable {
         var strOffsetsBase: UInt64 = 8
         var addrBase: UInt64 = 8
         var rnglistsBase: UInt64?
+
+        var format: Format { Format(addressSize: addressSize, is64: is64, version2: version <= 2) }
     }
 
     /// Address ranges to unit indexes, sorted, with running maximum ends for overlaps.
@@ -200,10 +202,75 @@ public final class DebugInfo: @unchecked Sendable {
         }
     }
 
-    struct Abbrev {
-        var tag: UInt64
-        var hasChildren: Bool
-        var attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)]
+    /// What fixes the size of attribute forms in a unit: its address size, offset size (32- or
+    /// 64-bit DWARF), and version 2's address-sized `DW_FORM_ref_addr`.
+    struct Format: Hashable {
+        var addressSize: Int
+        var is64: Bool
+        var version2: Bool
+    }
+
+    struct Attribute {
+        var name: UInt64
+        var form: UInt64
+        var implicitConst: Int64
+        /// Its size in the table's format when the form has a fixed size.
+        var size: Int?
+    }
+
+    /// An abbreviation, shared by reference: a walk looks one up for every DIE.
+    final class Abbrev {
+        let tag: UInt64
+        let hasChildren: Bool
+        let attributes: [Attribute]
+        /// The DIE's size after its code when every attribute's size is fixed: such a DIE is
+        /// stepped over at once when none of it is needed.
+        let size: Int?
+
+        init(tag: UInt64, hasChildren: Bool, attributes: [Attribute], size: Int?) {
+            self.tag = tag
+            self.hasChildren = hasChildren
+            self.attributes = attributes
+            self.size = size
+        }
+
+        /// A type, whose children are members, enumerators or parameter types, never code: array,
+        /// class, enumeration, subroutine type, structure, union.
+        var isType: Bool {
+            switch tag {
+            case 0x01, 0x02, 0x04, 0x15, 0x13, 0x17: return true
+            default: return false
+            }
+        }
+    }
+
+    struct AbbrevKey: Hashable {
+        var offset: UInt64
+        var format: Format
+    }
+
+    /// A unit's abbreviations by code. Producers number them from 1 without gaps: those are
+    /// kept in an array, any others by code.
+    struct AbbrevTable {
+        private var dense: [Abbrev?] = []
+        private var sparse: [UInt64: Abbrev] = [:]
+        private var count = 0
+
+        subscript(code: UInt64) -> Abbrev? {
+            code < UInt64(dense.count) ? dense[Int(code)] : sparse[code]
+        }
+
+        mutating func add(_ code: UInt64, _ abbrev: Abbrev) {
+            count += 1
+            // The array grows only as far as twice the number of abbreviations.
+            if code < UInt64(2 * count + 16) {
+                if code >= UInt64(dense.count) { dense.append(contentsOf: repeatElement(nil, count: Int(code) + 1 - dense.count)) }
+                dense[Int(code)] = abbrev
+                sparse[code] = nil
+            } else {
+                sparse[code] = abbrev
+            }
+        }
     }
 
     /// A subprogram or inlined subroutine whose code contains an address looked up.
@@ -375,7 +442,7 @@ public final class DebugInfo: @unchecked Sendable {
     /// The attributes of the unit's own DIE; nil when they cannot be read. From a file, read
     /// from the DIE's first kilobyte, or from the whole unit for a longer DIE.
     private func unitDIEValues(_ unit: Unit, index: Int) -> [(name: UInt64, value: AttributeValue)]? {
-        guard let table = abbrevTable(unit.abbrevOffset) else { return nil }
+        guard let table = abbrevTable(unit) else { return nil }
         func values(_ cursor: DWARFCursor) -> [(name: UInt64, value: AttributeValue)]? {
             var cursor = cursor
             guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { return nil }
@@ -483,9 +550,11 @@ public final class DebugInfo: @unchecked Sendable {
 
     // MARK: - Abbreviations
 
-    private func abbrevTable(_ offset: UInt64) -> [UInt64: Abbrev]? {
-        if let cached = abbrevTables[offset] { return cached }
-        var table: [UInt64: Abbrev]? = [:]
+    private func abbrevTable(_ unit: Unit) -> AbbrevTable? {
+        let offset = unit.abbrevOffset, format = unit.format
+        let key = AbbrevKey(offset: offset, format: format)
+        if let cached = abbrevTables[key] { return cached }
+        var table = AbbrevTable()
         let start = offset < UInt64(sections.abbrev.count) ? Int(offset) : sections.abbrev.count
         var cursor = DWARFCursor(sections.abbrev, at: start, end: start + max(0, abbrevBytesLeft))
         defer { abbrevBytesLeft -= cursor.offset - start }
@@ -496,21 +565,45 @@ public final class DebugInfo: @unchecked Sendable {
                 if code == 0 { break }
                 let tag = try cursor.uleb()
                 let children = try cursor.u8() != 0
-                var attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)] = []
+                var attributes: [Attribute] = []
+                attributes.reserveCapacity(8)
+                var size: Int? = 0
                 while true {
                     let name = try cursor.uleb()
                     let form = try cursor.uleb()
                     if name == 0 && form == 0 { break }
                     let implicitConst = form == 0x21 ? try cursor.sleb() : 0
-                    attributes.append((name, form, implicitConst))
+                    let formSize = Self.fixedSize(of: form, format: format)
+                    attributes.append(Attribute(name: name, form: form, implicitConst: implicitConst, size: formSize))
+                    size = size.flatMap { total in formSize.map { total + $0 } }
                 }
-                table![code] = Abbrev(tag: tag, hasChildren: children, attributes: attributes)
+                table.add(code, Abbrev(tag: tag, hasChildren: children, attributes: attributes, size: size))
             }
         } catch {
-            table = nil
+            abbrevTables[key] = .some(nil)
+            return nil
         }
-        abbrevTables[offset] = .some(table)
+        abbrevTables[key] = .some(table)
         return table
+    }
+
+    /// The size of a value of `form` when it is the same for every value, as `readValue` reads
+    /// it; nil for forms of variable size (strings, blocks, LEB128 numbers, indirect).
+    static func fixedSize(of form: UInt64, format: Format) -> Int? {
+        let offsetSize = format.is64 ? 8 : 4
+        switch form {
+        case 0x0b, 0x0c, 0x11, 0x25, 0x29: return 1  // data1, flag, ref1, strx1, addrx1
+        case 0x05, 0x12, 0x26, 0x2a: return 2  // data2, ref2, strx2, addrx2
+        case 0x27, 0x2b: return 3  // strx3, addrx3
+        case 0x06, 0x13, 0x1c, 0x28, 0x2c: return 4  // data4, ref4, ref_sup4, strx4, addrx4
+        case 0x07, 0x14, 0x20, 0x24: return 8  // data8, ref8, ref_sig8, ref_sup8
+        case 0x1e: return 16  // data16
+        case 0x01: return format.addressSize  // addr
+        case 0x10: return format.version2 ? format.addressSize : offsetSize  // ref_addr
+        case 0x0e, 0x17, 0x1d, 0x1f, 0x1f20, 0x1f21: return offsetSize  // strp, sec_offset, strp_sup, line_strp, GNU_ref_alt, GNU_strp_alt
+        case 0x19, 0x21: return 0  // flag_present, implicit_const
+        default: return nil
+        }
     }
 
     // MARK: - Attribute values
@@ -755,7 +848,7 @@ public final class DebugInfo: @unchecked Sendable {
     /// whose DIE lies inside its outer function's, is not looked for there.)
     private func inlineChain(_ index: Int, address: UInt64) -> [FunctionEntry] {
         let unit = unit(index)
-        guard let table = abbrevTable(unit.abbrevOffset) else { return [] }
+        guard let table = abbrevTable(unit) else { return [] }
         var cursor = unitCursor(index, at: unit.firstDIE)
         // For each open DIE with children: whether it is a function containing the address.
         var open: [Bool] = []
@@ -781,15 +874,29 @@ public final class DebugInfo: @unchecked Sendable {
                 let tag = abbrev.tag
                 let isFunction = tag == 0x2e || tag == 0x1d  // subprogram, inlined_subroutine
                 let hasCode = isFunction || tag == 0x0b  // lexical_block
+                var skip = abbrev.hasChildren && abbrev.isType
                 values.removeAll(keepingCapacity: true)
                 var sibling: UInt64?
-                for spec in abbrev.attributes {
-                    let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
-                    if hasCode { values.append((spec.name, value)) }
-                    if spec.name == 0x01, case .reference(let target) = value { sibling = target }  // sibling
+                if !hasCode, !skip, let size = abbrev.size {
+                    // Nothing of it is needed.
+                    try cursor.skip(UInt64(size))
+                } else {
+                    // Only its code ranges, its call site and its sibling are read.
+                    for spec in abbrev.attributes {
+                        let needed = spec.name == 0x01 || (hasCode && Self.codeAttributes.contains(spec.name))
+                        if !needed, let size = spec.size {
+                            try cursor.skip(UInt64(size))
+                            continue
+                        }
+                        let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
+                        if spec.name == 0x01 {  // sibling
+                            if case .reference(let target) = value { sibling = target }
+                        } else if needed {
+                            values.append((spec.name, value))
+                        }
+                    }
                 }
                 var contains = false
-                var skip = abbrev.hasChildren && Self.typeTags.contains(tag)
                 if hasCode {
                     let ranges = codeRanges(values, unit: unit)
                     rangesLeft -= ranges.count
@@ -831,9 +938,9 @@ public final class DebugInfo: @unchecked Sendable {
         return chain
     }
 
-    /// Tags of types, whose children are members, enumerators or parameter types, never code:
-    /// array, class, enumeration, subroutine type, structure, union.
-    static let typeTags: Set<UInt64> = [0x01, 0x02, 0x04, 0x15, 0x13, 0x17]
+    /// The attributes of a function or lexical block that the walk reads: low_pc, high_pc,
+    /// ranges, call_column, call_file, call_line.
+    static let codeAttributes: [UInt64] = [0x11, 0x12, 0x55, 0x57, 0x58, 0x59]
 
     /// A function's name, as elfutils and LLVM name it: its linkage name (`DW_AT_linkage_name`,
     /// the symbol's name) if it or its abstract origin or specification has one, else its
@@ -844,7 +951,7 @@ public final class DebugInfo: @unchecked Sendable {
         for _ in 0..<DWARFLimits.nameHops {
             guard let owner = owningUnit(ofDIE: offset) else { break }
             let unit = unit(owner)
-            guard let table = abbrevTable(unit.abbrevOffset) else { break }
+            guard let table = abbrevTable(unit) else { break }
             var cursor = unitCursor(owner, at: Int(offset))
             guard let code = try? cursor.uleb(), code != 0, let abbrev = table[code] else { break }
             var next: UInt64?

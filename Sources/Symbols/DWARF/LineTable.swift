@@ -37,13 +37,24 @@ struct LineTable {
         var rows: Range<Int>
     }
 
+    /// A name in the header as it lies there: in the program's bytes or in a string section.
+    /// A header names every file a unit includes; only the few that rows are named after become
+    /// strings, joined with their directory.
+    enum Name {
+        case bytes(ArraySlice<UInt8>)
+        case lineStr(UInt64)
+        case str(UInt64)
+    }
+
     var version: UInt16 = 0
     /// File names by the program's file index (0-based in DWARF 5, 1-based before: then entry 0
-    /// is unused), each with its directory's index; joined into a path only when a row is named.
-    var files: [(name: String, directory: UInt64)?] = []
-    /// The directories, relative ones completed (with the compilation directory before DWARF 5,
-    /// when it is known).
-    var directories: [String?] = []
+    /// is unused), each with its directory's index.
+    var files: [(name: Name, directory: UInt64)?] = []
+    /// The directories as the header gives them (before DWARF 5, entry 0, the compilation
+    /// directory, is not in the header: nil).
+    var directories: [Name?] = []
+    var strings = Strings()
+    var compDir: String?
     var rows: [Row] = []
     /// Sorted by start address.
     var sequences: [Sequence] = []
@@ -53,10 +64,30 @@ struct LineTable {
 
     /// The path of file `index`, or nil.
     func file(_ index: UInt64) -> String? {
-        guard index < UInt64(files.count), let (name, directory) = files[Int(index)] else { return nil }
+        guard index < UInt64(files.count), let (entry, directory) = files[Int(index)], let name = string(entry) else { return nil }
         if name.hasPrefix("/") { return name }
-        guard directory < UInt64(directories.count), let dir = directories[Int(directory)], !dir.isEmpty else { return name }
+        guard let dir = self.directory(directory), !dir.isEmpty else { return name }
         return joinSourcePath(dir, name)
+    }
+
+    /// Directory `index`, a relative one completed: with the compilation directory before DWARF
+    /// 5 (where entry 0 is the compilation directory); from DWARF 5 on, entry 0 with it, the
+    /// others with entry 0.
+    func directory(_ index: UInt64) -> String? {
+        guard index < UInt64(directories.count) else { return nil }
+        if version < 5 && index == 0 { return compDir }
+        guard let dir = directories[Int(index)].flatMap(string) else { return nil }
+        if dir.hasPrefix("/") { return dir }
+        if version < 5 || index == 0 { return compDir.map { joinSourcePath($0, dir) } ?? dir }
+        return (directory(0) ?? compDir).map { joinSourcePath($0, dir) } ?? dir
+    }
+
+    func string(_ name: Name) -> String? {
+        switch name {
+        case .bytes(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .lineStr(let offset): return dwarfString(strings.lineStr, at: offset)
+        case .str(let offset): return dwarfString(strings.debugStr, at: offset)
+        }
     }
 
     /// The row for `address`: the last row at or before it in the sequence that covers it; nil
@@ -126,27 +157,20 @@ struct LineTable {
         for _ in 1..<max(1, Int(opcodeBase)) { standardLengths.append(try cursor.u8()) }
 
         // Directories and files.
+        self.strings = strings
+        self.compDir = compDir
         if version >= 5 {
-            directories = try LineTable.entries(&cursor, is64: is64, strings: strings).map { $0.path }
-            if let first = directories.first, let first, !first.hasPrefix("/"), let compDir {
-                directories[0] = joinSourcePath(compDir, first)
-            }
-            for index in directories.indices.dropFirst() {
-                if let dir = directories[index], !dir.hasPrefix("/"), let base = directories[0] ?? compDir {
-                    directories[index] = joinSourcePath(base, dir)
-                }
-            }
-            files = try LineTable.entries(&cursor, is64: is64, strings: strings).map { entry in
+            directories = try LineTable.entries(&cursor, is64: is64).map { $0.path }
+            files = try LineTable.entries(&cursor, is64: is64).map { entry in
                 entry.path.map { ($0, entry.directory) }
             }
         } else {
             // Directory 0 is the compilation directory.
-            directories = [compDir]
+            directories = [nil]
             while true {
                 let name = try cursor.cString()
                 if name.isEmpty { break }
-                let dir = String(decoding: name, as: UTF8.self)
-                directories.append(dir.hasPrefix("/") || compDir == nil ? dir : joinSourcePath(compDir!, dir))
+                directories.append(.bytes(name))
             }
             files = [nil]
             while true {
@@ -155,12 +179,15 @@ struct LineTable {
                 let directory = try cursor.uleb()
                 _ = try cursor.uleb()  // modification time
                 _ = try cursor.uleb()  // length
-                files.append((String(decoding: name, as: UTF8.self), directory))
+                files.append((.bytes(name), directory))
             }
         }
 
         // The program: a state machine whose rows are appended as they are emitted.
         var program = DWARFCursor(section, base: base, at: programStart, end: unitEnd)
+        // A row takes at least one byte of the program: room for all of them at once (pages
+        // that are not written are never touched), not a copy at each doubling.
+        rows.reserveCapacity(program.remaining)
         var address: UInt64 = 0
         var file: UInt64 = 1
         var line: Int64 = 1
@@ -229,8 +256,8 @@ struct LineTable {
     }
 
     /// A DWARF 5 directory or file name table: the entry format, then the entries.
-    static func entries(_ cursor: inout DWARFCursor, is64: Bool, strings: Strings) throws(DWARFError)
-        -> [(path: String?, directory: UInt64)] {
+    static func entries(_ cursor: inout DWARFCursor, is64: Bool) throws(DWARFError)
+        -> [(path: Name?, directory: UInt64)] {
         let formatCount = Int(try cursor.u8())
         var format: [(content: UInt64, form: UInt64)] = []
         for _ in 0..<formatCount { format.append((try cursor.uleb(), try cursor.uleb())) }
@@ -239,13 +266,13 @@ struct LineTable {
         // to read, whatever the count says.
         guard !format.isEmpty else { return [] }
         guard count <= UInt64(cursor.remaining) else { throw .truncated }
-        var result: [(path: String?, directory: UInt64)] = []
+        var result: [(path: Name?, directory: UInt64)] = []
         result.reserveCapacity(Int(count))
         for _ in 0..<count {
-            var path: String?
+            var path: Name?
             var directory: UInt64 = 0
             for (content, form) in format {
-                let value = try lineHeaderValue(&cursor, form: form, is64: is64, strings: strings)
+                let value = try lineHeaderValue(&cursor, form: form, is64: is64)
                 switch content {
                 case 1: path = value.string  // DW_LNCT_path
                 case 2: directory = value.number ?? 0  // DW_LNCT_directory_index
@@ -258,12 +285,12 @@ struct LineTable {
     }
 
     /// A value in a line table header, in one of the forms DWARF 5 allows there.
-    static func lineHeaderValue(_ cursor: inout DWARFCursor, form: UInt64, is64: Bool, strings: Strings) throws(DWARFError)
-        -> (string: String?, number: UInt64?) {
+    static func lineHeaderValue(_ cursor: inout DWARFCursor, form: UInt64, is64: Bool) throws(DWARFError)
+        -> (string: Name?, number: UInt64?) {
         switch form {
-        case 0x08: return (String(decoding: try cursor.cString(), as: UTF8.self), nil)  // string
-        case 0x1f: return (dwarfString(strings.lineStr, at: try cursor.offset(is64: is64)), nil)  // line_strp
-        case 0x0e: return (dwarfString(strings.debugStr, at: try cursor.offset(is64: is64)), nil)  // strp
+        case 0x08: return (.bytes(try cursor.cString()), nil)  // string
+        case 0x1f: return (.lineStr(try cursor.offset(is64: is64)), nil)  // line_strp
+        case 0x0e: return (.str(try cursor.offset(is64: is64)), nil)  // strp
         case 0x0b: return (nil, try cursor.unsigned(size: 1))  // data1
         case 0x05: return (nil, try cursor.unsigned(size: 2))  // data2
         case 0x06: return (nil, try cursor.unsigned(size: 4))  // data4
