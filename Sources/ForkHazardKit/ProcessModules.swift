@@ -73,7 +73,8 @@ final class ProcessModules: @unchecked Sendable {
             let slots = SendableBuffer(slots)
             DispatchQueue.concurrentPerform(iterations: pending.count) { index in
                 let result = resolve(pending[index])
-                if sourceInfo, let module = result.0 {
+                // A module whose DWARF another thread is reading is looked up later (`StackUnwinder.pending`).
+                if sourceInfo, let module = result.0, !module.isLoadingSourceInfo {
                     module.loadSourceInfo()
                     for offset in offsets[pending[index].path] ?? [] { _ = module.sourceInfo(fileOffset: offset) }
                 }

@@ -178,10 +178,11 @@ public struct SnapshotBuilder: Sendable {
 
         // Only now, with every wait read, stop threads one at a time for their stacks (and a
         // running Python thread's frames, which change while it runs).
+        var pendingSources: [(process: Int, PendingSource)] = []
         if let stacks, live {
             for index in processes.indices {
-                takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
-                           symbolizer: symbolizer, python: pythons[index], notes: &notes)
+                pendingSources += takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
+                                             symbolizer: symbolizer, python: pythons[index], notes: &notes).map { (index, $0) }
             }
         }
         // Blocked Python threads have released the GIL: their frames stand still and need no stop.
@@ -240,6 +241,13 @@ public struct SnapshotBuilder: Sendable {
                           identOwner: identOwner, copiedFrom: parent?.pid)
         }
 
+        // Source positions in the modules whose DWARF was being read while the stacks were named
+        // (libc's, from the start): by now it is read, or nearly.
+        for (index, pending) in pendingSources {
+            guard var frame = processes[index].threads[pending.thread].stack?[pending.frame] else { continue }
+            pending.fill(&frame)
+            processes[index].threads[pending.thread].stack?[pending.frame] = frame
+        }
         return Snapshot(takenAt: isoTime(Date()), host: host, roots: roots, processes: processes, notes: notes)
     }
 }
@@ -247,9 +255,11 @@ public struct SnapshotBuilder: Sendable {
 extension SnapshotBuilder {
     /// Captures every live thread of `process` (one stopped at a time, released at once), then
     /// unwinds the copies.
+    /// Returns the frames whose source positions wait for a module's DWARF read on another thread.
+    @discardableResult
     func takeStacks(of process: inout ProcessSnapshot, maps: [MemoryMapping], options: StackOptions,
-                    symbolizer: Symbolizer, python: PythonReader? = nil, notes: inout [String]) {
-        guard !process.isKernelThread, process.pid != getpid() else { return }
+                    symbolizer: Symbolizer, python: PythonReader? = nil, notes: inout [String]) -> [PendingSource] {
+        guard !process.isKernelThread, process.pid != getpid() else { return [] }
         var captures: [Int: StackCapture] = [:]
         var failures: [(error: StackError, tids: [Int32])] = []
         for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
@@ -282,7 +292,7 @@ extension SnapshotBuilder {
                          + "\(tids.map(String.init).joined(separator: ", ")): \(error.reason)")
         }
         Ptrace.releasePending()
-        guard !captures.isEmpty else { return }
+        guard !captures.isEmpty else { return [] }
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
                                      readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
         let ordered = captures.sorted { $0.key < $1.key }
@@ -291,6 +301,11 @@ extension SnapshotBuilder {
             process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
         }
         notes.append(contentsOf: unwinder.notes)
+        return unwinder.pending.map { pending in
+            var moved = pending
+            moved.thread = ordered[pending.thread].key
+            return moved
+        }
     }
 
     /// Why a process that looks like Python has no interpreter to read: the version its files

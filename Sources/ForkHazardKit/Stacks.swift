@@ -153,6 +153,11 @@ final class StackUnwinder {
     /// Why some modules' frames were left unnamed.
     var notes: [String] { modules.notes }
 
+    /// Frames named while their module's DWARF was being read on another thread (libc's, read
+    /// from the start of a snapshot): their source positions are looked up at the end, with
+    /// `PendingSource.fill`, not waited for here.
+    private(set) var pending: [PendingSource] = []
+
     deinit { fh_unwinder_destroy(unwinder) }
 
     /// The stacks of `captures`, named: unwound first, then the modules they pass through loaded
@@ -169,8 +174,22 @@ final class StackUnwinder {
             }
         }
         self.modules.preload(mappings, offsets: offsets.mapValues { Array($0) }, sourceInfo: sourceLines)
-        return stacks.map { addresses in addresses.enumerated().map { index, ip in frame(ip, isReturnAddress: index > 0) } }
+        return stacks.enumerated().map { stack, addresses in
+            addresses.enumerated().map { index, ip in
+                var (frame, named) = frame(ip, isReturnAddress: index > 0)
+                if sourceLines, let (module, offset) = named {
+                    if module.isLoadingSourceInfo {
+                        pending.append(PendingSource(thread: stack, frame: index, module: module, fileOffset: offset))
+                    } else if let source = module.sourceInfo(fileOffset: offset) {
+                        PendingSource.apply(source, to: &frame)
+                    }
+                }
+                return frame
+            }
+        }
     }
+
+
 
     /// The return addresses of a captured stack, innermost (the stopped PC) first.
     func addresses(for capture: StackCapture) -> [UInt64] {
@@ -191,28 +210,47 @@ final class StackUnwinder {
         return (map, address - map.start + map.offset)
     }
 
-    func frame(_ ip: UInt64, isReturnAddress: Bool) -> StackFrame {
+    /// The frame at `ip`, with its function's name, and the module that named it with the file
+    /// offset looked up (for its source position).
+    func frame(_ ip: UInt64, isReturnAddress: Bool) -> (StackFrame, named: (ModuleSymbols, UInt64)?) {
         var frame = StackFrame(address: ip)
-        guard let (map, offset) = lookup(ip, isReturnAddress: isReturnAddress) else { return frame }
+        guard let (map, offset) = lookup(ip, isReturnAddress: isReturnAddress) else { return (frame, nil) }
         frame.moduleOffset = ip - map.start + map.offset
         guard map.path.hasPrefix("/") else {
             frame.module = map.path.isEmpty ? nil : map.path
-            return frame
+            return (frame, nil)
         }
         frame.module = map.path.hasSuffix(" (deleted)") ? String(map.path.dropLast(10)) : map.path
         // The process's own file, checked against its memory; nil names nothing.
-        guard let module = modules.symbols(for: map) else { return frame }
+        guard let module = modules.symbols(for: map) else { return (frame, nil) }
         frame.symbol = module.symbolize(fileOffset: offset).map { LockClassifier.withoutVersion($0.name) }
-        if sourceLines, let source = module.sourceInfo(fileOffset: offset) {
-            frame.file = source.location?.file
-            frame.line = source.location?.line
-            if !source.inlined.isEmpty {
-                frame.inlined = source.inlined.map {
-                    InlinedFrame(symbol: $0.name, file: $0.location?.file, line: $0.location?.line)
-                }
+        return (frame, (module, offset))
+    }
+}
+
+/// A frame whose source position is to be looked up once its module's DWARF is read: frame
+/// `frame` of thread `thread` (its index among the captures unwound, then among its process's
+/// threads).
+struct PendingSource {
+    var thread: Int
+    var frame: Int
+    let module: ModuleSymbols
+    let fileOffset: UInt64
+
+    /// Looks the position up (waiting for the DWARF) and sets it on `frame`.
+    func fill(_ frame: inout StackFrame) {
+        if let source = module.sourceInfo(fileOffset: fileOffset) { Self.apply(source, to: &frame) }
+    }
+
+    /// The file, line and inlined calls of `source`, on `frame`.
+    static func apply(_ source: SourceInfo, to frame: inout StackFrame) {
+        frame.file = source.location?.file
+        frame.line = source.location?.line
+        if !source.inlined.isEmpty {
+            frame.inlined = source.inlined.map {
+                InlinedFrame(symbol: $0.name, file: $0.location?.file, line: $0.location?.line)
             }
         }
-        return frame
     }
 }
 

@@ -78,6 +78,10 @@ public final class ModuleSymbols: @unchecked Sendable {
         _ = dwarf()
     }
 
+    /// Whether another thread is reading the module's DWARF at this moment: `sourceInfo` would
+    /// wait until it is read.
+    public var isLoadingSourceInfo: Bool { lock.isHeld }
+
     /// The module's DWARF, else its debug file's (found now if the symbols did not need it).
     func dwarf() -> DebugInfo? {
         lock.withLock {
@@ -239,5 +243,12 @@ final class Lock: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
+    }
+
+    /// Whether another thread holds the lock now.
+    var isHeld: Bool {
+        guard pthread_mutex_trylock(mutex) == 0 else { return true }
+        pthread_mutex_unlock(mutex)
+        return false
     }
 }
