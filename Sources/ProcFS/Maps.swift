@@ -65,13 +65,19 @@ public struct MemoryMapping: Equatable, Sendable {
 /// `/usr/lib/x86_64-linux-gnu/libc.so.6`; a path without one is itself. Found in its bytes, as it
 /// runs for every mapping of every process.
 public func lastPathComponent(_ path: String) -> Substring {
-    let bytes = path.utf8
     let slash = UInt8(ascii: "/")
-    var end = bytes.endIndex
-    while end > bytes.startIndex, bytes[bytes.index(before: end)] == slash { end = bytes.index(before: end) }
-    guard end > bytes.startIndex else { return path[...] }
-    let start = bytes[..<end].lastIndex(of: slash).map { bytes.index(after: $0) } ?? bytes.startIndex
-    return path[start..<end]
+    func component(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == slash { end -= 1 }
+        guard end > 0 else { return nil }
+        var start = end
+        while start > 0, bytes[start - 1] != slash { start -= 1 }
+        return start..<end
+    }
+    var path = path
+    guard let range = path.withUTF8(component) else { return path[...] }
+    let utf8 = path.utf8
+    return path[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]
 }
 
 /// Whether a file name is glibc's C library: `libc.so.6`, or `libc-2.31.so` before glibc 2.34.

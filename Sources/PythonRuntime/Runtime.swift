@@ -75,8 +75,9 @@ public struct PythonRuntime: Sendable {
     static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader, root: FileRoot = .host,
                        cache: ModuleInfoCache) -> Result<PythonRuntime, PythonReadError> {
         let modules = LoadedModule.all(in: mappings)
-        // The modules named like Python first: one of them almost always holds the runtime.
-        let ordered = modules.filter { $0.isPythonNamed } + modules.filter { !$0.isPythonNamed }
+        // The interpreter's own files first (`python3.11`, `libpython3.11.so.1.0`): one of them
+        // almost always holds the runtime; extension modules (`_queue.cpython-311-….so`) never do.
+        let ordered = modules.filter(\.isInterpreterNamed) + modules.filter { !$0.isInterpreterNamed }
         for module in ordered {
             guard let info = cache.info(for: module.path, root: root) else { continue }
             let runtimeValue = info.symbols["_PyRuntime"]?.value ?? info.pyRuntimeSection
@@ -312,7 +313,10 @@ struct LoadedModule {
     /// The mapping with the lowest file offset.
     var first: MemoryMapping
 
-    var isPythonNamed: Bool { lastPathComponent(path).utf8.contains("python".utf8) }
+    var isInterpreterNamed: Bool {
+        let name = lastPathComponent(path).utf8
+        return name.starts(with: "python".utf8) || name.starts(with: "libpython".utf8)
+    }
     var isLibc: Bool { first.isLibc }
 
     /// Distinct modules in map order.

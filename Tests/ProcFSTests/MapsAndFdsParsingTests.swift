@@ -106,6 +106,20 @@ struct MappingCase: Sendable, CustomTestStringConvertible {
         #expect(MemoryMapping(parsing: line[...])?.path == "/tmp/lib.so ")
     }
 
+    @Test(arguments: [
+        ("/usr/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"), ("libc.so.6", "libc.so.6"), ("[vdso]", "[vdso]"),
+        ("/", "/"), ("", ""), ("/opt/app//", "app"), ("a/b/", "b"), ("/tmp/é/ü.so (deleted)", "ü.so (deleted)"),
+    ])
+    func fileNames(path: String, name: String) {
+        #expect(lastPathComponent(path) == name)
+    }
+
+    @Test(arguments: [("/lib/libc.so.6", true), ("/lib/libc-2.31.so", true), ("/lib/libcrypt.so.1", false),
+                      ("/lib/libc-client.so.1", false), ("/usr/lib/libc.so", true)])
+    func libc(path: String, isLibc: Bool) {
+        #expect(isLibcName(lastPathComponent(path)) == isLibc)
+    }
+
     @Test func parseAllSkipsBadLines() {
         let text = """
             55d0c0800000-55d0c0801000 r--p 00000000 08:01 393                        /usr/bin/python3.12
