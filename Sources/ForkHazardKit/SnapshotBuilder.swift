@@ -107,26 +107,11 @@ public struct SnapshotBuilder: Sendable {
         var processes: [ProcessSnapshot] = []
         var readers: [ProcessReader] = []
         let live = proc.path == "/proc" && architecture == .host
-        let symbolizer = Symbolizer()
-        let prefetch = DispatchGroup()
-        var prefetching = false
-        defer { prefetch.wait() }
         for pid in order {
             let reader = ProcessReader(pid: pid, shared: context)
             guard let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes) else { continue }
             processes.append(process)
             readers.append(reader)
-            // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
-            // DWARF is compressed: read in the background from the first process that maps it,
-            // while the rest is read and the threads are stopped.
-            if live, !prefetching, stacks?.sourceLines == true,
-               let libc = reader.maps.first(where: { $0.offset == 0 && $0.isLibc }) {
-                prefetching = true
-                let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
-                                          mappedFile: stacks?.readsMappedFiles == true
-                                              ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
-                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo() }
-            }
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
         // A vfork child or a posix_spawn in flight shares its parent's address space.
@@ -177,13 +162,36 @@ public struct SnapshotBuilder: Sendable {
         }
 
         // Only now, with every wait read, stop threads one at a time for their stacks (and a
-        // running Python thread's frames, which change while it runs).
+        // running Python thread's frames, which change while it runs); all of them, before any
+        // other work of this tool's competes with the stopped threads for a CPU.
         var pendingSources: [(process: Int, PendingSource)] = []
+        let symbolizer = Symbolizer()
+        let prefetch = DispatchGroup()
+        defer { prefetch.wait() }
         if let stacks, live {
-            for index in processes.indices {
-                pendingSources += takeStacks(of: &processes[index], maps: readers[index].maps, options: stacks,
-                                             symbolizer: symbolizer, python: pythons[index], notes: &notes).map { (index, $0) }
+            let scratch = StackScratch(bytes: stacks.stackBytes)
+            var stackNotes = [[String]](repeating: [], count: processes.count)
+            let captures = processes.indices.map { index in
+                captureStacks(of: &processes[index], maps: readers[index].maps, scratch: scratch, python: pythons[index],
+                              notes: &stackNotes[index])
             }
+            // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
+            // DWARF is compressed: read in the background while the stacks are named, their
+            // frames in libc given their source positions at the end.
+            if stacks.sourceLines, let (index, libc) = readers.indices.lazy.compactMap({ index in
+                readers[index].maps.first { $0.offset == 0 && $0.isLibc }.map { (index, $0) }
+            }).first {
+                let pid = processes[index].pid
+                let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
+                                          mappedFile: stacks.readsMappedFiles
+                                              ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
+                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo() }
+            }
+            for index in processes.indices where !captures[index].isEmpty {
+                pendingSources += nameStacks(of: &processes[index], captures: captures[index], maps: readers[index].maps, options: stacks,
+                                             symbolizer: symbolizer, notes: &stackNotes[index]).map { (index, $0) }
+            }
+            notes += stackNotes.joined()
         }
         // Blocked Python threads have released the GIL: their frames stand still and need no stop.
         for (index, python) in pythons {
@@ -253,13 +261,11 @@ public struct SnapshotBuilder: Sendable {
 }
 
 extension SnapshotBuilder {
-    /// Captures every live thread of `process` (one stopped at a time, released at once), then
-    /// unwinds the copies.
-    /// Returns the frames whose source positions wait for a module's DWARF read on another thread.
-    @discardableResult
-    func takeStacks(of process: inout ProcessSnapshot, maps: [MemoryMapping], options: StackOptions,
-                    symbolizer: Symbolizer, python: PythonReader? = nil, notes: inout [String]) -> [PendingSource] {
-        guard !process.isKernelThread, process.pid != getpid() else { return [] }
+    /// Captures every live thread of `process` (one stopped at a time, released at once): the
+    /// copies by thread index.
+    func captureStacks(of process: inout ProcessSnapshot, maps: [MemoryMapping], scratch: StackScratch,
+                       python: PythonReader? = nil, notes: inout [String]) -> [Int: StackCapture] {
+        guard !process.isKernelThread, process.pid != getpid() else { return [:] }
         var captures: [Int: StackCapture] = [:]
         var failures: [(error: StackError, tids: [Int32])] = []
         for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
@@ -271,7 +277,7 @@ extension SnapshotBuilder {
                 // Not even tried on a thread the kernel would not stop until it wakes (its state
                 // as read a moment ago; one that sleeps so since is given up after the timeout).
                 if thread.state == "D" { throw StackError.uninterruptible }
-                captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, bytes: options.stackBytes,
+                captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, scratch: scratch,
                                                      stackMapping: { sp in maps.first { $0.contains(sp) } }, whileStopped: readPython)
                 process.threads[index].python = pythonThread
             } catch {
@@ -292,7 +298,13 @@ extension SnapshotBuilder {
                          + "\(tids.map(String.init).joined(separator: ", ")): \(error.reason)")
         }
         Ptrace.releasePending()
-        guard !captures.isEmpty else { return [] }
+        return captures
+    }
+
+    /// Unwinds the copies `captureStacks` took and names their frames. Returns the frames whose
+    /// source positions wait for a module's DWARF read on another thread.
+    func nameStacks(of process: inout ProcessSnapshot, captures: [Int: StackCapture], maps: [MemoryMapping], options: StackOptions,
+                    symbolizer: Symbolizer, notes: inout [String]) -> [PendingSource] {
         let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
                                      readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
         let ordered = captures.sorted { $0.key < $1.key }

@@ -96,25 +96,40 @@ enum Ptrace {
     @discardableResult
     static func releasePending() -> Int { Int(fh_release_pending()) }
 
-    /// Registers and up to `bytes` of stack above the stack pointer, with the time the thread was stopped.
-    /// `whileStopped` runs inside the stop, after the copy (a running Python thread's frames are read there).
-    static func capture(tid: Int32, pid: Int32, bytes: Int, stackMapping: (UInt64) -> MemoryMapping?,
+    /// Registers and up to `scratch.bytes.count` bytes of stack above the stack pointer, with the
+    /// time the thread was stopped. The stack is read into `scratch` while the thread is stopped and
+    /// copied out after its release. `whileStopped` runs inside the stop, after the copy (a running
+    /// Python thread's frames are read there).
+    static func capture(tid: Int32, pid: Int32, scratch: StackScratch, stackMapping: (UInt64) -> MemoryMapping?,
                         whileStopped: (() -> Void)? = nil) throws(StackError) -> StackCapture {
         let start = monotonicMicros()
-        var capture = try withStopped(tid) { () throws(StackError) -> StackCapture in
+        let buffer = scratch.bytes
+        let (registers, count) = try withStopped(tid) { () throws(StackError) -> (fh_registers, Int) in
             defer { whileStopped?() }
             var registers = fh_registers()
             let got = fh_get_registers(tid, &registers)
             if got != 0 { throw .failed(step: "PTRACE_GETREGSET", errno: -got) }
-            let limit = stackMapping(registers.sp).map { Int(min(UInt64(bytes), $0.end - registers.sp)) } ?? bytes
-            var stack = [UInt8](repeating: 0, count: max(0, limit))
-            let n = stack.withUnsafeMutableBytes { fh_read_memory(pid, registers.sp, $0.baseAddress, limit) }
-            stack.removeLast(stack.count - max(0, n))
-            return StackCapture(registers: registers, stack: stack, stackBase: registers.sp, pauseMicros: 0)
+            let limit = stackMapping(registers.sp).map { Int(min(UInt64(buffer.count), $0.end - registers.sp)) } ?? buffer.count
+            return (registers, max(0, fh_read_memory(pid, registers.sp, buffer.baseAddress, max(0, limit))))
         }
-        capture.pauseMicros = monotonicMicros() - start
-        return capture
+        let pause = monotonicMicros() - start
+        return StackCapture(registers: registers, stack: Array(UnsafeRawBufferPointer(rebasing: buffer[..<count])),
+                            stackBase: registers.sp, pauseMicros: pause)
     }
+}
+
+/// Where a stopped thread's stack is copied: allocated and written once before any stop, so that
+/// a stop takes no allocation or page fault of this process's (which may wait behind another
+/// thread's, mapping megabytes of DWARF).
+final class StackScratch {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(bytes count: Int) {
+        bytes = .allocate(byteCount: max(0, count), alignment: 16)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { bytes.deallocate() }
 }
 
 func monotonicMicros() -> Double {
