@@ -9,6 +9,7 @@ import Glibc
 import ProcFS
 import PythonRuntime
 import Symbols
+import Synchronization
 
 /// Why a diagnosis could not start.
 public enum InspectError: Error, Equatable, LocalizedError {
@@ -107,9 +108,21 @@ public struct SnapshotBuilder: Sendable {
         var processes: [ProcessSnapshot] = []
         var readers: [ProcessReader] = []
         let live = proc.path == "/proc" && architecture == .host
-        for pid in order {
-            let reader = ProcessReader(pid: pid, shared: context)
-            guard let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes) else { continue }
+        // Each process is read on its own, one per CPU at a time.
+        let pids = order
+        var read = [(reader: ProcessReader?, process: ProcessSnapshot?, notes: [String])](repeating: (nil, nil, []), count: pids.count)
+        read.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: pids.count) { i in
+                let reader = ProcessReader(pid: pids[i], shared: context)
+                var notes: [String] = []
+                let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes)
+                slots.buffer[i] = (reader, process, notes)
+            }
+        }
+        for (reader, process, processNotes) in read {
+            notes += processNotes
+            guard let reader, let process else { continue }
             processes.append(process)
             readers.append(reader)
         }
@@ -427,18 +440,22 @@ extension SnapshotBuilder {
 }
 
 /// PPID and process group of every process on the host, from one pass over `/proc/*/stat`.
-final class ProcessTable {
+final class ProcessTable: Sendable {
     struct Entry { var ppid: Int32; var pgrp: Int32; var name: String }
-    private(set) var entries: [Int32: Entry] = [:]
-    private var childrenByParent: [Int32: [Int32]] = [:]
+    let entries: [Int32: Entry]
+    private let childrenByParent: [Int32: [Int32]]
 
     /// `scan: false` makes an empty table, for readers that need no other process.
     init(proc: ProcRoot, scan: Bool = true) {
+        var entries: [Int32: Entry] = [:]
+        var childrenByParent: [Int32: [Int32]] = [:]
         for pid in scan ? (try? proc.numericEntries("")) ?? [] : [] {
             guard let bytes = try? proc.bytes("\(pid)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
             entries[pid] = Entry(ppid: stat.ppid, pgrp: stat.pgrp, name: stat.comm)
             childrenByParent[stat.ppid, default: []].append(pid)
         }
+        self.entries = entries
+        self.childrenByParent = childrenByParent
     }
 
     func children(of pid: Int32) -> [Int32] { (childrenByParent[pid] ?? []).sorted() }
@@ -451,57 +468,72 @@ final class ProcessTable {
 }
 
 /// Caches shared by every process of one snapshot: socket tables per network namespace, unix
-/// socket peers and /proc/locks.
-final class SharedContext {
+/// socket peers and /proc/locks. Processes are read on several threads at once: each cache is
+/// filled under a lock.
+final class SharedContext: Sendable {
     let proc: ProcRoot
     let table: ProcessTable
-    var notes: [String] = []
-    private var unixTables: [String: [UInt64: UnixSocketEntry]] = [:]
-    private var inetTables: [String: [UInt64: InetSocketEntry]] = [:]
-    private var unixPeers: [UInt64: UInt64]?
-    private var ownNetNamespace: String?
-    private var locks: [FileLockEntry]?
+    private struct Caches {
+        var notes: [String] = []
+        var unixTables: [String: [UInt64: UnixSocketEntry]] = [:]
+        var inetTables: [String: [UInt64: InetSocketEntry]] = [:]
+        var unixPeers: [UInt64: UInt64]?
+        var ownNetNamespace: String?
+        var locks: [FileLockEntry]?
+    }
+    private let caches = Mutex(Caches())
 
     init(proc: ProcRoot, table: ProcessTable) {
         self.proc = proc
         self.table = table
     }
 
+    var notes: [String] { caches.withLock { $0.notes } }
+
     func unixSocket(_ inode: UInt64, pid: Int32) -> UnixSocketEntry? {
         let ns = (try? proc.link("\(pid)/ns/net")) ?? "?"
-        if unixTables[ns] == nil {
-            unixTables[ns] = UnixSocketEntry.parseTable((try? proc.text("\(pid)/net/unix")) ?? "")
+        return caches.withLock { caches in
+            if caches.unixTables[ns] == nil {
+                caches.unixTables[ns] = UnixSocketEntry.parseTable((try? proc.text("\(pid)/net/unix")) ?? "")
+            }
+            return caches.unixTables[ns]?[inode]
         }
-        return unixTables[ns]?[inode]
     }
 
     func inetSocket(_ inode: UInt64, pid: Int32) -> InetSocketEntry? {
         let ns = (try? proc.link("\(pid)/ns/net")) ?? "?"
-        if inetTables[ns] == nil {
-            var merged: [UInt64: InetSocketEntry] = [:]
-            for name in ["tcp", "tcp6", "udp", "udp6"] {
-                let text = (try? proc.text("\(pid)/net/\(name)")) ?? ""
-                merged.merge(InetSocketEntry.parseTable(text, proto: name)) { a, _ in a }
+        return caches.withLock { caches in
+            if caches.inetTables[ns] == nil {
+                var merged: [UInt64: InetSocketEntry] = [:]
+                for name in ["tcp", "tcp6", "udp", "udp6"] {
+                    let text = (try? proc.text("\(pid)/net/\(name)")) ?? ""
+                    merged.merge(InetSocketEntry.parseTable(text, proto: name)) { a, _ in a }
+                }
+                caches.inetTables[ns] = merged
             }
-            inetTables[ns] = merged
+            return caches.inetTables[ns]?[inode]
         }
-        return inetTables[ns]?[inode]
     }
 
     /// The peer of a unix socket, via sock_diag; only for sockets in this tool's network namespace.
     func unixPeer(_ inode: UInt64, pid: Int32) -> UInt64? {
-        if ownNetNamespace == nil { ownNetNamespace = (try? proc.link("self/ns/net")) ?? "" }
-        guard let ns = try? proc.link("\(pid)/ns/net"), ns == ownNetNamespace, proc.path == "/proc" else { return nil }
-        if unixPeers == nil {
-            unixPeers = UnixDiag.peers() ?? [:]
-            if unixPeers!.isEmpty { notes.append("unix socket peers unavailable: the sock_diag netlink query failed") }
+        guard proc.path == "/proc", let ns = try? proc.link("\(pid)/ns/net") else { return nil }
+        return caches.withLock { caches in
+            if caches.ownNetNamespace == nil { caches.ownNetNamespace = (try? proc.link("self/ns/net")) ?? "" }
+            guard ns == caches.ownNetNamespace else { return nil }
+            if caches.unixPeers == nil {
+                caches.unixPeers = UnixDiag.peers() ?? [:]
+                if caches.unixPeers!.isEmpty { caches.notes.append("unix socket peers unavailable: the sock_diag netlink query failed") }
+            }
+            return caches.unixPeers?[inode]
         }
-        return unixPeers?[inode]
     }
 
     func fileLocks() -> [FileLockEntry] {
-        if locks == nil { locks = FileLockEntry.parseAll((try? proc.text("locks")) ?? "") }
-        return locks!
+        caches.withLock { caches in
+            if caches.locks == nil { caches.locks = FileLockEntry.parseAll((try? proc.text("locks")) ?? "") }
+            return caches.locks!
+        }
     }
 }
 
