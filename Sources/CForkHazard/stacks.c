@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -391,7 +392,7 @@ int fh_unwinder_add_code(fh_unwinder *u, uint64_t start, uint64_t end, uint64_t 
     if (!u) return -EINVAL;
     if (u->code_count == FH_MAX_CODE_MAPPINGS) return -ENOSPC;
     if (!u->code) {
-        u->code = calloc(FH_MAX_CODE_MAPPINGS, sizeof *u->code);
+        u->code = malloc(FH_MAX_CODE_MAPPINGS * sizeof *u->code);  /* each entry is set whole when added */
         if (!u->code) return -ENOMEM;
     }
     u->code[u->code_count++] = (struct code_mapping){.start = start, .end = end, .base = base};
@@ -403,8 +404,10 @@ static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
 }
 
 fh_unwinder *fh_unwinder_create(pid_t pid) {
-    fh_unwinder *u = calloc(1, sizeof *u);
+    /* Not zeroed whole: the page cache (most of its size) is marked empty at each unwind. */
+    fh_unwinder *u = malloc(sizeof *u);
     if (!u) return NULL;
+    memset(u, 0, offsetof(fh_unwinder, pages));
     static unw_accessors_t accessors = {
         .find_proc_info = find_proc_info,
         .put_unwind_info = put_unwind_info,

@@ -7,8 +7,12 @@ struct RemoteMemory: Sendable {
 
     func bytes(at address: UInt64, count: Int) -> [UInt8]? {
         guard address != 0, count > 0 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let n = buffer.withUnsafeMutableBytes { fh_read_memory(pid, address, $0.baseAddress, count) }
+        // Not zero-filled first: all of it is read, or none of it is kept.
+        var n = 0
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            n = fh_read_memory(pid, address, raw.baseAddress, count)
+            initialized = n == count ? count : 0
+        }
         return n == count ? buffer : nil
     }
 

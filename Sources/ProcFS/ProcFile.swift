@@ -47,15 +47,16 @@ public struct ProcRoot: Sendable {
         if fd < 0 { throw ProcError(errno: errno) }
         defer { close(fd) }
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ProcError(errno: errno)
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { (chunk) throws(ProcError) in
+            while true {
+                let n = read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ProcError(errno: errno)
+                }
+                if n == 0 { break }
+                result.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<n]))
             }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
         }
         return result
     }
@@ -67,10 +68,12 @@ public struct ProcRoot: Sendable {
 
     /// The target of a symbolic link such as `PID/fd/3` or `PID/exe`.
     public func link(_ relative: String) throws(ProcError) -> String {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = readlink(path + "/" + relative, &buffer, 4096)
-        if n < 0 { throw ProcError(errno: errno) }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let link = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> String? in
+            let n = buffer.withMemoryRebound(to: CChar.self) { readlink(path + "/" + relative, $0.baseAddress!, $0.count) }
+            return n < 0 ? nil : String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+        }
+        guard let link else { throw ProcError(errno: errno) }
+        return link
     }
 
     /// The names in a directory, without `.` and `..`.

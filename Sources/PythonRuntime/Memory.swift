@@ -23,11 +23,13 @@ public struct ProcessMemory: RemoteMemoryReader {
     public func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
         guard address != 0, count > 0, count <= ProcessMemory.largestRead,
               let call = ProcessMemory.processVMReadv else { return nil }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let copied = buffer.withUnsafeMutableBytes { raw -> Int in
+        // Not zero-filled first: all of it is read, or none of it is kept.
+        var copied = 0
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
             var local = iovec(iov_base: raw.baseAddress, iov_len: count)
             var remote = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: count)
-            return call(pid, &local, 1, &remote, 1, 0)
+            copied = call(pid, &local, 1, &remote, 1, 0)
+            initialized = copied == count ? count : 0
         }
         return copied == count ? buffer : nil
     }
