@@ -403,7 +403,8 @@ extension SnapshotBuilder {
                     if let own { object.inParent = theirs == own }
                 }
                 lock.python = object
-                lock.kind = object.importing != nil ? .cpythonImportLock : .cpythonLock
+                // multiprocessing's locks are POSIX semaphores shared between processes.
+                lock.kind = object.importing != nil ? .cpythonImportLock : object.typeName == "_multiprocessing.SemLock" ? .semaphore : .cpythonLock
                 if let ident = object.ownerIdent {
                     lock.owner = identOwner(ident)
                     lock.ownerSource = object.importing != nil ? .pythonImportOwner : .pythonRLockOwner

@@ -103,6 +103,10 @@ extension PythonRuntime {
                 // queue.SimpleQueue (multiprocessing's pools use it) keeps a lock of its own in C,
                 // right after the object header, as a `_thread.lock` does, until 3.13.
                 case "_queue.SimpleQueue" where version.minor < 13: return memory.u64(object &+ UInt64(lockHandle)) == futex
+                // multiprocessing's Lock, RLock, Semaphore, Condition, Event and queues: a POSIX
+                // semaphore in shared memory, its handle right after the object header (every
+                // version from 3.8 to 3.13).
+                case "_multiprocessing.SemLock": return memory.u64(object &+ UInt64(lockHandle)) == futex
                 default: return false
                 }
             }
@@ -134,9 +138,9 @@ extension PythonRuntime {
         func own(_ index: Int) -> (object: UInt64, type: String)? {
             guard index < frames.count else { return nil }
             let walked = frames[index]
-            guard walked.frame.file.hasSuffix("/threading.py") || walked.frame.file.hasSuffix("/queue.py"),
+            guard let types = Self.waitableTypes.first(where: { walked.frame.file.hasSuffix($0.file) })?.types,
                   let me = search.locals(walked).first(where: { $0.name == "self" })?.value,
-                  let type = objects.typeInfo(of: me)?.name, Self.waitableTypes.contains(type) else { return nil }
+                  let type = objects.typeInfo(of: me)?.name, types.contains(type) else { return nil }
             return (me, type)
         }
         guard var outer = own(lockFrame).map({ (index: lockFrame, object: $0.object, type: $0.type) }) else { return nil }
@@ -155,9 +159,14 @@ extension PythonRuntime {
         return waited
     }
 
-    /// The classes of `threading` and `queue` that wait on a lock inside.
-    static let waitableTypes: Set<String> = ["Condition", "Event", "Semaphore", "BoundedSemaphore", "Barrier",
-                                             "Queue", "LifoQueue", "PriorityQueue"]
+    /// The classes that wait on a lock inside, by the file that defines them: `threading`'s and
+    /// `queue`'s, and `multiprocessing`'s (whose locks are `_multiprocessing.SemLock`s).
+    static let waitableTypes: [(file: String, types: Set<String>)] = [
+        ("/threading.py", ["Condition", "Event", "Semaphore", "BoundedSemaphore", "Barrier"]),
+        ("/queue.py", ["Queue", "LifoQueue", "PriorityQueue"]),
+        ("/multiprocessing/synchronize.py", ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"]),
+        ("/multiprocessing/queues.py", ["Queue", "JoinableQueue", "SimpleQueue"]),
+    ]
 
     /// Breadth-first search of a frame's variables for an object: its locals (cells followed)
     /// before its module's globals (each module once per search), and from each variable its

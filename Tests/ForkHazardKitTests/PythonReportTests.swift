@@ -137,6 +137,47 @@ extension PythonVictim {
         try expectValid([report.json()], against: .report)
     }
 
+    /// An idle pool's workers wait for a task on the task queue's lock, a multiprocessing Lock: a
+    /// semaphore in shared memory, found as its `_multiprocessing.SemLock` and told by the queue
+    /// the worker reads (`SimpleQueue `inqueue` in worker`), and no inherited lock: the worker's
+    /// copy of it is the very semaphore the others share.
+    @Test("An idle pool's workers, Debian's python3")
+    func idlePoolWorkers() throws { try idlePoolWorkers("/usr/bin/python3") }
+
+    @Test("An idle pool's workers, CPython 3.8 from pyenv", .cpython("3.8"))
+    func idlePoolWorkers38() throws { try idlePoolWorkers(try #require(pythonBinary("3.8"))) }
+
+    @Test("An idle pool's workers, CPython 3.13 from pyenv", .cpython("3.13"))
+    func idlePoolWorkers313() throws { try idlePoolWorkers(try #require(pythonBinary("3.13"))) }
+
+    func idlePoolWorkers(_ python: String) throws {
+        let victim = try PythonVictim(python, readerVictim: "python_pool_idle.py")
+        let workers = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
+        #expect(workers.count == 3)
+        // One worker reads the task pipe; the others wait on the queue's lock.
+        var onLock: [Int32] = []
+        for _ in 0..<100 where onLock.count < 2 {
+            onLock = workers.filter { pid in
+                ((try? ProcRoot().text("\(pid)/syscall")) ?? "").hasPrefix("202 ")  // futex
+            }
+            if onLock.count < 2 { usleep(50_000) }
+        }
+        #expect(onLock.count == 2)
+        for pid in onLock { try waitForBlocked(pid: pid, tid: pid, in: "futex") }
+        let report = try Diagnosis().run(pids: [victim.pid])
+        for pid in onLock {
+            let lock = try #require(report.thread(pid)?.wait?.lock)
+            #expect(report.thread(pid)?.wait?.futex?.private == false)
+            #expect(lock.kind == .semaphore)
+            #expect(lock.python?.typeName == "_multiprocessing.SemLock", "\(String(describing: lock))")
+            #expect(lock.python?.waited?.typeName == "SimpleQueue" && lock.python?.waited?.path == "inqueue")
+            #expect(lock.python?.waited?.function == "worker")
+        }
+        #expect(report.findings.allSatisfy { $0.rule != .inheritedLock })
+        #expect(TextRenderer(color: false, full: true).render(report).contains("— SimpleQueue `inqueue` in worker"))
+        try expectValid([report.json()], against: .report)
+    }
+
     /// Debian's static interpreter copied under another name: found by its `.PyRuntime` section,
     /// not by its name.
     @Test func aRenamedStaticInterpreterIsRead() throws {
