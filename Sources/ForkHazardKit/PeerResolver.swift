@@ -1,10 +1,22 @@
+import Dispatch
 import ProcFS
 
 /// Finds, host-wide, the processes that hold the other end of each pipe and unix socket a thread
 /// waits on: the only processes that can wake it.
-struct PeerResolver {
+struct PeerResolver: Sendable {
     let proc: ProcRoot
     let shared: SharedContext
+
+    /// `body` for every process on the host, one per CPU at a time; the results in PID order.
+    func forEveryProcess<T>(_ body: @Sendable (Int32) -> T?) -> [T?] {
+        let pids = shared.table.allPids
+        var results = [T?](repeating: nil, count: pids.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: pids.count) { i in slots.buffer[i] = body(pids[i]) }
+        }
+        return results
+    }
 
     func resolve(_ processes: inout [ProcessSnapshot], notes: inout [String]) {
         var wanted = Set<UInt64>()
@@ -77,14 +89,19 @@ struct PeerResolver {
             }
         }
         guard !wanted.isEmpty else { return }
-        var mappedBy: [String: [Int32]] = [:]
-        for pid in shared.table.allPids {
-            guard let text = try? proc.text("\(pid)/maps") else { continue }
+        let keys = wanted
+        let found = forEveryProcess { pid -> Set<String>? in
+            guard let bytes = try? proc.bytes("\(pid)/maps") else { return nil }
             var seen = Set<String>()
-            for map in MemoryMapping.parseAll(text) where map.isShared && map.inode != 0 {
+            for map in MemoryMapping.parseShared(bytes) where map.inode != 0 {
                 let key = "\(map.device):\(map.inode)"
-                if wanted.contains(key), seen.insert(key).inserted { mappedBy[key, default: []].append(pid) }
+                if keys.contains(key) { seen.insert(key) }
             }
+            return seen
+        }
+        var mappedBy: [String: [Int32]] = [:]
+        for (pid, keys) in zip(shared.table.allPids, found) {
+            for key in keys ?? [] { mappedBy[key, default: []].append(pid) }
         }
         for p in processes.indices {
             for t in processes[p].threads.indices {
@@ -104,15 +121,17 @@ struct PeerResolver {
     /// the processes with the wanted files open.
     private func scan(for wanted: Set<UInt64>, files: Set<String>, notes: inout [String])
         -> (holders: [UInt64: [FdHolder]], openers: [FileKey: [Int32]], incomplete: Bool) {
-        var holders: [UInt64: [FdHolder]] = [:]
-        var openers: [FileKey: [Int32]] = [:]
-        var deniedCount = 0
-        for pid in shared.table.allPids {
+        // One process's part: its holders and opened files, in fd order; nil when its fds are denied.
+        struct Part {
+            var holders: [(inode: UInt64, holder: FdHolder)] = []
+            var openers: [FileKey] = []
+        }
+        let parts = forEveryProcess { pid -> Part? in
             let fds: [Int32]
-            do { fds = try proc.numericEntries("\(pid)/fd") } catch {
-                if error == .denied { deniedCount += 1 }
-                continue
+            do throws(ProcError) { fds = try proc.numericEntries("\(pid)/fd") } catch {
+                return error == .denied ? nil : Part()
             }
+            var part = Part()
             for fd in fds {
                 guard let link = try? proc.link("\(pid)/fd/\(fd)") else { continue }
                 let inode: UInt64
@@ -120,17 +139,28 @@ struct PeerResolver {
                 case .pipe(let ino), .socket(let ino): inode = ino
                 case .path(let path) where files.contains(path):
                     if let ino = (try? proc.text("\(pid)/fdinfo/\(fd)")).map(FdInfo.init(parsing:))?.inode,
-                       openers[FileKey(path: path, inode: ino)]?.last != pid {
-                        openers[FileKey(path: path, inode: ino), default: []].append(pid)
+                       !part.openers.contains(FileKey(path: path, inode: ino)) {
+                        part.openers.append(FileKey(path: path, inode: ino))
                     }
                     continue
                 default: continue
                 }
                 guard wanted.contains(inode) else { continue }
                 let access = (try? proc.text("\(pid)/fdinfo/\(fd)")).map(FdInfo.init(parsing:))?.accessMode
-                holders[inode, default: []].append(
-                    FdHolder(pid: pid, name: shared.table.entries[pid]?.name ?? "?", fd: fd, access: access))
+                part.holders.append((inode, FdHolder(pid: pid, name: shared.table.entries[pid]?.name ?? "?", fd: fd, access: access)))
             }
+            return part
+        }
+        var holders: [UInt64: [FdHolder]] = [:]
+        var openers: [FileKey: [Int32]] = [:]
+        var deniedCount = 0
+        for (pid, part) in zip(shared.table.allPids, parts) {
+            guard let part else {
+                deniedCount += 1
+                continue
+            }
+            for (inode, holder) in part.holders { holders[inode, default: []].append(holder) }
+            for key in part.openers { openers[key, default: []].append(pid) }
         }
         if deniedCount > 0 {
             notes.append("the fds of \(deniedCount) processes could not be read (permission denied): pipe and socket peers may be "

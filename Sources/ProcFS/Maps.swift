@@ -54,6 +54,16 @@ public struct MemoryMapping: Equatable, Sendable {
         bytes.split(separator: 10).compactMap { MemoryMapping(parsing: $0) }
     }
 
+    /// Only the shared mappings (`s` in the permissions), the others passed over unparsed: a scan
+    /// of every process on the host looks for these.
+    public static func parseShared(_ bytes: [UInt8]) -> [MemoryMapping] {
+        bytes.split(separator: 10).compactMap { line in
+            // `start-end rwxs …`: the fourth permission follows the first space.
+            guard let space = line.firstIndex(of: 32), space + 4 < line.endIndex, line[space + 4] == UInt8(ascii: "s") else { return nil }
+            return MemoryMapping(parsing: line)
+        }
+    }
+
     /// The last component of `path`: `libc.so.6` for `/usr/lib/x86_64-linux-gnu/libc.so.6`.
     public var fileName: Substring { lastPathComponent(path) }
 
