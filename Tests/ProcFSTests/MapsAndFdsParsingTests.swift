@@ -120,6 +120,20 @@ struct MappingCase: Sendable, CustomTestStringConvertible {
         #expect(isLibcName(lastPathComponent(path)) == isLibc)
     }
 
+    @Test func onlySharedMappings() {
+        let text = """
+            7f00-7f10 rw-s 00000000 00:1a 184 /dev/shm/sem.pzSHil (deleted)
+            7f10-7f20 r--p 00000000 fd:01 42 /usr/lib/x86_64-linux-gnu/libc.so.6
+            7f20-7f30 rw-s 00001000 00:01 7 /SYSV00000000 (deleted)
+            7f30-7f40 rw-p 00000000 00:00 0
+            garbage s
+            """
+        let shared = MemoryMapping.parseShared(Array(text.utf8))
+        #expect(shared.map(\.inode) == [184, 7])
+        #expect(shared.allSatisfy { $0.isShared })
+        #expect(shared == MemoryMapping.parseAll(Array(text.utf8)).filter(\.isShared))
+    }
+
     @Test func parseAllSkipsBadLines() {
         let text = """
             55d0c0800000-55d0c0801000 r--p 00000000 08:01 393                        /usr/bin/python3.12
