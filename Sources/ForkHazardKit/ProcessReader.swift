@@ -173,7 +173,7 @@ final class ProcessReader: WaitContext {
             return tid(owner).map { ($0, .mutexOwner) }
         case .pthreadRwlock:
             // Readers wait on __wrphase_futex (+8), writers on __writers_futex (+12); __cur_writer is at +24.
-            let writer = (stack ?? []).contains { $0.symbol?.contains("wrlock") == true }
+            let writer = (stack ?? []).contains { $0.symbol?.includes("wrlock") == true }
             let base = address - (writer ? 12 : 8)
             return u32(at: base + 24).flatMap(tid).map { ($0, .rwlockWriter) }
         default:

@@ -1,3 +1,4 @@
+import Glibc
 import ProcFS
 
 // Small text helpers, so that the library needs only FoundationEssentials (the whole of Foundation
@@ -12,4 +13,12 @@ public func fileName(of path: String) -> String {
 func oneDecimal(_ value: Double) -> String {
     let tenths = Int((value * 10).rounded())
     return "\(tenths / 10).\(abs(tenths % 10))"
+}
+
+extension String {
+    /// Whether `needle` occurs in the string, found in its bytes (`StringProtocol.contains`
+    /// compares by Character and costs tens of thousands of instructions a call).
+    func includes(_ needle: String) -> Bool {
+        withCString { haystack in needle.withCString { strstr(haystack, $0) != nil } }
+    }
 }

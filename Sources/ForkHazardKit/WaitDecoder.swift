@@ -153,7 +153,7 @@ struct WaitDecoder {
             case "epoll_pwait2": candidates = ["epoll_pwait2"]
             case "clock_nanosleep", "nanosleep": candidates = [name]
             case "sigtimedwait", "sigwaitinfo": candidates = ["rt_sigtimedwait"]
-            case _ where name.contains("futex") || name == "lll_lock_wait": candidates = ["futex"]
+            case _ where name.includes("futex") || name == "lll_lock_wait": candidates = ["futex"]
             default: candidates = []
             }
             if let known = candidates.first(where: { SyscallNames.number($0, on: architecture) != nil }) { return known }

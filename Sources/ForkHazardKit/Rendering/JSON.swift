@@ -40,11 +40,12 @@ public enum JSON: Sendable, Equatable {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // Keys are ASCII names: their bytes sort as the strings do.
+            for (index, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSON.writeString(key, into: &out)
+                JSON.writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+                member.value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -52,12 +53,16 @@ public enum JSON: Sendable, Equatable {
 
     static func writeString(_ value: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let utf8 = value.utf8
+        var value = value
         // Only `"`, `\` and control characters are escaped; every other byte, multi-byte UTF-8
         // sequences included, is copied.
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out += utf8
-        } else {
+        let copied = value.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if !copied {
+            let utf8 = value.utf8
             for byte in utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): out += "\\\"".utf8

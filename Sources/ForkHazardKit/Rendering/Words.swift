@@ -129,7 +129,7 @@ func article(_ words: String) -> String {
 extension PythonFrameInfo {
     /// From the standard library or importlib's frozen modules, not the program's own code.
     var isLibrary: Bool {
-        file.hasPrefix("<frozen") || (file.contains("/lib/python") && !file.contains("-packages/"))
+        file.hasPrefix("<frozen") || (file.includes("/lib/python") && !file.includes("-packages/"))
     }
 
     /// `app.py:36 in Registry.update`.

@@ -101,7 +101,7 @@ public struct LostWorkerRule: Rule {
 
     func isWorker(_ child: ProcessSnapshot, of parent: ProcessSnapshot) -> Bool {
         (child.argv == parent.argv && child.forkOrigin?.kind != .execed)
-            || child.argv.contains { $0.contains("multiprocessing.spawn") || $0 == "--multiprocessing-fork" }
+            || child.argv.contains { $0.includes("multiprocessing.spawn") || $0 == "--multiprocessing-fork" }
     }
 
     /// Waiting for work: an untimed wait, the same at the second look.

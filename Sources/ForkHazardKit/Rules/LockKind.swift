@@ -89,27 +89,27 @@ enum LockClassifier {
     /// Runtime-level kinds come first: a CPython lock is a semaphore underneath, the GIL a
     /// condition variable, an import lock a CPython lock.
     static let rules: [(LockInfo.Kind, @Sendable (String) -> Bool)] = [
-        (.threadJoin, { $0.contains("pthread_join") || $0.contains("pthread_clockjoin") || $0.contains("pthread_timedjoin")
+        (.threadJoin, { $0.includes("pthread_join") || $0.includes("pthread_clockjoin") || $0.includes("pthread_timedjoin")
             || $0 == "__pthread_tryjoin_np" }),
         (.cpythonImportLock, { ["_PyImport_AcquireLock", "_imp_acquire_lock", "PyImport_AcquireLock", "_PyImport_AcquireLockLocked"].contains($0) }),
         (.cpythonGIL, { $0 == "take_gil" || $0 == "_PyEval_AcquireLock" }),
         (.cpythonLock, { $0.hasPrefix("PyThread_acquire_lock") || $0 == "acquire_timed" || $0 == "_PyMutex_LockTimed"
             || $0 == "_PyMutex_LockSlow" || $0 == "PyMutex_Lock" || $0 == "_PySemaphore_Wait" || $0 == "_PyParkingLot_Park" }),
-        (.libgompBarrier, { $0.hasPrefix("gomp_") && $0.contains("barrier") }),
+        (.libgompBarrier, { $0.hasPrefix("gomp_") && $0.includes("barrier") }),
         (.libgompLock, { $0.hasPrefix("gomp_mutex_lock") || $0.hasPrefix("gomp_sem_wait") || $0.hasPrefix("GOMP_critical_")
             || $0 == "GOMP_atomic_start" || $0 == "omp_set_lock" || $0 == "omp_set_nest_lock" }),
         (.malloc, { ["malloc", "__libc_malloc", "_int_malloc", "arena_get2", "__libc_free", "free", "_int_free", "calloc",
                      "__libc_calloc", "realloc", "__libc_realloc", "tcache_init", "malloc_consolidate", "__malloc_fork_lock_parent"].contains($0) }),
-        (.stdio, { $0.hasPrefix("_IO_") || $0.contains("flockfile") || ["fflush", "fputs", "fwrite", "puts", "printf", "fprintf",
+        (.stdio, { $0.hasPrefix("_IO_") || $0.includes("flockfile") || ["fflush", "fputs", "fwrite", "puts", "printf", "fprintf",
                    "__vfprintf_internal", "vfprintf", "fgets", "getc", "fclose", "fopen"].contains($0) }),
         (.dynamicLoader, { $0.hasPrefix("_dl_") || $0.hasPrefix("__dl_") || $0 == "dl_iterate_phdr" || $0 == "dlopen"
             || $0.hasPrefix("__libc_dlopen") || $0.hasPrefix("dlopen@") || $0 == "___dlopen" }),
-        (.pthreadRwlock, { $0.contains("pthread_rwlock_") }),
-        (.conditionVariable, { $0.contains("pthread_cond_") }),
+        (.pthreadRwlock, { $0.includes("pthread_rwlock_") }),
+        (.conditionVariable, { $0.includes("pthread_cond_") }),
         (.semaphore, { $0.hasPrefix("__new_sem_wait") || $0 == "sem_wait" || $0 == "sem_timedwait" || $0 == "sem_clockwait"
             || $0.hasPrefix("__old_sem_wait") }),
-        (.pthreadMutex, { $0.contains("pthread_mutex_lock") || $0.contains("pthread_mutex_timedlock")
-            || $0.contains("pthread_mutex_clocklock") || $0 == "__lll_lock_wait" }),
+        (.pthreadMutex, { $0.includes("pthread_mutex_lock") || $0.includes("pthread_mutex_timedlock")
+            || $0.includes("pthread_mutex_clocklock") || $0 == "__lll_lock_wait" }),
     ]
 
     /// The kind of a futex wait; nil for waits that are not on a futex.
