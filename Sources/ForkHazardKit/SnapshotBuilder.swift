@@ -207,12 +207,20 @@ public struct SnapshotBuilder: Sendable {
             notes += stackNotes.joined()
         }
         // Blocked Python threads have released the GIL: their frames stand still and need no stop.
-        for (index, python) in pythons {
-            for t in processes[index].threads.indices where processes[index].threads[t].python == nil {
-                let thread = processes[index].threads[t]
-                processes[index].threads[t].python = python.thread(thread.tid, mayBeTorn: Self.isRunning(thread))
+        // Read one per CPU at a time.
+        let unread = pythons.keys.sorted().flatMap { index in
+            processes[index].threads.indices.filter { processes[index].threads[$0].python == nil }.map { (index, $0) }
+        }
+        let unreadThreads = unread.map { (reader: pythons[$0.0], thread: processes[$0.0].threads[$0.1]) }
+        var pythonThreads = [PythonThreadInfo?](repeating: nil, count: unread.count)
+        pythonThreads.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: unread.count) { i in
+                let (reader, thread) = unreadThreads[i]
+                slots.buffer[i] = reader?.thread(thread.tid, mayBeTorn: Self.isRunning(thread))
             }
         }
+        for ((index, t), python) in zip(unread, pythonThreads) { processes[index].threads[t].python = python }
         // A wait resumed as restart_syscall: its innermost frame names the call its registers hold.
         for index in processes.indices {
             for t in processes[index].threads.indices {
