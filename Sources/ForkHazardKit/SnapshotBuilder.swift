@@ -51,13 +51,19 @@ public struct SnapshotBuilder: Sendable {
     /// A pause before the second look at blocked threads, for the cautious; by default none is
     /// needed: a woken thread is runnable at once and its context switch counts move.
     public var confirmDelay: Double
+    /// Where modules' symbols and DWARF are kept, by file (its identity: device, inode, size and
+    /// modification time): by default one for every snapshot of this process, so that `run` and
+    /// `watch` read each library once, and a diagnosis does not spend its last milliseconds
+    /// freeing megabytes of tables it is about to exit with.
+    public var symbolizer: Symbolizer
 
     public init(proc: ProcRoot = ProcRoot(), architecture: Architecture = .host, stacks: StackOptions? = StackOptions(),
-                confirmDelay: Double = 0) {
+                confirmDelay: Double = 0, symbolizer: Symbolizer = .shared) {
         self.proc = proc
         self.architecture = architecture
         self.stacks = stacks
         self.confirmDelay = confirmDelay
+        self.symbolizer = symbolizer
     }
 
     public func take(roots requested: [Int32]) throws(InspectError) -> Snapshot {
@@ -178,7 +184,7 @@ public struct SnapshotBuilder: Sendable {
         // running Python thread's frames, which change while it runs); all of them, before any
         // other work of this tool's competes with the stopped threads for a CPU.
         var pendingSources: [(process: Int, PendingSource)] = []
-        let symbolizer = Symbolizer()
+        let symbolizer = self.symbolizer
         let prefetch = DispatchGroup()
         defer { prefetch.wait() }
         if let stacks, live {

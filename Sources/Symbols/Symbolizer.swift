@@ -144,6 +144,9 @@ public final class Symbolizer: @unchecked Sendable {
         self.debugRoots = debugRoots
     }
 
+    /// One for the whole process, looking under `/usr/lib/debug`.
+    public static let shared = Symbolizer()
+
     /// The function containing `moduleOffset`, a FILE offset within `module`
     /// (address - mapping start + mapping offset), or nil when no symbol covers it.
     public func symbolize(module: String, moduleOffset: UInt64) -> Symbol? {
