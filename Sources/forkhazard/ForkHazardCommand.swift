@@ -138,8 +138,9 @@ struct OutputSettings: Equatable {
         case auto, always, never
     }
 
-    func render(_ report: Report) -> String {
-        if json { return report.json() }
+    /// The report as written to stdout.
+    func render(_ report: Report) -> [UInt8] {
+        if json { return report.jsonBytes() }
         let useColor: Bool
         switch color {
         case .always: useColor = true
@@ -148,7 +149,7 @@ struct OutputSettings: Equatable {
             useColor = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
                 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         }
-        return TextRenderer(color: useColor, full: full, nativeStacks: nativeStacks).render(report)
+        return Array(TextRenderer(color: useColor, full: full, nativeStacks: nativeStacks).render(report).utf8)
     }
 }
 
@@ -206,6 +207,10 @@ struct InspectSettings: Equatable {
 /// Writes the whole output at once, so a failure never leaves half a report on stdout.
 func emit(_ text: String) {
     writeAll(STDOUT_FILENO, text)
+}
+
+func emit(_ bytes: [UInt8]) {
+    writeAll(STDOUT_FILENO, bytes: bytes)
 }
 
 /// An error's own description (`LocalizedError.errorDescription`), without Foundation's bridging.

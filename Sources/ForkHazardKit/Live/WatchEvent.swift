@@ -247,7 +247,12 @@ struct EventWords {
 
 /// Writes all of `text` to `fd`, retrying on EINTR and short writes.
 public func writeAll(_ fd: Int32, _ text: String) {
-    var bytes = Array(text.utf8)[...]
+    writeAll(fd, bytes: Array(text.utf8))
+}
+
+/// Writes all of `bytes` to `fd`, retrying on EINTR and short writes.
+public func writeAll(_ fd: Int32, bytes all: [UInt8]) {
+    var bytes = all[...]
     while !bytes.isEmpty {
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         if n < 0 { if errno == EINTR { continue } else { return } }

@@ -10,11 +10,14 @@ public enum JSON: Sendable, Equatable {
     case object([String: JSON])
 
     /// The value on one line, keys sorted, `/` not escaped.
-    public var text: String {
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// `text`'s UTF-8 bytes, as written to a file.
+    public var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(4096)
         write(into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// Writes UTF-8 bytes: a large report is mostly strings copied as they are.

@@ -3,7 +3,14 @@
 extension Report {
     /// One line, sorted keys, ending in a newline (pipe it through `jq .` to read it).
     public func json() -> String {
-        jsonValue.text + "\n"
+        String(decoding: jsonBytes(), as: UTF8.self)
+    }
+
+    /// `json()`'s UTF-8 bytes, newline included.
+    public func jsonBytes() -> [UInt8] {
+        var bytes = jsonValue.bytes
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
     }
 
     public var jsonValue: JSON {
