@@ -234,12 +234,12 @@ public final class DebugInfo: @unchecked Sendable {
             self.size = size
         }
 
-        /// A type, whose children are members, enumerators or parameter types, never code: array,
-        /// class, enumeration, subroutine type, structure, union.
-        var isType: Bool {
+        /// Whether its children can hold no code: anything but a function, a lexical block, a
+        /// namespace or a module (a type's members, a call site's parameters).
+        var holdsNoCode: Bool {
             switch tag {
-            case 0x01, 0x02, 0x04, 0x15, 0x13, 0x17: return true
-            default: return false
+            case 0x2e, 0x1d, 0x0b, 0x39, 0x1e, 0x11, 0x3c: return false  // subprogram, inlined_subroutine, lexical_block, namespace, module, compile_unit, partial_unit
+            default: return true
             }
         }
     }
@@ -249,10 +249,28 @@ public final class DebugInfo: @unchecked Sendable {
         var format: Format
     }
 
+    /// What a walk over DIEs needs to know of an abbreviation to step over its DIE, a plain value.
+    struct AbbrevStep {
+        /// The DIE's size after its code when every attribute's is fixed, else -1.
+        var size: Int32 = -1
+        var flags: UInt8 = 0
+        static let known: UInt8 = 1, hasChildren: UInt8 = 2, holdsNoCode: UInt8 = 4, hasCode: UInt8 = 8
+
+        init() {}
+
+        init(_ abbrev: Abbrev) {
+            size = abbrev.size.flatMap { Int32(exactly: $0) } ?? -1
+            flags = Self.known | (abbrev.hasChildren ? Self.hasChildren : 0) | (abbrev.holdsNoCode ? Self.holdsNoCode : 0)
+            // subprogram, inlined_subroutine, lexical_block
+            if abbrev.tag == 0x2e || abbrev.tag == 0x1d || abbrev.tag == 0x0b { flags |= Self.hasCode }
+        }
+    }
+
     /// A unit's abbreviations by code. Producers number them from 1 without gaps: those are
-    /// kept in an array, any others by code.
+    /// kept in arrays (with each one's `AbbrevStep` beside it), any others by code.
     struct AbbrevTable {
         private var dense: [Abbrev?] = []
+        private(set) var steps: [AbbrevStep] = []
         private var sparse: [UInt64: Abbrev] = [:]
         private var count = 0
 
@@ -260,12 +278,22 @@ public final class DebugInfo: @unchecked Sendable {
             code < UInt64(dense.count) ? dense[Int(code)] : sparse[code]
         }
 
+        /// The step of abbreviation `code`; `flags` without `known` when there is none.
+        func step(_ code: UInt64) -> AbbrevStep {
+            if code < UInt64(steps.count) { return steps[Int(code)] }
+            return sparse[code].map(AbbrevStep.init) ?? AbbrevStep()
+        }
+
         mutating func add(_ code: UInt64, _ abbrev: Abbrev) {
             count += 1
-            // The array grows only as far as twice the number of abbreviations.
+            // The arrays grow only as far as twice the number of abbreviations.
             if code < UInt64(2 * count + 16) {
-                if code >= UInt64(dense.count) { dense.append(contentsOf: repeatElement(nil, count: Int(code) + 1 - dense.count)) }
+                if code >= UInt64(dense.count) {
+                    dense.append(contentsOf: repeatElement(nil, count: Int(code) + 1 - dense.count))
+                    steps.append(contentsOf: repeatElement(AbbrevStep(), count: Int(code) + 1 - steps.count))
+                }
                 dense[Int(code)] = abbrev
+                steps[Int(code)] = AbbrevStep(abbrev)
                 sparse[code] = nil
             } else {
                 sparse[code] = abbrev
@@ -870,11 +898,24 @@ public final class DebugInfo: @unchecked Sendable {
                     }
                     continue
                 }
+                let step = table.step(code)
+                guard step.flags & AbbrevStep.known != 0 else { throw .malformed("abbreviation \(code)") }
+                let hasChildren = step.flags & AbbrevStep.hasChildren != 0
+                if step.flags & (AbbrevStep.hasCode | AbbrevStep.holdsNoCode) == 0 || (!hasChildren && step.flags & AbbrevStep.hasCode == 0),
+                   step.size >= 0 {
+                    // Nothing of it is needed (a namespace, or a DIE without children or code).
+                    try cursor.skip(UInt64(step.size))
+                    if hasChildren {
+                        guard open.count < DWARFLimits.depth else { break }
+                        open.append(false)
+                    }
+                    continue
+                }
                 guard let abbrev = table[code] else { throw .malformed("abbreviation \(code)") }
                 let tag = abbrev.tag
                 let isFunction = tag == 0x2e || tag == 0x1d  // subprogram, inlined_subroutine
                 let hasCode = isFunction || tag == 0x0b  // lexical_block
-                var skip = abbrev.hasChildren && abbrev.isType
+                var skip = abbrev.hasChildren && abbrev.holdsNoCode
                 values.removeAll(keepingCapacity: true)
                 var sibling: UInt64?
                 if !hasCode, !skip, let size = abbrev.size {
@@ -883,7 +924,7 @@ public final class DebugInfo: @unchecked Sendable {
                 } else {
                     // Only its code ranges, its call site and its sibling are read.
                     for spec in abbrev.attributes {
-                        let needed = spec.name == 0x01 || (hasCode && Self.codeAttributes.contains(spec.name))
+                        let needed = spec.name == 0x01 || (hasCode && Self.isCodeAttribute(spec.name))
                         if !needed, let size = spec.size {
                             try cursor.skip(UInt64(size))
                             continue
@@ -940,7 +981,12 @@ public final class DebugInfo: @unchecked Sendable {
 
     /// The attributes of a function or lexical block that the walk reads: low_pc, high_pc,
     /// ranges, call_column, call_file, call_line.
-    static let codeAttributes: [UInt64] = [0x11, 0x12, 0x55, 0x57, 0x58, 0x59]
+    static func isCodeAttribute(_ name: UInt64) -> Bool {
+        switch name {
+        case 0x11, 0x12, 0x55, 0x57, 0x58, 0x59: return true
+        default: return false
+        }
+    }
 
     /// A function's name, as elfutils and LLVM name it: its linkage name (`DW_AT_linkage_name`,
     /// the symbol's name) if it or its abstract origin or specification has one, else its
