@@ -158,6 +158,8 @@ final class PagedMemory: RemoteMemoryReader, @unchecked Sendable {
 
     private let base: any RemoteMemoryReader
     private var pages: [UInt64: [UInt8]?] = [:]
+    /// The page read last: most reads in a row fall on one page.
+    private var lastPage: (address: UInt64, bytes: [UInt8]?) = (.max, nil)
 
     init(_ base: any RemoteMemoryReader) {
         self.base = base
@@ -165,24 +167,23 @@ final class PagedMemory: RemoteMemoryReader, @unchecked Sendable {
 
     func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
         let size = UInt64(Self.pageSize)
-        let first = address & ~(size - 1)
         // One page, or two neighbours; anything bigger goes straight through.
         guard count > 0, count <= Self.pageSize, address <= UInt64.max - UInt64(count) else { return base.read(address, count) }
-        let last = (address + UInt64(count) - 1) & ~(size - 1)
+        let first = address & ~(size - 1), last = (address + UInt64(count) - 1) & ~(size - 1)
+        let start = Int(address - first)
+        guard let head = page(first) else { return base.read(address, count) }
+        if first == last { return Array(head[start..<(start + count)]) }
+        guard let tail = page(last) else { return base.read(address, count) }
         var out: [UInt8] = []
         out.reserveCapacity(count)
-        var at = address
-        for page in Set([first, last]).sorted() {
-            guard let bytes = self.page(page) else { return base.read(address, count) }
-            let start = Int(at - page)
-            let end = min(Self.pageSize, start + (count - out.count))
-            out += bytes[start..<end]
-            at = page + size
-        }
+        out += head[start...]
+        out += tail[..<(count - (Self.pageSize - start))]
         return out
     }
 
     private func page(_ address: UInt64) -> [UInt8]? {
+        if lastPage.address == address { return lastPage.bytes }
+        defer { lastPage = (address, pages[address] ?? nil) }
         if let known = pages[address] { return known }
         if pages.count >= Self.mostPages { pages.removeAll(keepingCapacity: true) }
         let bytes = base.read(address, Self.pageSize)
