@@ -51,16 +51,33 @@ public struct MemoryMapping: Equatable, Sendable {
     }
 
     public static func parseAll(_ bytes: [UInt8]) -> [MemoryMapping] {
-        bytes.split(separator: 10).compactMap { MemoryMapping(parsing: $0) }
+        var mappings: [MemoryMapping] = []
+        forEachLine(bytes) { line in
+            if let mapping = MemoryMapping(parsing: line) { mappings.append(mapping) }
+        }
+        return mappings
     }
 
     /// Only the shared mappings (`s` in the permissions), the others passed over unparsed: a scan
     /// of every process on the host looks for these.
     public static func parseShared(_ bytes: [UInt8]) -> [MemoryMapping] {
-        bytes.split(separator: 10).compactMap { line in
+        var mappings: [MemoryMapping] = []
+        forEachLine(bytes) { line in
             // `start-end rwxs …`: the fourth permission follows the first space.
-            guard let space = line.firstIndex(of: 32), space + 4 < line.endIndex, line[space + 4] == UInt8(ascii: "s") else { return nil }
-            return MemoryMapping(parsing: line)
+            guard let space = line.firstIndex(of: 32), space + 4 < line.endIndex, line[space + 4] == UInt8(ascii: "s"),
+                  let mapping = MemoryMapping(parsing: line) else { return }
+            mappings.append(mapping)
+        }
+        return mappings
+    }
+
+    /// Each non-empty line of `bytes`, without its newline.
+    static func forEachLine(_ bytes: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.endIndex
+            if end > start { body(bytes[start..<end]) }
+            start = end + 1
         }
     }
 
