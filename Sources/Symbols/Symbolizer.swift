@@ -147,6 +147,9 @@ public final class Symbolizer: @unchecked Sendable {
     /// One for the whole process, looking under `/usr/lib/debug`.
     public static let shared = Symbolizer()
 
+    /// Modules kept at most.
+    static let mostModules = 1024
+
     /// The function containing `moduleOffset`, a FILE offset within `module`
     /// (address - mapping start + mapping offset), or nil when no symbol covers it.
     public func symbolize(module: String, moduleOffset: UInt64) -> Symbol? {
@@ -202,6 +205,9 @@ public final class Symbolizer: @unchecked Sendable {
         // not wait for each other.
         let slot = lock.withLock {
             if let known = cache[key] { return known }
+            // A long `run` may meet many programs: the cache starts over rather than grow for good
+            // (a module in use elsewhere stays alive with its user).
+            if cache.count >= Self.mostModules { cache.removeAll() }
             let made = Slot()
             cache[key] = made
             return made
