@@ -197,9 +197,8 @@ public struct SnapshotBuilder: Sendable {
             // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
             // DWARF is compressed: read in the background while the stacks are named, their
             // frames in libc given their source positions at the end.
-            if stacks.sourceLines, let (index, libc) = readers.indices.lazy.compactMap({ index in
-                readers[index].maps.first { $0.offset == 0 && $0.isLibc }.map { (index, $0) }
-            }).first {
+            func libc(_ index: Int) -> MemoryMapping? { readers[index].maps.first { $0.offset == 0 && $0.isLibc } }
+            if stacks.sourceLines, let index = processes.indices.first(where: { libc($0) != nil }), let libc = libc(index) {
                 let pid = processes[index].pid
                 let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
                                           mappedFile: stacks.readsMappedFiles
@@ -277,7 +276,7 @@ public struct SnapshotBuilder: Sendable {
         }
 
         // Source positions in the modules whose DWARF was being read while the stacks were named
-        // (libc's, from the start): by now it is read, or nearly.
+        // (libc's, from the copies on): by now it is read, or nearly.
         for (index, pending) in pendingSources {
             guard var frame = processes[index].threads[pending.thread].stack?[pending.frame] else { continue }
             pending.fill(&frame)

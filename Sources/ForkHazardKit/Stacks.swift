@@ -169,8 +169,8 @@ final class StackUnwinder {
     var notes: [String] { modules.notes }
 
     /// Frames named while their module's DWARF was being read on another thread (libc's, read
-    /// from the start of a snapshot): their source positions are looked up at the end, with
-    /// `PendingSource.fill`, not waited for here.
+    /// once the threads are copied): their source positions are looked up at the end of the
+    /// snapshot, with `PendingSource.fill`, not waited for here.
     private(set) var pending: [PendingSource] = []
 
     deinit { fh_unwinder_destroy(unwinder) }
@@ -203,8 +203,6 @@ final class StackUnwinder {
             }
         }
     }
-
-
 
     /// The return addresses of a captured stack, innermost (the stopped PC) first.
     func addresses(for capture: StackCapture) -> [UInt64] {

@@ -901,8 +901,10 @@ public final class DebugInfo: @unchecked Sendable {
                 let step = table.step(code)
                 guard step.flags & AbbrevStep.known != 0 else { throw .malformed("abbreviation \(code)") }
                 let hasChildren = step.flags & AbbrevStep.hasChildren != 0
-                if step.flags & (AbbrevStep.hasCode | AbbrevStep.holdsNoCode) == 0 || (!hasChildren && step.flags & AbbrevStep.hasCode == 0),
-                   step.size >= 0 {
+                let hasCode = step.flags & AbbrevStep.hasCode != 0
+                // A subtree that holds no code is jumped over by the DIE's sibling, which is read below.
+                var skip = hasChildren && step.flags & AbbrevStep.holdsNoCode != 0
+                if !hasCode, !skip, step.size >= 0 {
                     // Nothing of it is needed (a namespace, or a DIE without children or code).
                     try cursor.skip(UInt64(step.size))
                     if hasChildren {
@@ -914,27 +916,20 @@ public final class DebugInfo: @unchecked Sendable {
                 guard let abbrev = table[code] else { throw .malformed("abbreviation \(code)") }
                 let tag = abbrev.tag
                 let isFunction = tag == 0x2e || tag == 0x1d  // subprogram, inlined_subroutine
-                let hasCode = isFunction || tag == 0x0b  // lexical_block
-                var skip = abbrev.hasChildren && abbrev.holdsNoCode
                 values.removeAll(keepingCapacity: true)
                 var sibling: UInt64?
-                if !hasCode, !skip, let size = abbrev.size {
-                    // Nothing of it is needed.
-                    try cursor.skip(UInt64(size))
-                } else {
-                    // Only its code ranges, its call site and its sibling are read.
-                    for spec in abbrev.attributes {
-                        let needed = spec.name == 0x01 || (hasCode && Self.isCodeAttribute(spec.name))
-                        if !needed, let size = spec.size {
-                            try cursor.skip(UInt64(size))
-                            continue
-                        }
-                        let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
-                        if spec.name == 0x01 {  // sibling
-                            if case .reference(let target) = value { sibling = target }
-                        } else if needed {
-                            values.append((spec.name, value))
-                        }
+                // Only its code ranges, its call site and its sibling are read.
+                for spec in abbrev.attributes {
+                    let needed = spec.name == 0x01 || (hasCode && Self.isCodeAttribute(spec.name))
+                    if !needed, let size = spec.size {
+                        try cursor.skip(UInt64(size))
+                        continue
+                    }
+                    let value = try readValue(&cursor, form: spec.form, implicitConst: spec.implicitConst, unit: unit)
+                    if spec.name == 0x01 {  // sibling
+                        if case .reference(let target) = value { sibling = target }
+                    } else if needed {
+                        values.append((spec.name, value))
                     }
                 }
                 var contains = false
@@ -944,7 +939,7 @@ public final class DebugInfo: @unchecked Sendable {
                     if rangesLeft < 0 { break }
                     contains = ranges.contains { $0.contains(address) }
                     // A lexical block without ranges may still hold functions with code.
-                    if !contains, isFunction || !ranges.isEmpty { skip = abbrev.hasChildren }
+                    if !contains, isFunction || !ranges.isEmpty { skip = hasChildren }
                 }
                 if skip, let sibling, sibling > UInt64(cursor.offset), sibling <= UInt64(unit.end) {
                     cursor.offset = Int(sibling)
