@@ -2,6 +2,7 @@
 #include "CForkHazard.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -12,6 +13,12 @@ ssize_t fh_read_memory(pid_t pid, uint64_t remote_address, void *buffer, size_t 
 }
 
 int fh_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void fh_keep_freed_memory(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_TOP_PAD, 16 << 20);
+}
 
 
 #include <linux/kcmp.h>

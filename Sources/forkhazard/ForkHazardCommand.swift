@@ -10,6 +10,7 @@ import Glibc
 @main
 struct Entrypoint {
     static func main() {
+        ProcessSetup.keepFreedMemory()
         let arguments = CommandLine.arguments.dropFirst()
         let mode = TestHooks.mode
         if mode != .parserOnly, let command = FastPath.parse(arguments) {

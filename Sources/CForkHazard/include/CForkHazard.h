@@ -33,4 +33,8 @@ int fh_set_child_subreaper(void);
 
 /// `pipe2(fds, O_CLOEXEC)`.
 int fh_pipe_cloexec(int fds[2]);
+
+/// Has malloc keep freed memory for reuse (mallopt: no block gets a mapping of its own below
+/// 32 MiB, the heap is trimmed only past 256 MiB free at its top, and grows 16 MiB at a time).
+void fh_keep_freed_memory(void);
 #endif
