@@ -133,7 +133,12 @@ struct PeerResolver: Sendable {
             }
             var part = Part()
             for fd in fds {
-                guard let link = try? proc.link("\(pid)/fd/\(fd)") else { continue }
+                let link: String
+                do throws(ProcError) { link = try proc.link("\(pid)/fd/\(fd)") } catch {
+                    // Refused for one fd (the access check is the process's), refused for the rest.
+                    if error == .denied { break }
+                    continue
+                }
                 let inode: UInt64
                 switch FdTarget(link: link) {
                 case .pipe(let ino), .socket(let ino): inode = ino
