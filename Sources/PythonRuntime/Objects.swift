@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Reads Python objects (types, str, int, tuple, list, dict, instance attributes) through a
 /// layout. Every read is bounded: the target's memory is untrusted, so sizes are capped, and
 /// anything that does not look like the object expected reads as nil.
@@ -251,8 +253,22 @@ struct ObjectReader {
 
     /// The value of the str key `name` in a dict.
     func dictLookup(_ dict: UInt64, _ name: String, limit: Int = ObjectReader.mostDictEntries) -> UInt64? {
+        dictEntries(dict, limit: limit).flatMap { entry(named: name, in: $0)?.value }
+    }
+
+    /// The entry whose key is the str `name`. Each key read costs a read of another process's
+    /// memory, and a dict like `sys.modules` has hundreds: the key object that matched last time,
+    /// in any process (a forked child's are its parent's, at the same addresses), is tried first.
+    /// A dict's keys are distinct, so that key, read and found equal, is the only match.
+    func entry(named name: String, in entries: [(key: UInt64, value: UInt64)]) -> (key: UInt64, value: UInt64)? {
         let text = Array(name.utf8)
-        return dictEntries(dict, limit: limit)?.first { stringEquals($0.key, text) }?.value
+        if let hint = KeyHints.shared.key(for: name), let entry = entries.first(where: { $0.key == hint }),
+           stringEquals(hint, text) {
+            return entry
+        }
+        guard let found = entries.first(where: { stringEquals($0.key, text) }) else { return nil }
+        KeyHints.shared.remember(found.key, for: name)
+        return found
     }
 
     // MARK: instance attributes
@@ -296,7 +312,17 @@ struct ObjectReader {
 
     func attribute(_ object: UInt64, _ name: String) -> UInt64? {
         guard let type = typeInfo(of: object) else { return nil }
-        let text = Array(name.utf8)
-        return attributes(object, type: type, limit: 256)?.first { stringEquals($0.key, text) }?.value
+        return attributes(object, type: type, limit: 256).flatMap { entry(named: name, in: $0)?.value }
     }
+}
+
+/// The address of the str object last found as each dict key looked up by name, in any process.
+final class KeyHints: Sendable {
+    static let shared = KeyHints()
+    private let keys = Mutex<[String: UInt64]>([:])
+
+    func key(for name: String) -> UInt64? { keys.withLock { $0[name] } }
+
+    /// Kept per name (the names are the reader's own, a few dozen).
+    func remember(_ key: UInt64, for name: String) { keys.withLock { $0[name] = key } }
 }
