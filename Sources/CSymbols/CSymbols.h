@@ -42,4 +42,18 @@ static inline int fh_inflate_exact(const uint8_t *in, size_t in_len, uint8_t *ou
     return rc == LIBDEFLATE_SUCCESS && produced == out_len ? 0 : -1;
 }
 
+/* Inflates the zlib stream `in` until `out_len` bytes are out or the next piece (a literal, a match
+ * of at most 258 bytes, a stored block of at most 65,535) does not fit. Returns 0 then, or when the
+ * stream ends exactly at `out_len`; -1 when it is corrupt or ends sooner. The checksum, at the end
+ * of the stream, is checked only when it is reached. */
+static inline int fh_inflate_prefix(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len) {
+    struct libdeflate_decompressor *decompressor = libdeflate_alloc_decompressor();
+    if (decompressor == NULL) return -1;
+    size_t produced = 0;
+    enum libdeflate_result rc = libdeflate_zlib_decompress(decompressor, in, in_len, out, out_len, &produced);
+    libdeflate_free_decompressor(decompressor);
+    if (rc == LIBDEFLATE_SUCCESS) return produced == out_len ? 0 : -1;
+    return rc == LIBDEFLATE_INSUFFICIENT_SPACE ? 0 : -1;
+}
+
 #endif

@@ -75,8 +75,9 @@ final class ProcessModules: @unchecked Sendable {
                 let result = resolve(pending[index])
                 // A module whose DWARF another thread is reading is looked up later (`StackUnwinder.pending`).
                 if sourceInfo, let module = result.0, !module.isLoadingSourceInfo {
-                    module.loadSourceInfo()
-                    for offset in offsets[pending[index].path] ?? [] { _ = module.sourceInfo(fileOffset: offset) }
+                    let wanted = offsets[pending[index].path] ?? []
+                    module.loadSourceInfo(covering: wanted)
+                    for offset in wanted { _ = module.sourceInfo(fileOffset: offset) }
                 }
                 slots.buffer[index] = result
             }

@@ -194,6 +194,20 @@ public struct SnapshotBuilder: Sendable {
                 captureStacks(of: &processes[index], maps: readers[index].maps, scratch: scratch, python: pythons[index],
                               notes: &stackNotes[index])
             }
+            // Every copy unwound first: the files the stacks pass through are then read once,
+            // each only as far as all the processes' frames in it need.
+            let unwinders = processes.indices.map { index in
+                captures[index].isEmpty ? nil
+                    : StackUnwinder(pid: processes[index].pid, maps: readers[index].maps, symbolizer: symbolizer, maxFrames: stacks.maxFrames,
+                                    readsMappedFiles: stacks.readsMappedFiles, sourceLines: stacks.sourceLines)
+            }
+            let ordered = captures.map { $0.sorted { $0.key < $1.key } }
+            let returnAddresses = processes.indices.map { index in
+                defer { unwinders[index]?.doneUnwinding() }
+                return ordered[index].map { unwinders[index]?.addresses(for: $0.value) ?? [] }
+            }
+            var offsets: [String: Set<UInt64>] = [:]
+            for index in processes.indices { unwinders[index]?.addOffsets(of: returnAddresses[index], to: &offsets) }
             // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
             // DWARF is compressed: read in the background while the stacks are named, their
             // frames in libc given their source positions at the end.
@@ -203,11 +217,22 @@ public struct SnapshotBuilder: Sendable {
                 let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
                                           mappedFile: stacks.readsMappedFiles
                                               ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
-                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo() }
+                let wanted = Array(offsets[libc.path] ?? [])
+                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo(covering: wanted) }
             }
-            for index in processes.indices where !captures[index].isEmpty {
-                pendingSources += nameStacks(of: &processes[index], captures: captures[index], maps: readers[index].maps, options: stacks,
-                                             symbolizer: symbolizer, notes: &stackNotes[index]).map { (index, $0) }
+            for index in processes.indices {
+                guard let unwinder = unwinders[index] else { continue }
+                let stacks = unwinder.frames(for: returnAddresses[index], offsets: offsets)
+                for ((thread, capture), stack) in zip(ordered[index], stacks) {
+                    processes[index].threads[thread].stack = stack
+                    processes[index].threads[thread].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
+                }
+                stackNotes[index] += unwinder.notes
+                pendingSources += unwinder.pending.map { pending in
+                    var moved = pending
+                    moved.thread = ordered[index][pending.thread].key
+                    return (index, moved)
+                }
             }
             notes += stackNotes.joined()
         }
@@ -325,25 +350,6 @@ extension SnapshotBuilder {
         }
         Ptrace.releasePending()
         return captures
-    }
-
-    /// Unwinds the copies `captureStacks` took and names their frames. Returns the frames whose
-    /// source positions wait for a module's DWARF read on another thread.
-    func nameStacks(of process: inout ProcessSnapshot, captures: [Int: StackCapture], maps: [MemoryMapping], options: StackOptions,
-                    symbolizer: Symbolizer, notes: inout [String]) -> [PendingSource] {
-        let unwinder = StackUnwinder(pid: process.pid, maps: maps, symbolizer: symbolizer, maxFrames: options.maxFrames,
-                                     readsMappedFiles: options.readsMappedFiles, sourceLines: options.sourceLines)
-        let ordered = captures.sorted { $0.key < $1.key }
-        for ((index, capture), stack) in zip(ordered, unwinder.frames(for: ordered.map(\.value))) {
-            process.threads[index].stack = stack
-            process.threads[index].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
-        }
-        notes.append(contentsOf: unwinder.notes)
-        return unwinder.pending.map { pending in
-            var moved = pending
-            moved.thread = ordered[pending.thread].key
-            return moved
-        }
     }
 
     /// Why a process that looks like Python has no interpreter to read: the version its files

@@ -141,7 +141,7 @@ func monotonicMicros() -> Double {
 /// Unwinds captured stacks of one process and names their frames.
 final class StackUnwinder {
     let pid: Int32
-    private let unwinder: OpaquePointer?
+    private var unwinder: OpaquePointer?
     private let modules: ProcessModules
     private let maps: [MemoryMapping]
     private let maxFrames: Int
@@ -175,20 +175,38 @@ final class StackUnwinder {
 
     deinit { fh_unwinder_destroy(unwinder) }
 
-    /// The stacks of `captures`, named: unwound first, then the modules they pass through loaded
-    /// together, then each frame named.
-    func frames(for captures: [StackCapture]) -> [[StackFrame]] {
-        let stacks = captures.map(addresses)
-        var mappings: [MemoryMapping] = []
-        var offsets: [String: Set<UInt64>] = [:]
+    /// Frees what unwinding needs (its page cache is a quarter of a megabyte) once every stack
+    /// is unwound; `addresses(for:)` gives only the stopped PC after.
+    func doneUnwinding() {
+        fh_unwinder_destroy(unwinder)
+        unwinder = nil
+    }
+
+    /// The file offsets the frames of `stacks` (return addresses, as `addresses(for:)` gives
+    /// them) are looked up at, added to `offsets` by module path.
+    func addOffsets(of stacks: [[UInt64]], to offsets: inout [String: Set<UInt64>]) {
         for addresses in stacks {
             for (index, ip) in addresses.enumerated() {
                 guard let (map, offset) = lookup(ip, isReturnAddress: index > 0) else { continue }
-                if offsets[map.path] == nil { mappings.append(map) }
                 offsets[map.path, default: []].insert(offset)
             }
         }
-        self.modules.preload(mappings, offsets: offsets.mapValues { Array($0) }, sourceInfo: sourceLines)
+    }
+
+    /// `stacks` (return addresses, as `addresses(for:)` gives them), named: the modules they pass
+    /// through loaded together first, their DWARF for `offsets` (by module path: these stacks'
+    /// and any other process's the same files serve, so that each is read once for all), then
+    /// each frame named.
+    func frames(for stacks: [[UInt64]], offsets: [String: Set<UInt64>]) -> [[StackFrame]] {
+        var mappings: [MemoryMapping] = []
+        var paths = Set<String>()
+        for addresses in stacks {
+            for (index, ip) in addresses.enumerated() {
+                guard let (map, _) = lookup(ip, isReturnAddress: index > 0), paths.insert(map.path).inserted else { continue }
+                mappings.append(map)
+            }
+        }
+        self.modules.preload(mappings, offsets: offsets.filter { paths.contains($0.key) }.mapValues { Array($0) }, sourceInfo: sourceLines)
         return stacks.enumerated().map { stack, addresses in
             addresses.enumerated().map { index, ip in
                 var (frame, named) = frame(ip, isReturnAddress: index > 0)

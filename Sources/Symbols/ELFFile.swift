@@ -432,10 +432,22 @@ public struct ELFFile: Sendable {
         return try? sectionData(section)
     }
 
+    /// The first `prefix` bytes of a section, inflated when it is compressed (only as far as
+    /// needed: the rest of the stream is not decoded); the whole section when it is shorter.
+    public func sectionData(_ section: ELFSection, prefix: Int) throws(ELFError) -> [UInt8] {
+        guard section.hasFileData else { return [] }
+        guard section.flags & ELFConstants.SHF_COMPRESSED != 0 else {
+            return try ELFFile.read(section, from: source).prefix(prefix).map { $0 }
+        }
+        return try ELFFile.inflate(try ELFFile.read(section, from: source), prefix: prefix)
+    }
+
     /// Inflates a compressed section: an `Elf64_Chdr` (type, reserved, size, alignment) and a zlib
     /// stream. The size it claims must fit the limit and what deflate can do with the bytes
-    /// present (at most 1,032 to 1), so a small section cannot claim a huge allocation.
-    static func inflate(_ raw: [UInt8]) throws(ELFError) -> [UInt8] {
+    /// present (at most 1,032 to 1), so a small section cannot claim a huge allocation. With
+    /// `prefix`, only that many bytes (or the whole section, when it is not longer): the stream
+    /// is decoded up to there, its checksum, at the end, not reached.
+    static func inflate(_ raw: [UInt8], prefix: Int? = nil) throws(ELFError) -> [UInt8] {
         let header = ByteView(bytes: raw)
         guard let type = header.u32(0), let size = header.u64(8), raw.count >= 24 else { throw ELFError.truncated }
         guard type == ELFConstants.ELFCOMPRESS_ZLIB else { throw ELFError.malformed("compression type \(type)") }
@@ -444,6 +456,21 @@ public struct ELFFile: Sendable {
             throw ELFError.malformed("compressed section claims \(size) bytes")
         }
         guard size > 0 else { return [] }
+        if let prefix, prefix < Int(size) {
+            // A deflate stream's bytes come out in order, and the decoder stops where the next
+            // literal, match (at most 258 bytes) or stored block (at most 65,535) no longer fits:
+            // with that much room past the prefix, all of the prefix is out and final.
+            let room = min(Int(size), max(0, prefix) + 65_536 + 1024)
+            var rc: Int32 = -1
+            let out = [UInt8](unsafeUninitializedCapacity: room) { output, initialized in
+                rc = raw.withUnsafeBufferPointer { input in
+                    fh_inflate_prefix(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count)
+                }
+                initialized = rc == 0 ? max(0, prefix) : 0
+            }
+            guard rc == 0 else { throw ELFError.malformed("corrupt compressed section") }
+            return out
+        }
         // Not zero-filled first: the inflater writes every byte or the section is refused.
         var rc: Int32 = -1
         let out = [UInt8](unsafeUninitializedCapacity: Int(size)) { output, initialized in

@@ -68,30 +68,40 @@ public final class ModuleSymbols: @unchecked Sendable {
     /// The source position (and inlined calls) at a link-time virtual address of the module. The
     /// DWARF reader fills its caches as it goes: one thread at a time.
     public func sourceInfo(virtualAddress address: UInt64) -> SourceInfo? {
-        guard let info = dwarf() else { return nil }
+        guard let info = dwarf(covering: [address]) else { return nil }
         return lookups.withLock { info.sourceInfo(at: address) }
     }
 
     /// Reads the module's DWARF now, so that `sourceInfo` finds it loaded (another thread may
-    /// do this while this one unwinds).
-    public func loadSourceInfo() {
-        _ = dwarf()
+    /// do this while this one unwinds). With `fileOffsets`, a compressed debug file's is read only
+    /// as far as their units need; looking up another address later reads it whole.
+    public func loadSourceInfo(covering fileOffsets: [UInt64]? = nil) {
+        _ = dwarf(covering: fileOffsets.map { $0.compactMap(module.virtualAddress(forFileOffset:)) }, inPart: fileOffsets != nil)
     }
 
     /// Whether another thread is reading the module's DWARF at this moment: `sourceInfo` would
     /// wait until it is read.
     public var isLoadingSourceInfo: Bool { lock.isHeld }
 
-    /// The module's DWARF, else its debug file's (found now if the symbols did not need it).
-    func dwarf() -> DebugInfo? {
+    /// The module's DWARF, else its debug file's (found now if the symbols did not need it),
+    /// with what looking up `addresses` (link-time virtual addresses; nil: any) needs. When it
+    /// has to be read, `inPart` reads a compressed debug file's only as far as those need.
+    func dwarf(covering addresses: [UInt64]? = nil, inPart: Bool = false) -> DebugInfo? {
         lock.withLock {
-            if let loaded = debugInfo { return loaded }
-            var sections = DWARFSections(module)
-            if sections == nil {
-                let debug = debugFile ?? locator.locateFile(for: module, modulePath: modulePath, loadSymbols: false)
-                sections = debug.flatMap(DWARFSections.init)
+            if let loaded = debugInfo {
+                guard let info = loaded else { return nil }
+                if addresses.map({ $0.allSatisfy(info.covers) }) ?? info.isWhole { return info }
             }
-            let loaded = sections.map { DebugInfo(sections: $0) }
+            func read(_ part: [UInt64]?) -> DebugInfo? {
+                func sections(_ file: ELFFile) -> DWARFSections? {
+                    part.map { DWARFSections(file, covering: $0) } ?? DWARFSections(file)
+                }
+                let debug = { self.debugFile ?? self.locator.locateFile(for: self.module, modulePath: self.modulePath, loadSymbols: false) }
+                return (sections(module) ?? debug().flatMap(sections)).map { DebugInfo(sections: $0) }
+            }
+            var loaded = read(inPart ? addresses : nil)
+            // Read in part, yet not enough (a unit refers to DIEs of others): read whole.
+            if inPart, let partial = loaded, let addresses, !addresses.allSatisfy(partial.covers) { loaded = read(nil) }
             debugInfo = .some(loaded)
             return loaded
         }

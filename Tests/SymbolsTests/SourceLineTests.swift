@@ -156,6 +156,42 @@ func expectSameAsAddr2Line(_ info: SourceInfo?, _ frames: [Addr2LineFrame], addr
         #expect(located > addresses.count / 2)
     }
 
+    /// libc's debug file read only as far as some addresses need (their units, in the first two
+    /// fifths of `.debug_info`): those addresses get what the whole DWARF gives them, and an
+    /// address past that part is looked up in the whole, read then.
+    @Test func libcReadInPart() throws {
+        let symbols = try #require(Symbolizer().symbols(for: libcPath))
+        let debug = try ELFFile(path: try #require(symbols.debugFilePath), loadSymbols: false)
+        let whole = DebugInfo(sections: try #require(DWARFSections(debug)))
+        let size = whole.sections.info.count
+        let ranges = DebugInfo.arangeSets(try #require(debug.sectionData(named: ".debug_aranges"))).filter { $0.end - $0.start > 32 }
+        let early = ranges.filter { $0.infoOffset < UInt64(size * 2 / 5) }
+        #expect(early.count > 20)
+        let some = stride(from: 0, to: early.count, by: max(1, early.count / 10)).map { early[$0].start + (early[$0].end - early[$0].start) / 2 }
+        let late = try #require(ranges.first { $0.infoOffset > UInt64(size * 4 / 5) })
+        let later = late.start + (late.end - late.start) / 2
+
+        let part = DebugInfo(sections: try #require(DWARFSections(debug, covering: some)))
+        #expect(!part.isWhole)
+        #expect(part.sections.info.count < size * 4 / 5)
+        #expect(part.sections.abbrev.count < whole.sections.abbrev.count)
+        for address in some {
+            #expect(part.covers(address))
+            #expect(part.sourceInfo(at: address) == whole.sourceInfo(at: address), "0x\(String(address, radix: 16))")
+        }
+        #expect(some.filter { whole.sourceInfo(at: $0)?.location != nil }.count > some.count / 2)
+        #expect(!part.covers(later))
+
+        // Through the module: read in part, then asked for an address past the part.
+        let module = try #require(Symbolizer().symbols(for: libcPath))
+        module.loadSourceInfo(covering: some.compactMap(module.module.fileOffset(forVirtualAddress:)))
+        #expect(module.dwarf(covering: some)?.isWhole == false)
+        #expect(module.sourceInfo(virtualAddress: some[0]) == whole.sourceInfo(at: some[0]))
+        #expect(whole.sourceInfo(at: later)?.location != nil)
+        #expect(module.sourceInfo(virtualAddress: later) == whole.sourceInfo(at: later))
+        #expect(module.dwarf(covering: [later])?.isWhole == true)
+    }
+
     /// A stripped program without a debug file has no lines: nil, never another program's.
     @Test func strippedProgramHasNoLines() throws {
         let dir = try TemporaryDirectory()

@@ -43,8 +43,73 @@ public struct DWARFSections: Sendable {
     /// large library's are megabytes, of which a few frames need a few units.
     var infoInFile: FileSection?
     var lineInFile: FileSection?
+    /// When `.debug_info` and `.debug_abbrev` were inflated only as far as some addresses need
+    /// (`init(_:covering:)`): the offsets of the units that hold those addresses, the only ones
+    /// looked up in. nil: the sections are whole.
+    var coveredUnits: Set<UInt64>?
 
     public init() {}
+
+    /// The sections of `elf`, with a compressed `.debug_info` and `.debug_abbrev` inflated only
+    /// up to the end of what the units holding `addresses` (link-time virtual addresses) need,
+    /// as `.debug_aranges` places them: most of such a section is for other units, and inflating
+    /// it is the largest part of reading a library's DWARF. Whole, as `init(_:)` reads them,
+    /// when the sections are not compressed or an address is in no unit the aranges name.
+    public init?(_ elf: ELFFile, covering addresses: [UInt64]) {
+        guard let partial = Self.partial(elf, addresses) else {
+            self.init(elf)
+            return
+        }
+        self = partial
+    }
+
+    private static func partial(_ elf: ELFFile, _ addresses: [UInt64]) -> DWARFSections? {
+        func compressed(_ name: String) -> ELFSection? {
+            elf.sections.first { $0.name == name && $0.hasFileData && $0.flags & ELFConstants.SHF_COMPRESSED != 0 }
+        }
+        guard !addresses.isEmpty, let infoSection = compressed(".debug_info"), let abbrevSection = compressed(".debug_abbrev"),
+              let aranges = elf.sectionData(named: ".debug_aranges") else { return nil }
+        let ranges = DebugInfo.arangeSets(aranges)
+        let index = DebugInfo.AddressIndex(ranges.map { ($0.start, $0.end, Int(truncatingIfNeeded: $0.infoOffset)) })
+        var needed = Set<UInt64>()
+        for address in addresses {
+            guard let unit = index.unit(containing: address) else { return nil }
+            needed.insert(UInt64(unit))
+        }
+        // The units end where the next one the aranges name starts.
+        // The header of the unit after them too, for where their abbreviation tables end.
+        guard let last = needed.max(), let infoEnd = ranges.lazy.map(\.infoOffset).filter({ $0 > last }).min(),
+              var info = try? elf.sectionData(infoSection, prefix: Int(infoEnd) + 32), info.count > Int(infoEnd) else { return nil }
+        // Those tables end where the next one of a unit read starts.
+        var abbrevOffsets: [UInt64] = []
+        var neededAbbrev: UInt64 = 0
+        var next = 0
+        while next <= Int(infoEnd), let header = DebugInfo.unitHeader(DWARFCursor(info, at: next), size: Int(Int32.max)) {
+            if let unit = header.unit {
+                abbrevOffsets.append(unit.abbrevOffset)
+                if needed.contains(UInt64(next)) { neededAbbrev = max(neededAbbrev, unit.abbrevOffset) }
+            }
+            if next == Int(infoEnd) { break }
+            next = header.next
+        }
+        info.removeLast(info.count - Int(infoEnd))
+        var sections = DWARFSections()
+        guard let abbrevEnd = abbrevOffsets.filter({ $0 > neededAbbrev }).min(),
+              let abbrev = try? elf.sectionData(abbrevSection, prefix: Int(abbrevEnd)) else { return nil }
+        func data(_ name: String) -> [UInt8] { elf.sectionData(named: name) ?? [] }
+        sections.info = info
+        sections.abbrev = abbrev
+        sections.line = data(".debug_line")
+        sections.str = data(".debug_str")
+        sections.lineStr = data(".debug_line_str")
+        sections.addr = data(".debug_addr")
+        sections.strOffsets = data(".debug_str_offsets")
+        sections.ranges = data(".debug_ranges")
+        sections.rnglists = data(".debug_rnglists")
+        sections.aranges = aranges
+        sections.coveredUnits = needed
+        return sections
+    }
 
     /// The sections of `elf`, or nil when it has neither `.debug_info` nor `.debug_line`.
     public init?(_ elf: ELFFile) {
@@ -274,6 +339,10 @@ public final class DebugInfo: @unchecked Sendable {
         private var sparse: [UInt64: Abbrev] = [:]
         private var count = 0
 
+        /// Whether an attribute refers to a DIE by its offset in `.debug_info` (`DW_FORM_ref_addr`),
+        /// which may be in another unit.
+        private(set) var refersToOtherUnits = false
+
         subscript(code: UInt64) -> Abbrev? {
             code < UInt64(dense.count) ? dense[Int(code)] : sparse[code]
         }
@@ -286,6 +355,8 @@ public final class DebugInfo: @unchecked Sendable {
 
         mutating func add(_ code: UInt64, _ abbrev: Abbrev) {
             count += 1
+            // DW_FORM_ref_addr, or DW_FORM_indirect, which may be one.
+            if abbrev.attributes.contains(where: { $0.form == 0x10 || $0.form == 0x16 }) { refersToOtherUnits = true }
             // The arrays grow only as far as twice the number of abbreviations.
             if code < UInt64(2 * count + 16) {
                 if code >= UInt64(dense.count) {
@@ -315,6 +386,21 @@ public final class DebugInfo: @unchecked Sendable {
         abbrevBytesLeft = 4 * sections.abbrev.count + (1 << 20)
         readUnitHeaders()
     }
+
+    /// Whether lookups of `address` find all they need here: always, unless the sections were
+    /// inflated only in part (`DWARFSections(_:covering:)`), then for the units named then, as long
+    /// as none of them refers to a DIE of another unit (`DW_FORM_ref_addr`), maybe past the part.
+    public func covers(_ address: UInt64) -> Bool {
+        guard let covered = sections.coveredUnits else { return true }
+        return lock.withLock {
+            guard let index = arangesIndex.unit(containing: address), covered.contains(UInt64(units[index].offset)),
+                  let table = abbrevTable(unit(index)) else { return false }
+            return !table.refersToOtherUnits
+        }
+    }
+
+    /// Whether the sections are whole.
+    public var isWhole: Bool { sections.coveredUnits == nil }
 
     /// The source position of `address` (a link-time virtual address), with the functions
     /// inlined there; nil when no line table covers it.
@@ -365,61 +451,84 @@ public final class DebugInfo: @unchecked Sendable {
         let size = sections.infoSize
         var next = 0
         while next < size, units.count < DWARFLimits.units {
-            let start = next
             // A header takes at most 24 bytes: only those are read of a unit in the file.
-            var cursor = sections.infoCursor(start, start + 24)
-            guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(size - cursor.offset) else { break }
-            let end = cursor.offset + Int(length)
-            var header = DWARFCursor(cursor.bytes, base: cursor.base, at: cursor.offset, end: end)
-            next = end
-            guard let version = try? header.u16(), (2...5).contains(version) else { continue }
-            var unitType: UInt8 = 1
-            var addressSize = 8
-            var abbrevOffset: UInt64 = 0
-            do throws(DWARFError) {
-                if version >= 5 {
-                    unitType = try header.u8()
-                    addressSize = Int(try header.u8())
-                    abbrevOffset = try header.offset(is64: is64)
-                    switch unitType {
-                    case 1, 3: break  // compile, partial
-                    default: continue  // type units, skeleton and split units: no code here
-                    }
-                } else {
-                    abbrevOffset = try header.offset(is64: is64)
-                    addressSize = Int(try header.u8())
-                }
-            } catch { continue }
-            guard addressSize == 4 || addressSize == 8 else { continue }
-            units.append(Unit(offset: start, end: end, version: version, is64: is64, addressSize: addressSize,
-                              abbrevOffset: abbrevOffset, firstDIE: header.offset, unitType: unitType))
+            guard let header = Self.unitHeader(sections.infoCursor(next, next + 24), size: size) else { break }
+            next = header.next
+            guard let unit = header.unit else { continue }
+            units.append(unit)
             unitDIERead.append(false)
         }
         arangesIndex = AddressIndex(readAranges())
     }
 
+    /// The header of the unit `cursor` is at (with at least the header's 24 bytes) in a
+    /// `.debug_info` of `size` bytes: the unit (nil for a type, skeleton or split unit, or one
+    /// not understood) and where the next one starts; nil when its length runs past the end.
+    static func unitHeader(_ cursor: DWARFCursor, size: Int) -> (unit: Unit?, next: Int)? {
+        var cursor = cursor
+        let start = cursor.offset
+        guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(size - cursor.offset) else { return nil }
+        let end = cursor.offset + Int(length)
+        var header = DWARFCursor(cursor.bytes, base: cursor.base, at: cursor.offset, end: end)
+        guard let version = try? header.u16(), (2...5).contains(version) else { return (nil, end) }
+        var unitType: UInt8 = 1
+        var addressSize = 8
+        var abbrevOffset: UInt64 = 0
+        do throws(DWARFError) {
+            if version >= 5 {
+                unitType = try header.u8()
+                addressSize = Int(try header.u8())
+                abbrevOffset = try header.offset(is64: is64)
+                switch unitType {
+                case 1, 3: break  // compile, partial
+                default: return (nil, end)  // type units, skeleton and split units: no code here
+                }
+            } else {
+                abbrevOffset = try header.offset(is64: is64)
+                addressSize = Int(try header.u8())
+            }
+        } catch { return (nil, end) }
+        guard addressSize == 4 || addressSize == 8 else { return (nil, end) }
+        return (Unit(offset: start, end: end, version: version, is64: is64, addressSize: addressSize,
+                     abbrevOffset: abbrevOffset, firstDIE: header.offset, unitType: unitType), end)
+    }
+
     /// `.debug_aranges`: for each unit, the address ranges it holds.
     private func readAranges() -> [(start: UInt64, end: UInt64, unit: Int)] {
-        var result: [(start: UInt64, end: UInt64, unit: Int)] = []
-        var cursor = DWARFCursor(sections.aranges)
+        var units: [UInt64: Int?] = [:]
+        return Self.arangeSets(sections.aranges).compactMap { range in
+            let unit = units[range.infoOffset] ?? {
+                let found = unitIndex(startingAt: range.infoOffset)
+                units[range.infoOffset] = .some(found)
+                return found
+            }()
+            return unit.map { (range.start, range.end, $0) }
+        }
+    }
+
+    /// The address ranges of `.debug_aranges`, each with the offset in `.debug_info` of the unit
+    /// that holds it.
+    static func arangeSets(_ aranges: [UInt8]) -> [(start: UInt64, end: UInt64, infoOffset: UInt64)] {
+        var result: [(start: UInt64, end: UInt64, infoOffset: UInt64)] = []
+        var cursor = DWARFCursor(aranges)
         var sets = 0
         while !cursor.isAtEnd, sets < DWARFLimits.units {
             sets += 1
             let setStart = cursor.offset
             guard let (length, is64) = try? cursor.unitLength(), length <= UInt64(cursor.remaining) else { break }
             let end = cursor.offset + Int(length)
-            var set = DWARFCursor(sections.aranges, at: cursor.offset, end: end)
+            var set = DWARFCursor(aranges, at: cursor.offset, end: end)
             cursor.offset = end
             guard let version = try? set.u16(), version == 2, let infoOffset = try? set.offset(is64: is64),
                   let addressSize = try? set.u8(), addressSize == 4 || addressSize == 8, let segmentSize = try? set.u8(),
-                  segmentSize == 0, let unit = unitIndex(startingAt: infoOffset) else { continue }
+                  segmentSize == 0 else { continue }
             // Tuples start at a multiple of twice the address size from the set's start.
             let tuple = 2 * Int(addressSize)
             set.offset = setStart + (set.offset - setStart + tuple - 1) / tuple * tuple
             while let start = try? set.unsigned(size: Int(addressSize)), let length = try? set.unsigned(size: Int(addressSize)) {
                 if start == 0 && length == 0 { break }
                 let (end, overflow) = start.addingReportingOverflow(length)
-                if !overflow { result.append((start, end, unit)) }
+                if !overflow { result.append((start, end, infoOffset)) }
             }
         }
         return result
