@@ -194,18 +194,25 @@ public struct SnapshotBuilder: Sendable {
                 captureStacks(of: &processes[index], maps: readers[index].maps, scratch: scratch, python: pythons[index],
                               notes: &stackNotes[index])
             }
-            // Every copy unwound first: the files the stacks pass through are then read once,
-            // each only as far as all the processes' frames in it need.
-            let unwinders = processes.indices.map { index in
-                captures[index].isEmpty ? nil
-                    : StackUnwinder(pid: processes[index].pid, maps: readers[index].maps, symbolizer: symbolizer, maxFrames: stacks.maxFrames,
-                                    readsMappedFiles: stacks.readsMappedFiles, sourceLines: stacks.sourceLines)
-            }
+            // Every copy unwound first, one process per CPU at a time: the files the stacks pass
+            // through are then read once, each only as far as all the processes' frames in it need.
             let ordered = captures.map { $0.sorted { $0.key < $1.key } }
-            let returnAddresses = processes.indices.map { index in
-                defer { unwinders[index]?.doneUnwinding() }
-                return ordered[index].map { unwinders[index]?.addresses(for: $0.value) ?? [] }
+            let inputs = processes.indices.map { (pid: processes[$0].pid, maps: readers[$0].maps) }
+            var unwound = [(unwinder: StackUnwinder?, stacks: [[UInt64]])](repeating: (nil, []), count: processes.count)
+            unwound.withUnsafeMutableBufferPointer { slots in
+                let slots = SendableBuffer(slots)
+                DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
+                    guard !ordered[index].isEmpty else { return }
+                    let unwinder = StackUnwinder(pid: inputs[index].pid, maps: inputs[index].maps, symbolizer: symbolizer,
+                                                 maxFrames: stacks.maxFrames, readsMappedFiles: stacks.readsMappedFiles,
+                                                 sourceLines: stacks.sourceLines)
+                    let addresses = ordered[index].map { unwinder.addresses(for: $0.value) }
+                    unwinder.doneUnwinding()
+                    slots.buffer[index] = (unwinder, addresses)
+                }
             }
+            let unwinders = unwound.map(\.unwinder)
+            let returnAddresses = unwound.map(\.stacks)
             var offsets: [String: Set<UInt64>] = [:]
             for index in processes.indices { unwinders[index]?.addOffsets(of: returnAddresses[index], to: &offsets) }
             // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
