@@ -222,12 +222,12 @@ struct EventWords {
         case .finding(let finding):
             object["facts"] = finding.factsJSON
         case .idle(let quiet, let reasons):
-            object["facts"] = .object([
+            object["facts"] = .fields([
                 "quietSeconds": .double((quiet * 1000).rounded() / 1000),
-                "threads": .array(reasons.map { key, why in .object(["pid": .from(key.pid), "tid": .from(key.tid), "live": .string(why.words)]) }),
+                "threads": .array(reasons.map { key, why in .fields(["pid": .from(key.pid), "tid": .from(key.tid), "live": .string(why.words)]) }),
             ])
         case .idleLimit(let quiet, let limit, _):
-            object["facts"] = .object(["quietSeconds": .double((quiet * 1000).rounded() / 1000), "limitSeconds": .double(limit)])
+            object["facts"] = .fields(["quietSeconds": .double((quiet * 1000).rounded() / 1000), "limitSeconds": .double(limit)])
         case .summary(let summary):
             var s = JSONObject()
             s["eventSource"] = .string(summary.eventSource == .procConnector ? "proc-connector" : "polling")

@@ -7,7 +7,13 @@ public enum JSON: Sendable, Equatable {
     case double(Double)
     case string(String)
     case array([JSON])
-    case object([String: JSON])
+    /// An object: its members in the order set, each key once (written sorted by key).
+    case object([Member])
+
+    public struct Member: Sendable, Equatable {
+        let key: String
+        var value: JSON
+    }
 
     /// The value on one line, keys sorted, `/` not escaped.
     public var text: String { String(decoding: bytes, as: UTF8.self) }
@@ -42,16 +48,20 @@ public enum JSON: Sendable, Equatable {
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            // Keys are ASCII names: their bytes sort as the strings do.
-            for (index, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSON.writeString(member.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                member.value.write(into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+            JSON.write(members, into: &out)
         }
+    }
+
+    private static func write(_ members: [Member], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        // Keys are ASCII names: they sort as their bytes do.
+        for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            JSON.writeString(member.key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            member.value.write(into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     static func writeString(_ value: String, into out: inout [UInt8]) {
@@ -94,21 +104,28 @@ extension JSON {
     static func hex(_ value: UInt64?) -> JSON { value.map { .string(hexAddress($0)) } ?? .null }
     static func pids(_ values: [Int32]) -> JSON { .array(values.map { .int(Int64($0)) }) }
     static func strings(_ values: [String]) -> JSON { .array(values.map(JSON.string)) }
+    /// An object of these members (keys distinct), built without hashing.
+    static func fields(_ members: KeyValuePairs<String, JSON>) -> JSON { .object(members.map { Member(key: $0.key, value: $0.value) }) }
 }
 
-/// An object whose optional members are left out when nil.
+/// An object whose optional members are left out when nil. Its few members are kept in the
+/// order set (a report has thousands of such objects: no hashing), sorted when written.
 struct JSONObject {
-    private(set) var members: [String: JSON] = [:]
+    private(set) var members: [JSON.Member] = []
 
     /// Always written, null when nil.
     subscript(key: String) -> JSON {
-        get { members[key] ?? .null }
-        set { members[key] = newValue }
+        get { members.first { $0.key == key }?.value ?? .null }
+        set {
+            if let index = members.firstIndex(where: { $0.key == key }) { members[index].value = newValue } else {
+                members.append(JSON.Member(key: key, value: newValue))
+            }
+        }
     }
 
     /// Written only when not null.
     mutating func optional(_ key: String, _ value: JSON) {
-        if value != .null { members[key] = value }
+        if value != .null { self[key] = value }
     }
 
     var json: JSON { .object(members) }

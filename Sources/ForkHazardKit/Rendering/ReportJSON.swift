@@ -55,7 +55,7 @@ extension ProcessSnapshot {
         object["startTime"] = .string(startTime)
         object["startTicks"] = .from(startTicks)
         object["isKernelThread"] = .bool(isKernelThread)
-        object["python"] = python.map { .object(["version": .string($0.version)]) } ?? .null
+        object["python"] = python.map { .fields(["version": .string($0.version)]) } ?? .null
         object["threads"] = .array(threads.map(\.json))
         if let layout {
             var layoutObject = JSONObject()
@@ -122,7 +122,7 @@ extension ThreadSnapshot {
             p["threadName"] = .from(python.threadName)
             p["ident"] = .from(python.ident)
             p["holdsGIL"] = .bool(python.holdsGIL)
-            p["stack"] = .array(python.stack.map { .object(["function": .string($0.function), "file": .string($0.file), "line": .from($0.line)]) })
+            p["stack"] = .array(python.stack.map { .fields(["function": .string($0.function), "file": .string($0.file), "line": .from($0.line)]) })
             p.optional("mayBeTorn", .from(python.mayBeTorn))
             return p.json
         } ?? .null
@@ -133,12 +133,17 @@ extension ThreadSnapshot {
 extension StackFrame {
     /// Every key is written; unknown values as null.
     var json: JSON {
-        var object: [String: JSON] = ["address": .hex(address), "symbol": .from(symbol), "module": .from(module),
-                                      "moduleOffset": .hex(moduleOffset), "file": .from(file), "line": .from(line)]
+        var object = JSONObject()
+        object["address"] = .hex(address)
+        object["symbol"] = .from(symbol)
+        object["module"] = .from(module)
+        object["moduleOffset"] = .hex(moduleOffset)
+        object["file"] = .from(file)
+        object["line"] = .from(line)
         if let inlined, !inlined.isEmpty {
-            object["inlined"] = .array(inlined.map { .object(["symbol": .from($0.symbol), "file": .from($0.file), "line": .from($0.line)]) })
+            object["inlined"] = .array(inlined.map { .fields(["symbol": .from($0.symbol), "file": .from($0.file), "line": .from($0.line)]) })
         }
-        return .object(object)
+        return object.json
     }
 }
 
@@ -274,7 +279,7 @@ extension LockInfo {
 }
 
 extension ThreadKey {
-    var json: JSON { .object(["pid": .from(pid), "tid": .from(tid)]) }
+    var json: JSON { .fields(["pid": .from(pid), "tid": .from(tid)]) }
 }
 
 extension Finding {
@@ -362,9 +367,9 @@ extension WaitGraph.Wakers {
     var json: JSON {
         switch self {
         case .live(let why):
-            return .object(["live": .bool(true), "reason": .string(why.words)])
+            return .fields(["live": .bool(true), "reason": .string(why.words)])
         case .only(let threads, let processes, let roles):
-            return .object(["live": .bool(false), "threads": .array(threads.sorted().map(\.json)),
+            return .fields(["live": .bool(false), "threads": .array(threads.sorted().map(\.json)),
                             "processes": .pids(processes.sorted()), "reasons": .strings(roles.map { $0.words() })])
         }
     }
