@@ -476,8 +476,17 @@ final class ProcessTable: Sendable {
     init(proc: ProcRoot, scan: Bool = true) {
         var entries: [Int32: Entry] = [:]
         var childrenByParent: [Int32: [Int32]] = [:]
-        for pid in scan ? (try? proc.numericEntries("")) ?? [] : [] {
-            guard let bytes = try? proc.bytes("\(pid)/stat"), let stat = ProcStat(parsing: bytes) else { continue }
+        let pids = scan ? (try? proc.numericEntries("")) ?? [] : []
+        // Read one per CPU at a time.
+        var stats = [ProcStat?](repeating: nil, count: pids.count)
+        stats.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: pids.count) { i in
+                slots.buffer[i] = (try? proc.bytes("\(pids[i])/stat")).flatMap(ProcStat.init(parsing:))
+            }
+        }
+        for (pid, stat) in zip(pids, stats) {
+            guard let stat else { continue }
             entries[pid] = Entry(ppid: stat.ppid, pgrp: stat.pgrp, name: stat.comm)
             childrenByParent[stat.ppid, default: []].append(pid)
         }
