@@ -98,17 +98,20 @@ final class ProcessModules: @unchecked Sendable {
             return (nil, "\(pid): frames in \(path) left unnamed: no readable copy of it"
                     + (deleted ? " (deleted since it was mapped, and its mapped file cannot be opened)" : " in the process's root"))
         }
-        if let problem = mismatch(module.module, mapping: mapping) {
+        let first = maps.filter { $0.path == mapping.path && $0.offset == 0 }.min { $0.start < $1.start }
+        let checked = first.map { ModuleSymbols.Mapping(start: $0.start, device: $0.device, inode: $0.inode) }
+        if let checked, module.isCheckedMapping(checked) { return (module, nil) }
+        if let problem = mismatch(module.module, first: first, mapping: mapping) {
             return (nil, "\(pid): frames in \(path) left unnamed: \(module.module.path) \(problem)")
         }
+        if let checked { module.checkedMapping(checked) }
         return (module, nil)
     }
 
-    /// Why `file` is not the module mapped at `mapping`'s path, or nil when it is: the build-ids
-    /// in the file and in the process's memory must be equal; without build-ids, so must the first
-    /// page of both.
-    private func mismatch(_ file: ELFFile, mapping: MemoryMapping) -> String? {
-        let first = maps.filter { $0.path == mapping.path && $0.offset == 0 }.min { $0.start < $1.start }
+    /// Why `file` is not the module mapped at `mapping`'s path (whose start is mapped at `first`),
+    /// or nil when it is: the build-ids in the file and in the process's memory must be equal;
+    /// without build-ids, so must the first page of both.
+    private func mismatch(_ file: ELFFile, first: MemoryMapping?, mapping: MemoryMapping) -> String? {
         guard let first else {
             return "cannot be checked: the process has no mapping of the file's start, where its build-id is"
         }

@@ -20,6 +20,8 @@ public final class ModuleSymbols: @unchecked Sendable {
     private let debugFile: ELFFile?
     private let lock = Lock()
     private let lookups = Lock()
+    private let checkedLock = Lock()
+    private var checked = Set<Mapping>()
     private var debugInfo: DebugInfo??
 
     /// Loads `path` and, when it has no `.symtab`, its separate debug file.
@@ -82,6 +84,33 @@ public final class ModuleSymbols: @unchecked Sendable {
     /// Whether another thread is reading the module's DWARF at this moment: `sourceInfo` would
     /// wait until it is read.
     public var isLoadingSourceInfo: Bool { lock.isHeld }
+
+    /// Where a process maps a file: its address and the file mapped there (device and inode, as
+    /// `/proc/PID/maps` gives them).
+    public struct Mapping: Hashable, Sendable {
+        public var start: UInt64
+        public var device: String
+        public var inode: UInt64
+
+        public init(start: UInt64, device: String, inode: UInt64) {
+            self.start = start
+            self.device = device
+            self.inode = inode
+        }
+    }
+
+    /// Whether `mapping` was found to hold this very module (by its build-id in memory), in any
+    /// process: a forked child maps its parent's files at the same addresses, so one check
+    /// serves them all.
+    public func isCheckedMapping(_ mapping: Mapping) -> Bool { checkedLock.withLock { checked.contains(mapping) } }
+
+    /// Notes that `mapping` holds this module.
+    public func checkedMapping(_ mapping: Mapping) {
+        checkedLock.withLock {
+            if checked.count >= 4096 { checked.removeAll() }
+            checked.insert(mapping)
+        }
+    }
 
     /// The module's DWARF, else its debug file's (found now if the symbols did not need it),
     /// with what looking up `addresses` (link-time virtual addresses; nil: any) needs. When it
