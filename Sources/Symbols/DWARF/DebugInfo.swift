@@ -76,8 +76,8 @@ public struct DWARFSections: Sendable {
             guard let unit = index.unit(containing: address) else { return nil }
             needed.insert(UInt64(unit))
         }
-        // The units end where the next one the aranges name starts.
-        // The header of the unit after them too, for where their abbreviation tables end.
+        // The units end where the next one the aranges name starts; the header of that one is read
+        // too, for where their abbreviation tables end.
         guard let last = needed.max(), let infoEnd = ranges.lazy.map(\.infoOffset).filter({ $0 > last }).min(),
               var info = try? elf.sectionData(infoSection, prefix: Int(infoEnd) + 32), info.count > Int(infoEnd) else { return nil }
         // Those tables end where the next one of a unit read starts.
@@ -93,22 +93,27 @@ public struct DWARFSections: Sendable {
             next = header.next
         }
         info.removeLast(info.count - Int(infoEnd))
-        var sections = DWARFSections()
         guard let abbrevEnd = abbrevOffsets.filter({ $0 > neededAbbrev }).min(),
               let abbrev = try? elf.sectionData(abbrevSection, prefix: Int(abbrevEnd)) else { return nil }
-        func data(_ name: String) -> [UInt8] { elf.sectionData(named: name) ?? [] }
+        var sections = DWARFSections()
         sections.info = info
+        sections.line = elf.sectionData(named: ".debug_line") ?? []
+        sections.readReferred(elf)
         sections.abbrev = abbrev
-        sections.line = data(".debug_line")
-        sections.str = data(".debug_str")
-        sections.lineStr = data(".debug_line_str")
-        sections.addr = data(".debug_addr")
-        sections.strOffsets = data(".debug_str_offsets")
-        sections.ranges = data(".debug_ranges")
-        sections.rnglists = data(".debug_rnglists")
         sections.aranges = aranges
         sections.coveredUnits = needed
         return sections
+    }
+
+    /// Reads the sections that `.debug_info` and `.debug_line` refer to, but `.debug_abbrev`.
+    private mutating func readReferred(_ elf: ELFFile) {
+        func data(_ name: String) -> [UInt8] { elf.sectionData(named: name) ?? [] }
+        str = data(".debug_str")
+        lineStr = data(".debug_line_str")
+        addr = data(".debug_addr")
+        strOffsets = data(".debug_str_offsets")
+        ranges = data(".debug_ranges")
+        rnglists = data(".debug_rnglists")
     }
 
     /// The sections of `elf`, or nil when it has neither `.debug_info` nor `.debug_line`.
@@ -126,12 +131,7 @@ public struct DWARFSections: Sendable {
         if lineInFile == nil { line = data(".debug_line") }
         guard infoSize > 0 || lineSize > 0 else { return nil }
         abbrev = data(".debug_abbrev")
-        str = data(".debug_str")
-        lineStr = data(".debug_line_str")
-        addr = data(".debug_addr")
-        strOffsets = data(".debug_str_offsets")
-        ranges = data(".debug_ranges")
-        rnglists = data(".debug_rnglists")
+        readReferred(elf)
         aranges = data(".debug_aranges")
     }
 
