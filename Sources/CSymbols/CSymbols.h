@@ -30,30 +30,20 @@ static inline int fh_openat2(int dirfd, const char *path, uint64_t flags, uint64
     return fd < 0 ? -errno : (int)fd;
 }
 
-/* Inflates the zlib stream `in` into exactly `out_len` bytes at `out`. Returns 0 when the stream
- * is complete, its checksum right, and it fills the buffer exactly; -1 otherwise (corrupt, short,
- * or longer). libdeflate never writes past `out_len` and never reads past `in_len`. */
-static inline int fh_inflate_exact(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len) {
-    struct libdeflate_decompressor *decompressor = libdeflate_alloc_decompressor();
-    if (decompressor == NULL) return -1;
-    size_t produced = 0;
-    enum libdeflate_result rc = libdeflate_zlib_decompress(decompressor, in, in_len, out, out_len, &produced);
-    libdeflate_free_decompressor(decompressor);
-    return rc == LIBDEFLATE_SUCCESS && produced == out_len ? 0 : -1;
-}
-
-/* Inflates the zlib stream `in` until `out_len` bytes are out or the next piece (a literal, a match
- * of at most 258 bytes, a stored block of at most 65,535) does not fit. Returns 0 then, or when the
- * stream ends exactly at `out_len`; -1 when it is corrupt or ends sooner. The checksum, at the end
- * of the stream, is checked only when it is reached. */
-static inline int fh_inflate_prefix(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len) {
+/* Inflates the zlib stream `in` into `out_len` bytes at `out`; libdeflate never writes past
+ * `out_len` and never reads past `in_len`. Returns 0 when the stream is complete, its checksum
+ * right, and it fills the buffer exactly; -1 otherwise (corrupt, short, or longer). With `whole` 0,
+ * also 0 when the stream goes on past `out_len`: it was inflated until the next piece (a literal, a
+ * match of at most 258 bytes, a stored block of at most 65,535) did not fit, its checksum, at the
+ * end, not reached. */
+static inline int fh_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len, int whole) {
     struct libdeflate_decompressor *decompressor = libdeflate_alloc_decompressor();
     if (decompressor == NULL) return -1;
     size_t produced = 0;
     enum libdeflate_result rc = libdeflate_zlib_decompress(decompressor, in, in_len, out, out_len, &produced);
     libdeflate_free_decompressor(decompressor);
     if (rc == LIBDEFLATE_SUCCESS) return produced == out_len ? 0 : -1;
-    return rc == LIBDEFLATE_INSUFFICIENT_SPACE ? 0 : -1;
+    return !whole && rc == LIBDEFLATE_INSUFFICIENT_SPACE ? 0 : -1;
 }
 
 #endif

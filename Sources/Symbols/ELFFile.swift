@@ -437,7 +437,9 @@ public struct ELFFile: Sendable {
     public func sectionData(_ section: ELFSection, prefix: Int) throws(ELFError) -> [UInt8] {
         guard section.hasFileData else { return [] }
         guard section.flags & ELFConstants.SHF_COMPRESSED != 0 else {
-            return try ELFFile.read(section, from: source).prefix(prefix).map { $0 }
+            var part = section
+            part.size = min(section.size, UInt64(max(0, prefix)))
+            return try ELFFile.read(part, from: source)
         }
         return try ELFFile.inflate(try ELFFile.read(section, from: source), prefix: prefix)
     }
@@ -456,28 +458,18 @@ public struct ELFFile: Sendable {
             throw ELFError.malformed("compressed section claims \(size) bytes")
         }
         guard size > 0 else { return [] }
-        if let prefix, prefix < Int(size) {
-            // A deflate stream's bytes come out in order, and the decoder stops where the next
-            // literal, match (at most 258 bytes) or stored block (at most 65,535) no longer fits:
-            // with that much room past the prefix, all of the prefix is out and final.
-            let room = min(Int(size), max(0, prefix) + 65_536 + 1024)
-            var rc: Int32 = -1
-            let out = [UInt8](unsafeUninitializedCapacity: room) { output, initialized in
-                rc = raw.withUnsafeBufferPointer { input in
-                    fh_inflate_prefix(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count)
-                }
-                initialized = rc == 0 ? max(0, prefix) : 0
-            }
-            guard rc == 0 else { throw ELFError.malformed("corrupt compressed section") }
-            return out
-        }
-        // Not zero-filled first: the inflater writes every byte or the section is refused.
+        // A prefix: a deflate stream's bytes come out in order, and the decoder stops where the next
+        // literal, match (at most 258 bytes) or stored block (at most 65,535) no longer fits; with
+        // that much room past the prefix, all of the prefix is out and final.
+        let kept = prefix.map { min(max(0, $0), Int(size)) } ?? Int(size)
+        let room = kept < Int(size) ? min(Int(size), kept + 65_536 + 1024) : Int(size)
+        // Not zero-filled first: the inflater writes every byte kept, or the section is refused.
         var rc: Int32 = -1
-        let out = [UInt8](unsafeUninitializedCapacity: Int(size)) { output, initialized in
+        let out = [UInt8](unsafeUninitializedCapacity: room) { output, initialized in
             rc = raw.withUnsafeBufferPointer { input in
-                fh_inflate_exact(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count)
+                fh_inflate(input.baseAddress! + 24, input.count - 24, output.baseAddress!, output.count, kept < Int(size) ? 0 : 1)
             }
-            initialized = rc == 0 ? output.count : 0
+            initialized = rc == 0 ? kept : 0
         }
         guard rc == 0 else { throw ELFError.malformed("corrupt compressed section") }
         return out
