@@ -188,7 +188,14 @@ extension FuzzTargets {
         FuzzTarget("elf", seeds: { elfSeeds() }) { input in
             guard let elf = try? ELFFile(bytes: input) else { return }
             exerciseELF(elf)
-            if let sections = DWARFSections(elf) { exerciseDWARF(sections) }
+            guard let sections = DWARFSections(elf) else { return }
+            exerciseDWARF(sections)
+            // Compressed DWARF read only as far as a few addresses need.
+            let addresses = DebugInfo(sections: sections).sampleAddresses(limit: 4)
+            if let part = DWARFSections(elf, covering: addresses) {
+                let info = DebugInfo(sections: part)
+                for address in addresses where info.covers(address) { _ = info.sourceInfo(at: address) }
+            }
         },
         FuzzTarget("elf-notes", seeds: noteSeeds) { input in
             let alignment: UInt64 = input.first.map { $0 & 1 == 0 ? 4 : 8 } ?? 4
@@ -204,6 +211,8 @@ extension FuzzTargets {
             }
         }) { input in
             _ = try? ELFFile.inflate(input)
+            // A prefix, of a length the last byte picks.
+            if let last = input.last { _ = try? ELFFile.inflate(input, prefix: Int(last) * 257) }
         },
         FuzzTarget("dwarf-line", seeds: {
             dwarfSeeds().filter { !$0.line.isEmpty }.map { FuzzSeed(bytes: $0.line, hot: [0..<64]) }
