@@ -184,7 +184,6 @@ public struct SnapshotBuilder: Sendable {
         // running Python thread's frames, which change while it runs); all of them, before any
         // other work of this tool's competes with the stopped threads for a CPU.
         var pendingSources: [(process: Int, PendingSource)] = []
-        let symbolizer = self.symbolizer
         let prefetch = DispatchGroup()
         defer { prefetch.wait() }
         if let stacks, live {
@@ -194,53 +193,8 @@ public struct SnapshotBuilder: Sendable {
                 captureStacks(of: &processes[index], maps: readers[index].maps, scratch: scratch, python: pythons[index],
                               notes: &stackNotes[index])
             }
-            // Every copy unwound first, one process per CPU at a time: the files the stacks pass
-            // through are then read once, each only as far as all the processes' frames in it need.
-            let ordered = captures.map { $0.sorted { $0.key < $1.key } }
-            let inputs = processes.indices.map { (pid: processes[$0].pid, maps: readers[$0].maps) }
-            var unwound = [(unwinder: StackUnwinder?, stacks: [[UInt64]])](repeating: (nil, []), count: processes.count)
-            unwound.withUnsafeMutableBufferPointer { slots in
-                let slots = SendableBuffer(slots)
-                DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
-                    guard !ordered[index].isEmpty else { return }
-                    let unwinder = StackUnwinder(pid: inputs[index].pid, maps: inputs[index].maps, symbolizer: symbolizer,
-                                                 maxFrames: stacks.maxFrames, readsMappedFiles: stacks.readsMappedFiles,
-                                                 sourceLines: stacks.sourceLines)
-                    let addresses = ordered[index].map { unwinder.addresses(for: $0.value) }
-                    unwinder.doneUnwinding()
-                    slots.buffer[index] = (unwinder, addresses)
-                }
-            }
-            let unwinders = unwound.map(\.unwinder)
-            let returnAddresses = unwound.map(\.stacks)
-            var offsets: [String: Set<UInt64>] = [:]
-            for index in processes.indices { unwinders[index]?.addOffsets(of: returnAddresses[index], to: &offsets) }
-            // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
-            // DWARF is compressed: read in the background while the stacks are named, their
-            // frames in libc given their source positions at the end.
-            func libc(_ index: Int) -> MemoryMapping? { readers[index].maps.first { $0.offset == 0 && $0.isLibc } }
-            if stacks.sourceLines, let index = processes.indices.first(where: { libc($0) != nil }), let libc = libc(index) {
-                let pid = processes[index].pid
-                let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
-                                          mappedFile: stacks.readsMappedFiles
-                                              ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
-                let wanted = Array(offsets[libc.path] ?? [])
-                DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo(covering: wanted) }
-            }
-            for index in processes.indices {
-                guard let unwinder = unwinders[index] else { continue }
-                let stacks = unwinder.frames(for: returnAddresses[index], offsets: offsets)
-                for ((thread, capture), stack) in zip(ordered[index], stacks) {
-                    processes[index].threads[thread].stack = stack
-                    processes[index].threads[thread].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
-                }
-                stackNotes[index] += unwinder.notes
-                pendingSources += unwinder.pending.map { pending in
-                    var moved = pending
-                    moved.thread = ordered[index][pending.thread].key
-                    return (index, moved)
-                }
-            }
+            pendingSources = nameStacks(of: &processes, captures: captures, maps: readers.map(\.maps), options: stacks,
+                                        prefetch: prefetch, notes: &stackNotes)
             notes += stackNotes.joined()
         }
         // Blocked Python threads have released the GIL: their frames stand still and need no stop.
@@ -357,6 +311,63 @@ extension SnapshotBuilder {
         }
         Ptrace.releasePending()
         return captures
+    }
+
+    /// Unwinds the copies `captureStacks` took, every process's first (one process per CPU at a
+    /// time), then names their frames; libc's DWARF is read in the background (in `prefetch`).
+    /// Returns the frames whose source positions wait for a module's DWARF read on another thread.
+    func nameStacks(of processes: inout [ProcessSnapshot], captures: [[Int: StackCapture]], maps: [[MemoryMapping]],
+                    options: StackOptions, prefetch: DispatchGroup, notes: inout [[String]]) -> [(process: Int, PendingSource)] {
+        let symbolizer = self.symbolizer
+        var pending: [(process: Int, PendingSource)] = []
+        // Every copy unwound first, one process per CPU at a time: the files the stacks pass
+        // through are then read once, each only as far as all the processes' frames in it need.
+        let ordered = captures.map { $0.sorted { $0.key < $1.key } }
+        let inputs = processes.indices.map { (pid: processes[$0].pid, maps: maps[$0]) }
+        var unwound = [(unwinder: StackUnwinder?, stacks: [[UInt64]])](repeating: (nil, []), count: processes.count)
+        unwound.withUnsafeMutableBufferPointer { slots in
+            let slots = SendableBuffer(slots)
+            DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
+                guard !ordered[index].isEmpty else { return }
+                let unwinder = StackUnwinder(pid: inputs[index].pid, maps: inputs[index].maps, symbolizer: symbolizer,
+                                             maxFrames: options.maxFrames, readsMappedFiles: options.readsMappedFiles,
+                                             sourceLines: options.sourceLines)
+                let addresses = ordered[index].map { unwinder.addresses(for: $0.value) }
+                unwinder.doneUnwinding()
+                slots.buffer[index] = (unwinder, addresses)
+            }
+        }
+        let unwinders = unwound.map(\.unwinder)
+        let returnAddresses = unwound.map(\.stacks)
+        var offsets: [String: Set<UInt64>] = [:]
+        for index in processes.indices { unwinders[index]?.addOffsets(of: returnAddresses[index], to: &offsets) }
+        // libc, where nearly every blocked thread's innermost frame is, and whose debug file's
+        // DWARF is compressed: read in the background while the stacks are named, their
+        // frames in libc given their source positions at the end.
+        func libc(_ index: Int) -> MemoryMapping? { maps[index].first { $0.offset == 0 && $0.isLibc } }
+        if options.sourceLines, let index = processes.indices.first(where: { libc($0) != nil }), let libc = libc(index) {
+            let pid = processes[index].pid
+            let source = ModuleSource(path: libc.path, root: ProcessModules.root(of: pid),
+                                      mappedFile: options.readsMappedFiles
+                                          ? "/proc/\(pid)/map_files/\(hex(libc.start))-\(hex(libc.end))" : nil)
+            let wanted = Array(offsets[libc.path] ?? [])
+            DispatchQueue.global().async(group: prefetch) { symbolizer.symbols(for: source)?.loadSourceInfo(covering: wanted) }
+        }
+        for index in processes.indices {
+            guard let unwinder = unwinders[index] else { continue }
+            let named = unwinder.frames(for: returnAddresses[index], offsets: offsets)
+            for ((thread, capture), stack) in zip(ordered[index], named) {
+                processes[index].threads[thread].stack = stack
+                processes[index].threads[thread].pauseMicros = (capture.pauseMicros * 10).rounded() / 10
+            }
+            notes[index] += unwinder.notes
+            pending += unwinder.pending.map { pending in
+                var moved = pending
+                moved.thread = ordered[index][pending.thread].key
+                return (index, moved)
+            }
+        }
+        return pending
     }
 
     /// Why a process that looks like Python has no interpreter to read: the version its files
