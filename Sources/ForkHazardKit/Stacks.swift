@@ -169,8 +169,8 @@ final class StackUnwinder {
     var notes: [String] { modules.notes }
 
     /// Frames named while their module's DWARF was being read on another thread (libc's, read
-    /// once the threads are copied): their source positions are looked up at the end of the
-    /// snapshot, with `PendingSource.fill`, not waited for here.
+    /// from the moment every stack is unwound): their source positions are looked up at the end
+    /// of the snapshot, with `PendingSource.fill`, not waited for here.
     private(set) var pending: [PendingSource] = []
 
     deinit { fh_unwinder_destroy(unwinder) }

@@ -68,11 +68,12 @@ public struct ProcRoot: Sendable {
 
     /// The target of a symbolic link such as `PID/fd/3` or `PID/exe`.
     public func link(_ relative: String) throws(ProcError) -> String {
-        let link = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> String? in
+        // readlink's errno is kept at once: what follows may set another.
+        let (link, code) = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> (String?, Int32) in
             let n = buffer.withMemoryRebound(to: CChar.self) { readlink(path + "/" + relative, $0.baseAddress!, $0.count) }
-            return n < 0 ? nil : String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+            return n < 0 ? (nil, errno) : (String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self), 0)
         }
-        guard let link else { throw ProcError(errno: errno) }
+        guard let link else { throw ProcError(errno: code) }
         return link
     }
 

@@ -495,14 +495,8 @@ public final class DebugInfo: @unchecked Sendable {
 
     /// `.debug_aranges`: for each unit, the address ranges it holds.
     private func readAranges() -> [(start: UInt64, end: UInt64, unit: Int)] {
-        var units: [UInt64: Int?] = [:]
-        return Self.arangeSets(sections.aranges).compactMap { range in
-            let unit = units[range.infoOffset] ?? {
-                let found = unitIndex(startingAt: range.infoOffset)
-                units[range.infoOffset] = .some(found)
-                return found
-            }()
-            return unit.map { (range.start, range.end, $0) }
+        Self.arangeSets(sections.aranges).compactMap { range in
+            unitIndex(startingAt: range.infoOffset).map { (range.start, range.end, $0) }
         }
     }
 
