@@ -37,14 +37,20 @@ final class ProcessModules: @unchecked Sendable {
         root = ProcessModules.root(of: pid)
     }
 
-    /// The host's root when `pid` sees the same files as this tool (same mount namespace, same
-    /// root directory); `/proc/PID/root` otherwise, or when that cannot be told.
+    /// The host's root when the paths /proc shows of `pid` (its maps, fd links) lead, from this
+    /// tool's root, to its own files: it shares this tool's mount namespace, and its root directory
+    /// too, or it is in a chroot below this tool's root (the kernel then prints its paths as seen
+    /// from here, which its executable's path is checked for); `/proc/PID/root` otherwise, or when
+    /// that cannot be told.
     static func root(of pid: Int32) -> FileRoot {
         let proc = ProcRoot()
         guard let own = try? proc.link("self/ns/mnt"), let theirs = try? proc.link("\(pid)/ns/mnt"), own == theirs,
-              let ownRoot = FileIdentity(path: "/"), let theirRoot = FileIdentity(path: "/proc/\(pid)/root"),
-              ownRoot.device == theirRoot.device, ownRoot.inode == theirRoot.inode
+              let ownRoot = FileIdentity(path: "/"), let theirRoot = FileIdentity(path: "/proc/\(pid)/root")
         else { return .process(pid) }
+        if ownRoot.device == theirRoot.device && ownRoot.inode == theirRoot.inode { return .host }
+        guard let exe = try? proc.link("\(pid)/exe"), let shown = FileIdentity(path: exe),
+              let mapped = FileIdentity(path: "/proc/\(pid)/exe"),
+              shown.device == mapped.device, shown.inode == mapped.inode else { return .process(pid) }
         return .host
     }
 

@@ -14,7 +14,7 @@ final class PythonReader: Sendable {
 
     /// nil, with the reason, when the process has no interpreter this version of forkhazard can read.
     static func open(pid: Int32, maps: [MemoryMapping]) -> Result<PythonReader, PythonReadError> {
-        PythonRuntime.locate(mappings: maps, memory: ProcessMemory(pid: pid), root: ProcessModules.root(of: pid)).flatMap { runtime in
+        PythonRuntime.locate(mappings: maps, memory: ProcessMemory(pid: pid), root: ProcessModules.root(of: pid), pid: pid).flatMap { runtime in
             runtime.threads().map { threads in
                 PythonReader(runtime: runtime, threads: threads, names: (try? runtime.threadNames().get()) ?? [:])
             }
@@ -48,6 +48,6 @@ final class PythonReader: Sendable {
                               address: object.address,
                               waited: object.waitedObject.map {
                                   PythonLockInfo.Waited(typeName: $0.typeName, method: $0.method, path: $0.path, function: $0.function)
-                              })
+                              }, identityLength: runtime.lockIdentityLength)
     }
 }

@@ -435,8 +435,8 @@ extension SnapshotBuilder {
             if Self.pythonKinds.contains(lock.kind), var object = pythonLocks[process.threads[index].tid] {
                 if let parent {
                     // Its type and semaphore pointer (after the reference count, which changes).
-                    let own = reader.memory(at: object.address &+ 8, count: 16)
-                    let theirs = RemoteMemory(pid: parent).bytes(at: object.address &+ 8, count: 16)
+                    let own = reader.memory(at: object.address &+ 8, count: object.identityLength)
+                    let theirs = RemoteMemory(pid: parent).bytes(at: object.address &+ 8, count: object.identityLength)
                     if let own { object.inParent = theirs == own }
                 }
                 lock.python = object

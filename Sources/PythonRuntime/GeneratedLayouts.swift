@@ -51,8 +51,14 @@ struct GeneratedLayout: Sendable {
     var frameInstruction: Int?
     /// `_PyInterpreterFrame.owner`
     var frameOwner: Int?
-    /// `FRAME_OWNED_BY_CSTACK` (3.12+)
+    /// `FRAME_OWNED_BY_CSTACK` (3.12-3.14)
     var frameOwnedByCStack: Int?
+    /// `FRAME_OWNED_BY_INTERPRETER` (3.14+): frames at or above it are not the program's
+    var frameOwnedByInterpreter: Int?
+    /// `Py_TAG_BITS` of a `_PyStackRef` (3.14+)
+    var stackRefTagBits: Int?
+    /// `Py_INT_TAG`: a `_PyStackRef` holding an int, not an object (3.14+)
+    var stackRefIntTag: Int?
     /// `f_globals`
     var frameGlobals: Int?
     /// `f_localsplus` (3.8-3.10), `localsplus`
@@ -173,14 +179,32 @@ struct GeneratedLayout: Sendable {
     var managedDictOffset: Int?
     /// a managed values array's place before the object (3.11)
     var managedValuesOffset: Int?
-    /// `lockobject.lock_lock`
+    /// `lockobject.lock_lock` (until 3.13)
     var lockHandle: Int?
-    /// `rlockobject.rlock_lock`
+    /// `rlockobject.rlock_lock` (until 3.13)
     var rlockHandle: Int?
-    /// `rlockobject.rlock_owner`
+    /// `rlockobject.rlock_owner`; `.lock.thread` (3.14+)
     var rlockOwner: Int?
-    /// `rlockobject.rlock_count`
+    /// `rlockobject.rlock_count` (until 3.13)
     var rlockCount: Int?
+    /// `lockobject.lock`, a `PyMutex` (3.14+)
+    var lockMutex: Int?
+    /// `rlockobject.lock.mutex` (3.14+)
+    var rlockMutex: Int?
+    /// `rlockobject.lock.level`, one less than the times held (3.14+)
+    var rlockLevel: Int?
+    /// `SemLockObject.handle` (multiprocessing)
+    var semLockHandle: Int?
+    /// `wait_entry.addr` in the parking lot (3.13+)
+    var waitEntryAddress: Int?
+    /// `wait_entry.sema`, the futex a parked thread sleeps on (3.13+)
+    var waitEntrySemaphore: Int?
+    /// `wait_entry.node`, its link in the bucket's list (3.13+)
+    var waitEntryNode: Int?
+    /// `simplequeueobject.has_threads_waiting`, where getters park (3.13+)
+    var simpleQueueWaiting: Int?
+    /// `_Py_HAS_PARKED` (3.13+)
+    var mutexHasParked: Int?
     /// position of `version` in `_Py_DebugOffsets` (3.13+)
     var debugVersion: Int?
     /// position of `free_threaded` in `_Py_DebugOffsets` (3.13+)
@@ -263,6 +287,44 @@ struct GeneratedLayout: Sendable {
     var debugUnicodeLength: Int?
     /// position of `unicode_object.asciiobject_size` in `_Py_DebugOffsets` (3.13+)
     var debugUnicodeAsciiSize: Int?
+    /// position of `runtime_state.size` in `_Py_DebugOffsets` (3.13+)
+    var debugRuntimeSize: Int?
+    /// position of `interpreter_state.size` in `_Py_DebugOffsets` (3.13+)
+    var debugInterpSize: Int?
+    /// position of `thread_state.size` in `_Py_DebugOffsets` (3.13+)
+    var debugTstateSize: Int?
+    /// position of `interpreter_frame.size` in `_Py_DebugOffsets` (3.13+)
+    var debugFrameSize: Int?
+    /// position of `code_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugCodeSize: Int?
+    /// position of `pyobject.size` in `_Py_DebugOffsets` (3.13+)
+    var debugObjectSize: Int?
+    /// position of `type_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugTypeSize: Int?
+    /// position of `tuple_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugTupleSize: Int?
+    /// position of `list_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugListSize: Int?
+    /// position of `dict_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugDictSize: Int?
+    /// position of `long_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugLongSize: Int?
+    /// position of `bytes_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugBytesSize: Int?
+    /// position of `unicode_object.size` in `_Py_DebugOffsets` (3.13+)
+    var debugUnicodeSize: Int?
+    /// position of `type_object.tp_basicsize` in `_Py_DebugOffsets` (3.15+)
+    var debugTypeBasicSize: Int?
+    /// position of `type_object.tp_dictoffset` in `_Py_DebugOffsets` (3.15+)
+    var debugTypeDictOffset: Int?
+    /// position of `heap_type_object.size` in `_Py_DebugOffsets` (3.15+)
+    var debugHeapTypeSize: Int?
+    /// position of `heap_type_object.ht_cached_keys` in `_Py_DebugOffsets` (3.15+)
+    var debugHeapTypeCachedKeys: Int?
+    /// position of `unicode_object.compactunicodeobject_size` in `_Py_DebugOffsets` (3.15+)
+    var debugUnicodeCompactSize: Int?
+    /// position of `thread_state.holds_gil` in `_Py_DebugOffsets` (3.15+)
+    var debugTstateHoldsGil: Int?
     /// `sizeof(_Py_DebugOffsets)` (3.13+)
     var debugOffsetsSize: Int?
 }
@@ -276,9 +338,10 @@ extension GeneratedLayout {
             interpSysdict: 72, interpGilPointer: nil, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 176, tstateNativeThreadId: nil, tstateFrame: 24, tstateCFrame: nil,
             cframeCurrentFrame: nil, frameBack: 24, frameCode: 32, frameLasti: 104, frameInstruction: nil,
-            frameOwner: nil, frameOwnedByCStack: nil, frameGlobals: 48, frameLocalsPlus: 360, codeFilename: 104,
-            codeName: 112, codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil,
-            codeVarnames: 72, codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
+            frameOwner: nil, frameOwnedByCStack: nil, frameOwnedByInterpreter: nil, stackRefTagBits: nil,
+            stackRefIntTag: nil, frameGlobals: 48, frameLocalsPlus: 360, codeFilename: 104, codeName: 112,
+            codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil, codeVarnames: 72,
+            codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
             codeLocalsPlusCount: nil, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
             typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: nil, flagManagedDict: 0, flagInlineValues: nil,
             flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
@@ -289,27 +352,34 @@ extension GeneratedLayout {
             keysEntryCount: 32, keysIndices: 40, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
             keysUnicodeEntrySize: nil, keysUnicodeEntryKey: nil, keysUnicodeEntryValue: nil, dictValuesItems: nil,
             dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: nil, managedValuesOffset: nil,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil,
+            simpleQueueWaiting: nil, mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil,
+            debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil,
+            debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "pyenv 3.9.18", hexVersion: 0x030912f0,
             runtimeInterpretersHead: 32, runtimeGil: 352, interpNext: 0, interpThreadsHead: 8, interpModules: 856,
             interpSysdict: 872, interpGilPointer: nil, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 176, tstateNativeThreadId: nil, tstateFrame: 24, tstateCFrame: nil,
             cframeCurrentFrame: nil, frameBack: 24, frameCode: 32, frameLasti: 104, frameInstruction: nil,
-            frameOwner: nil, frameOwnedByCStack: nil, frameGlobals: 48, frameLocalsPlus: 360, codeFilename: 104,
-            codeName: 112, codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil,
-            codeVarnames: 72, codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
+            frameOwner: nil, frameOwnedByCStack: nil, frameOwnedByInterpreter: nil, stackRefTagBits: nil,
+            stackRefIntTag: nil, frameGlobals: 48, frameLocalsPlus: 360, codeFilename: 104, codeName: 112,
+            codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil, codeVarnames: 72,
+            codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
             codeLocalsPlusCount: nil, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
             typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: nil, flagManagedDict: 0, flagInlineValues: nil,
             flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
@@ -320,27 +390,34 @@ extension GeneratedLayout {
             keysEntryCount: 32, keysIndices: 40, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
             keysUnicodeEntrySize: nil, keysUnicodeEntryKey: nil, keysUnicodeEntryValue: nil, dictValuesItems: nil,
             dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: nil, managedValuesOffset: nil,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil,
+            simpleQueueWaiting: nil, mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil,
+            debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil,
+            debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "pyenv 3.10.13", hexVersion: 0x030a0df0,
             runtimeInterpretersHead: 32, runtimeGil: 352, interpNext: 0, interpThreadsHead: 8, interpModules: 856,
             interpSysdict: 872, interpGilPointer: nil, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 176, tstateNativeThreadId: nil, tstateFrame: 24, tstateCFrame: nil,
             cframeCurrentFrame: nil, frameBack: 24, frameCode: 32, frameLasti: 96, frameInstruction: nil,
-            frameOwner: nil, frameOwnedByCStack: nil, frameGlobals: 48, frameLocalsPlus: 352, codeFilename: 104,
-            codeName: 112, codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil,
-            codeVarnames: 72, codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
+            frameOwner: nil, frameOwnedByCStack: nil, frameOwnedByInterpreter: nil, stackRefTagBits: nil,
+            stackRefIntTag: nil, frameGlobals: 48, frameLocalsPlus: 352, codeFilename: 104, codeName: 112,
+            codeQualname: nil, codeFirstLineNumber: 40, codeLineTable: 120, codeCodeAdaptive: nil, codeVarnames: 72,
+            codeCellvars: 88, codeFreevars: 80, codeLocalsCount: 28, codeLocalsPlusNames: nil,
             codeLocalsPlusCount: nil, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
             typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: nil, flagManagedDict: 0, flagInlineValues: nil,
             flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
@@ -351,27 +428,34 @@ extension GeneratedLayout {
             keysEntryCount: 32, keysIndices: 40, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
             keysUnicodeEntrySize: nil, keysUnicodeEntryKey: nil, keysUnicodeEntryValue: nil, dictValuesItems: nil,
             dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: nil, managedValuesOffset: nil,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil,
+            simpleQueueWaiting: nil, mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil,
+            debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil,
+            debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "Debian /usr/include/python3.11", hexVersion: 0x030b02f0,
             runtimeInterpretersHead: 40, runtimeGil: 360, interpNext: 0, interpThreadsHead: 16, interpModules: 888,
             interpSysdict: 904, interpGilPointer: nil, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 152, tstateNativeThreadId: 160, tstateFrame: nil, tstateCFrame: 56,
             cframeCurrentFrame: 8, frameBack: 48, frameCode: 32, frameLasti: nil, frameInstruction: 56,
-            frameOwner: 69, frameOwnedByCStack: nil, frameGlobals: 8, frameLocalsPlus: 72, codeFilename: 112,
-            codeName: 120, codeQualname: 128, codeFirstLineNumber: 72, codeLineTable: 136, codeCodeAdaptive: 184,
-            codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
+            frameOwner: 69, frameOwnedByCStack: nil, frameOwnedByInterpreter: nil, stackRefTagBits: nil,
+            stackRefIntTag: nil, frameGlobals: 8, frameLocalsPlus: 72, codeFilename: 112, codeName: 120,
+            codeQualname: 128, codeFirstLineNumber: 72, codeLineTable: 136, codeCodeAdaptive: 184, codeVarnames: nil,
+            codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
             codeLocalsPlusCount: 76, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
             typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 872, flagManagedDict: 16, flagInlineValues: nil,
             flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
@@ -382,27 +466,34 @@ extension GeneratedLayout {
             keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
             keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 0,
             dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: -24, managedValuesOffset: -32,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil,
+            simpleQueueWaiting: nil, mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil,
+            debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil,
+            debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "pyenv 3.11.7", hexVersion: 0x030b07f0,
             runtimeInterpretersHead: 40, runtimeGil: 360, interpNext: 0, interpThreadsHead: 16, interpModules: 888,
             interpSysdict: 904, interpGilPointer: nil, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 152, tstateNativeThreadId: 160, tstateFrame: nil, tstateCFrame: 56,
             cframeCurrentFrame: 8, frameBack: 48, frameCode: 32, frameLasti: nil, frameInstruction: 56,
-            frameOwner: 69, frameOwnedByCStack: nil, frameGlobals: 8, frameLocalsPlus: 72, codeFilename: 112,
-            codeName: 120, codeQualname: 128, codeFirstLineNumber: 72, codeLineTable: 136, codeCodeAdaptive: 184,
-            codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
+            frameOwner: 69, frameOwnedByCStack: nil, frameOwnedByInterpreter: nil, stackRefTagBits: nil,
+            stackRefIntTag: nil, frameGlobals: 8, frameLocalsPlus: 72, codeFilename: 112, codeName: 120,
+            codeQualname: 128, codeFirstLineNumber: 72, codeLineTable: 136, codeCodeAdaptive: 184, codeVarnames: nil,
+            codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
             codeLocalsPlusCount: 76, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
             typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 872, flagManagedDict: 16, flagInlineValues: nil,
             flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
@@ -413,79 +504,175 @@ extension GeneratedLayout {
             keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
             keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 0,
             dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: -24, managedValuesOffset: -32,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil,
+            simpleQueueWaiting: nil, mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil,
+            debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil,
+            debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "pyenv 3.12.1", hexVersion: 0x030c01f0,
             runtimeInterpretersHead: 40, runtimeGil: nil, interpNext: 0, interpThreadsHead: 72, interpModules: 944,
             interpSysdict: 352, interpGilPointer: 384, gilLocked: 16, gilLastHolder: 8, tstateNext: 8,
             tstateInterp: 16, tstateThreadId: 136, tstateNativeThreadId: 144, tstateFrame: nil, tstateCFrame: 56,
             cframeCurrentFrame: 0, frameBack: 8, frameCode: 0, frameLasti: nil, frameInstruction: 56, frameOwner: 70,
-            frameOwnedByCStack: 3, frameGlobals: 24, frameLocalsPlus: 72, codeFilename: 112, codeName: 120,
-            codeQualname: 128, codeFirstLineNumber: 68, codeLineTable: 136, codeCodeAdaptive: 192, codeVarnames: nil,
-            codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
-            codeLocalsPlusCount: 72, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
-            typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 880, flagManagedDict: 16, flagInlineValues: nil,
-            flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
-            flagDictSubclass: 536870912, tupleItems: 24, listItems: 24, bytesData: 32, cellReference: 16,
-            moduleDict: 16, unicodeLength: 16, unicodeState: 32, unicodeAsciiSize: 40, unicodeCompactSize: 56,
-            unicodeKindMask: 28, unicodeCompactMask: 32, unicodeAsciiMask: 64, longTag: 16, longDigits: 24,
-            longDigitBits: 30, dictKeys: 32, dictValues: 40, keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10,
-            keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
-            keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 0,
-            dictValuesValid: nil, dictValuesCapacity: nil, managedDictOffset: -24, managedValuesOffset: nil,
-            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, debugVersion: nil,
-            debugFreeThreaded: nil, debugInterpretersHead: nil, debugInterpNext: nil, debugInterpThreadsHead: nil,
-            debugInterpModules: nil, debugInterpSysdict: nil, debugInterpGilPointer: nil, debugInterpGilState: nil,
-            debugInterpGilLocked: nil, debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil,
-            debugTstateCurrentFrame: nil, debugTstateThreadId: nil, debugTstateNativeThreadId: nil,
-            debugFramePrevious: nil, debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil,
-            debugFrameOwner: nil, debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil,
-            debugCodeLinetable: nil, debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil,
-            debugCodeCodeAdaptive: nil, debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil,
-            debugTupleItems: nil, debugListItems: nil, debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil,
-            debugLongDigits: nil, debugBytesData: nil, debugUnicodeState: nil, debugUnicodeLength: nil,
-            debugUnicodeAsciiSize: nil, debugOffsetsSize: nil),
+            frameOwnedByCStack: 3, frameOwnedByInterpreter: nil, stackRefTagBits: nil, stackRefIntTag: nil,
+            frameGlobals: 24, frameLocalsPlus: 72, codeFilename: 112, codeName: 120, codeQualname: 128,
+            codeFirstLineNumber: 68, codeLineTable: 136, codeCodeAdaptive: 192, codeVarnames: nil, codeCellvars: nil,
+            codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96, codeLocalsPlusCount: 72, objectType: 8,
+            varObjectSize: 16, typeName: 24, typeBasicSize: 32, typeFlags: 168, typeDictOffset: 288,
+            heapTypeCachedKeys: 880, flagManagedDict: 16, flagInlineValues: nil, flagLongSubclass: 16777216,
+            flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456, flagDictSubclass: 536870912, tupleItems: 24,
+            listItems: 24, bytesData: 32, cellReference: 16, moduleDict: 16, unicodeLength: 16, unicodeState: 32,
+            unicodeAsciiSize: 40, unicodeCompactSize: 56, unicodeKindMask: 28, unicodeCompactMask: 32,
+            unicodeAsciiMask: 64, longTag: 16, longDigits: 24, longDigitBits: 30, dictKeys: 32, dictValues: 40,
+            keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10, keysEntryCount: 24, keysIndices: 32,
+            keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16, keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0,
+            keysUnicodeEntryValue: 8, dictValuesItems: 0, dictValuesValid: nil, dictValuesCapacity: nil,
+            managedDictOffset: -24, managedValuesOffset: nil, lockHandle: 16, rlockHandle: 16, rlockOwner: 24,
+            rlockCount: 32, lockMutex: nil, rlockMutex: nil, rlockLevel: nil, semLockHandle: 16,
+            waitEntryAddress: nil, waitEntrySemaphore: nil, waitEntryNode: nil, simpleQueueWaiting: nil,
+            mutexHasParked: nil, debugVersion: nil, debugFreeThreaded: nil, debugInterpretersHead: nil,
+            debugInterpNext: nil, debugInterpThreadsHead: nil, debugInterpModules: nil, debugInterpSysdict: nil,
+            debugInterpGilPointer: nil, debugInterpGilState: nil, debugInterpGilLocked: nil,
+            debugInterpGilHolder: nil, debugTstateNext: nil, debugTstateInterp: nil, debugTstateCurrentFrame: nil,
+            debugTstateThreadId: nil, debugTstateNativeThreadId: nil, debugFramePrevious: nil,
+            debugFrameExecutable: nil, debugFrameInstrPtr: nil, debugFrameLocalsPlus: nil, debugFrameOwner: nil,
+            debugCodeFilename: nil, debugCodeName: nil, debugCodeQualname: nil, debugCodeLinetable: nil,
+            debugCodeFirstLineNumber: nil, debugCodeLocalsPlusNames: nil, debugCodeCodeAdaptive: nil,
+            debugObjectType: nil, debugTypeName: nil, debugTypeFlags: nil, debugTupleItems: nil, debugListItems: nil,
+            debugDictKeys: nil, debugDictValues: nil, debugLongTag: nil, debugLongDigits: nil, debugBytesData: nil,
+            debugUnicodeState: nil, debugUnicodeLength: nil, debugUnicodeAsciiSize: nil, debugRuntimeSize: nil,
+            debugInterpSize: nil, debugTstateSize: nil, debugFrameSize: nil, debugCodeSize: nil,
+            debugObjectSize: nil, debugTypeSize: nil, debugTupleSize: nil, debugListSize: nil, debugDictSize: nil,
+            debugLongSize: nil, debugBytesSize: nil, debugUnicodeSize: nil, debugTypeBasicSize: nil,
+            debugTypeDictOffset: nil, debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil,
+            debugUnicodeCompactSize: nil, debugTstateHoldsGil: nil, debugOffsetsSize: nil),
         GeneratedLayout(
             source: "pyenv 3.13.0", hexVersion: 0x030d00f0,
             runtimeInterpretersHead: 632, runtimeGil: nil, interpNext: 7264, interpThreadsHead: 7344,
             interpModules: 7656, interpSysdict: 7640, interpGilPointer: 16, gilLocked: 16, gilLastHolder: 8,
             tstateNext: 8, tstateInterp: 16, tstateThreadId: 152, tstateNativeThreadId: 160, tstateFrame: 72,
             tstateCFrame: nil, cframeCurrentFrame: nil, frameBack: 8, frameCode: 0, frameLasti: nil,
-            frameInstruction: 56, frameOwner: 70, frameOwnedByCStack: 3, frameGlobals: 24, frameLocalsPlus: 72,
-            codeFilename: 112, codeName: 120, codeQualname: 128, codeFirstLineNumber: 68, codeLineTable: 136,
-            codeCodeAdaptive: 200, codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil,
-            codeLocalsPlusNames: 96, codeLocalsPlusCount: 72, objectType: 8, varObjectSize: 16, typeName: 24,
-            typeBasicSize: 32, typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 880, flagManagedDict: 16,
-            flagInlineValues: 4, flagLongSubclass: 16777216, flagTupleSubclass: 67108864,
-            flagUnicodeSubclass: 268435456, flagDictSubclass: 536870912, tupleItems: 24, listItems: 24,
-            bytesData: 32, cellReference: 16, moduleDict: 16, unicodeLength: 16, unicodeState: 32,
-            unicodeAsciiSize: 40, unicodeCompactSize: 56, unicodeKindMask: 28, unicodeCompactMask: 32,
-            unicodeAsciiMask: 64, longTag: 16, longDigits: 24, longDigitBits: 30, dictKeys: 32, dictValues: 40,
-            keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10, keysEntryCount: 24, keysIndices: 32,
-            keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16, keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0,
-            keysUnicodeEntryValue: 8, dictValuesItems: 8, dictValuesValid: 3, dictValuesCapacity: 0,
-            managedDictOffset: -24, managedValuesOffset: nil, lockHandle: 16, rlockHandle: 16, rlockOwner: 24,
-            rlockCount: 32, debugVersion: 8, debugFreeThreaded: 16, debugInterpretersHead: 40, debugInterpNext: 64,
-            debugInterpThreadsHead: 72, debugInterpModules: 88, debugInterpSysdict: 96, debugInterpGilPointer: 112,
-            debugInterpGilState: 120, debugInterpGilLocked: 136, debugInterpGilHolder: 144, debugTstateNext: 168,
-            debugTstateInterp: 176, debugTstateCurrentFrame: 184, debugTstateThreadId: 192,
-            debugTstateNativeThreadId: 200, debugFramePrevious: 232, debugFrameExecutable: 240,
-            debugFrameInstrPtr: 248, debugFrameLocalsPlus: 256, debugFrameOwner: 264, debugCodeFilename: 280,
-            debugCodeName: 288, debugCodeQualname: 296, debugCodeLinetable: 304, debugCodeFirstLineNumber: 312,
-            debugCodeLocalsPlusNames: 328, debugCodeCodeAdaptive: 344, debugObjectType: 360, debugTypeName: 376,
-            debugTypeFlags: 392, debugTupleItems: 408, debugListItems: 432, debugDictKeys: 456, debugDictValues: 464,
-            debugLongTag: 496, debugLongDigits: 504, debugBytesData: 528, debugUnicodeState: 544,
-            debugUnicodeLength: 552, debugUnicodeAsciiSize: 560, debugOffsetsSize: 584),
+            frameInstruction: 56, frameOwner: 70, frameOwnedByCStack: 3, frameOwnedByInterpreter: nil,
+            stackRefTagBits: nil, stackRefIntTag: nil, frameGlobals: 24, frameLocalsPlus: 72, codeFilename: 112,
+            codeName: 120, codeQualname: 128, codeFirstLineNumber: 68, codeLineTable: 136, codeCodeAdaptive: 200,
+            codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
+            codeLocalsPlusCount: 72, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
+            typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 880, flagManagedDict: 16, flagInlineValues: 4,
+            flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
+            flagDictSubclass: 536870912, tupleItems: 24, listItems: 24, bytesData: 32, cellReference: 16,
+            moduleDict: 16, unicodeLength: 16, unicodeState: 32, unicodeAsciiSize: 40, unicodeCompactSize: 56,
+            unicodeKindMask: 28, unicodeCompactMask: 32, unicodeAsciiMask: 64, longTag: 16, longDigits: 24,
+            longDigitBits: 30, dictKeys: 32, dictValues: 40, keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10,
+            keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
+            keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 8,
+            dictValuesValid: 3, dictValuesCapacity: 0, managedDictOffset: -24, managedValuesOffset: nil,
+            lockHandle: 16, rlockHandle: 16, rlockOwner: 24, rlockCount: 32, lockMutex: nil, rlockMutex: nil,
+            rlockLevel: nil, semLockHandle: 16, waitEntryAddress: 8, waitEntrySemaphore: 16, waitEntryNode: 48,
+            simpleQueueWaiting: 16, mutexHasParked: 2, debugVersion: 8, debugFreeThreaded: 16,
+            debugInterpretersHead: 40, debugInterpNext: 64, debugInterpThreadsHead: 72, debugInterpModules: 88,
+            debugInterpSysdict: 96, debugInterpGilPointer: 112, debugInterpGilState: 120, debugInterpGilLocked: 136,
+            debugInterpGilHolder: 144, debugTstateNext: 168, debugTstateInterp: 176, debugTstateCurrentFrame: 184,
+            debugTstateThreadId: 192, debugTstateNativeThreadId: 200, debugFramePrevious: 232,
+            debugFrameExecutable: 240, debugFrameInstrPtr: 248, debugFrameLocalsPlus: 256, debugFrameOwner: 264,
+            debugCodeFilename: 280, debugCodeName: 288, debugCodeQualname: 296, debugCodeLinetable: 304,
+            debugCodeFirstLineNumber: 312, debugCodeLocalsPlusNames: 328, debugCodeCodeAdaptive: 344,
+            debugObjectType: 360, debugTypeName: 376, debugTypeFlags: 392, debugTupleItems: 408, debugListItems: 432,
+            debugDictKeys: 456, debugDictValues: 464, debugLongTag: 496, debugLongDigits: 504, debugBytesData: 528,
+            debugUnicodeState: 544, debugUnicodeLength: 552, debugUnicodeAsciiSize: 560, debugRuntimeSize: 24,
+            debugInterpSize: 48, debugTstateSize: 152, debugFrameSize: 224, debugCodeSize: 272, debugObjectSize: 352,
+            debugTypeSize: 368, debugTupleSize: 400, debugListSize: 424, debugDictSize: 448, debugLongSize: 488,
+            debugBytesSize: 512, debugUnicodeSize: 536, debugTypeBasicSize: nil, debugTypeDictOffset: nil,
+            debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil, debugUnicodeCompactSize: nil,
+            debugTstateHoldsGil: nil, debugOffsetsSize: 584),
+        GeneratedLayout(
+            source: "Debian sid /usr/include/python3.14", hexVersion: 0x030e0af0,
+            runtimeInterpretersHead: 808, runtimeGil: nil, interpNext: 7272, interpThreadsHead: 7344,
+            interpModules: 7688, interpSysdict: 7672, interpGilPointer: 16, gilLocked: 16, gilLastHolder: 8,
+            tstateNext: 8, tstateInterp: 16, tstateThreadId: 152, tstateNativeThreadId: 160, tstateFrame: 72,
+            tstateCFrame: nil, cframeCurrentFrame: nil, frameBack: 8, frameCode: 0, frameLasti: nil,
+            frameInstruction: 56, frameOwner: 74, frameOwnedByCStack: 4, frameOwnedByInterpreter: 3,
+            stackRefTagBits: 3, stackRefIntTag: 3, frameGlobals: 24, frameLocalsPlus: 80, codeFilename: 112,
+            codeName: 120, codeQualname: 128, codeFirstLineNumber: 68, codeLineTable: 136, codeCodeAdaptive: 208,
+            codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
+            codeLocalsPlusCount: 72, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
+            typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 880, flagManagedDict: 16, flagInlineValues: 4,
+            flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
+            flagDictSubclass: 536870912, tupleItems: 32, listItems: 24, bytesData: 32, cellReference: 16,
+            moduleDict: 16, unicodeLength: 16, unicodeState: 32, unicodeAsciiSize: 40, unicodeCompactSize: 56,
+            unicodeKindMask: 28, unicodeCompactMask: 32, unicodeAsciiMask: 64, longTag: 16, longDigits: 24,
+            longDigitBits: 30, dictKeys: 32, dictValues: 40, keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10,
+            keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
+            keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 8,
+            dictValuesValid: 3, dictValuesCapacity: 0, managedDictOffset: -24, managedValuesOffset: nil,
+            lockHandle: nil, rlockHandle: nil, rlockOwner: 24, rlockCount: nil, lockMutex: 16, rlockMutex: 16,
+            rlockLevel: 32, semLockHandle: 16, waitEntryAddress: 8, waitEntrySemaphore: 16, waitEntryNode: 48,
+            simpleQueueWaiting: 16, mutexHasParked: 2, debugVersion: 8, debugFreeThreaded: 16,
+            debugInterpretersHead: 40, debugInterpNext: 64, debugInterpThreadsHead: 72, debugInterpModules: 96,
+            debugInterpSysdict: 104, debugInterpGilPointer: 120, debugInterpGilState: 128, debugInterpGilLocked: 144,
+            debugInterpGilHolder: 152, debugTstateNext: 192, debugTstateInterp: 200, debugTstateCurrentFrame: 208,
+            debugTstateThreadId: 216, debugTstateNativeThreadId: 224, debugFramePrevious: 256,
+            debugFrameExecutable: 264, debugFrameInstrPtr: 272, debugFrameLocalsPlus: 280, debugFrameOwner: 288,
+            debugCodeFilename: 320, debugCodeName: 328, debugCodeQualname: 336, debugCodeLinetable: 344,
+            debugCodeFirstLineNumber: 352, debugCodeLocalsPlusNames: 368, debugCodeCodeAdaptive: 384,
+            debugObjectType: 408, debugTypeName: 424, debugTypeFlags: 440, debugTupleItems: 456, debugListItems: 480,
+            debugDictKeys: 536, debugDictValues: 544, debugLongTag: 576, debugLongDigits: 584, debugBytesData: 608,
+            debugUnicodeState: 624, debugUnicodeLength: 632, debugUnicodeAsciiSize: 640, debugRuntimeSize: 24,
+            debugInterpSize: 48, debugTstateSize: 176, debugFrameSize: 248, debugCodeSize: 312, debugObjectSize: 400,
+            debugTypeSize: 416, debugTupleSize: 448, debugListSize: 472, debugDictSize: 528, debugLongSize: 568,
+            debugBytesSize: 592, debugUnicodeSize: 616, debugTypeBasicSize: nil, debugTypeDictOffset: nil,
+            debugHeapTypeSize: nil, debugHeapTypeCachedKeys: nil, debugUnicodeCompactSize: nil,
+            debugTstateHoldsGil: nil, debugOffsetsSize: 760),
+        GeneratedLayout(
+            source: "Debian sid /usr/include/python3.15", hexVersion: 0x030f02f0,
+            runtimeInterpretersHead: 936, runtimeGil: nil, interpNext: 7264, interpThreadsHead: 7336,
+            interpModules: 7592, interpSysdict: 7576, interpGilPointer: 16, gilLocked: 16, gilLastHolder: 8,
+            tstateNext: 8, tstateInterp: 16, tstateThreadId: 176, tstateNativeThreadId: 184, tstateFrame: 72,
+            tstateCFrame: nil, cframeCurrentFrame: nil, frameBack: 8, frameCode: 0, frameLasti: nil,
+            frameInstruction: 56, frameOwner: 74, frameOwnedByCStack: nil, frameOwnedByInterpreter: 3,
+            stackRefTagBits: 3, stackRefIntTag: 3, frameGlobals: 24, frameLocalsPlus: 80, codeFilename: 112,
+            codeName: 120, codeQualname: 128, codeFirstLineNumber: 68, codeLineTable: 136, codeCodeAdaptive: 208,
+            codeVarnames: nil, codeCellvars: nil, codeFreevars: nil, codeLocalsCount: nil, codeLocalsPlusNames: 96,
+            codeLocalsPlusCount: 72, objectType: 8, varObjectSize: 16, typeName: 24, typeBasicSize: 32,
+            typeFlags: 168, typeDictOffset: 288, heapTypeCachedKeys: 888, flagManagedDict: 16, flagInlineValues: 4,
+            flagLongSubclass: 16777216, flagTupleSubclass: 67108864, flagUnicodeSubclass: 268435456,
+            flagDictSubclass: 536870912, tupleItems: 32, listItems: 24, bytesData: 32, cellReference: 16,
+            moduleDict: 16, unicodeLength: 16, unicodeState: 32, unicodeAsciiSize: 40, unicodeCompactSize: 56,
+            unicodeKindMask: 28, unicodeCompactMask: 32, unicodeAsciiMask: 64, longTag: 16, longDigits: 24,
+            longDigitBits: 30, dictKeys: 32, dictValues: 40, keysSize: nil, keysLog2IndexBytes: 9, keysKind: 10,
+            keysEntryCount: 24, keysIndices: 32, keysEntrySize: 24, keysEntryKey: 8, keysEntryValue: 16,
+            keysUnicodeEntrySize: 16, keysUnicodeEntryKey: 0, keysUnicodeEntryValue: 8, dictValuesItems: 8,
+            dictValuesValid: 3, dictValuesCapacity: 0, managedDictOffset: -24, managedValuesOffset: nil,
+            lockHandle: nil, rlockHandle: nil, rlockOwner: 24, rlockCount: nil, lockMutex: 16, rlockMutex: 16,
+            rlockLevel: 32, semLockHandle: 16, waitEntryAddress: 8, waitEntrySemaphore: 16, waitEntryNode: 48,
+            simpleQueueWaiting: 16, mutexHasParked: 2, debugVersion: 8, debugFreeThreaded: 16,
+            debugInterpretersHead: 40, debugInterpNext: 64, debugInterpThreadsHead: 72, debugInterpModules: 96,
+            debugInterpSysdict: 104, debugInterpGilPointer: 120, debugInterpGilState: 128, debugInterpGilLocked: 144,
+            debugInterpGilHolder: 152, debugTstateNext: 192, debugTstateInterp: 200, debugTstateCurrentFrame: 208,
+            debugTstateThreadId: 240, debugTstateNativeThreadId: 248, debugFramePrevious: 320,
+            debugFrameExecutable: 328, debugFrameInstrPtr: 336, debugFrameLocalsPlus: 344, debugFrameOwner: 352,
+            debugCodeFilename: 384, debugCodeName: 392, debugCodeQualname: 400, debugCodeLinetable: 408,
+            debugCodeFirstLineNumber: 416, debugCodeLocalsPlusNames: 432, debugCodeCodeAdaptive: 448,
+            debugObjectType: 472, debugTypeName: 488, debugTypeFlags: 504, debugTupleItems: 552, debugListItems: 576,
+            debugDictKeys: 632, debugDictValues: 640, debugLongTag: 672, debugLongDigits: 680, debugBytesData: 704,
+            debugUnicodeState: 720, debugUnicodeLength: 728, debugUnicodeAsciiSize: 736, debugRuntimeSize: 24,
+            debugInterpSize: 48, debugTstateSize: 176, debugFrameSize: 312, debugCodeSize: 376, debugObjectSize: 464,
+            debugTypeSize: 480, debugTupleSize: 544, debugListSize: 568, debugDictSize: 624, debugLongSize: 664,
+            debugBytesSize: 688, debugUnicodeSize: 712, debugTypeBasicSize: 512, debugTypeDictOffset: 520,
+            debugHeapTypeSize: 528, debugHeapTypeCachedKeys: 536, debugUnicodeCompactSize: 744,
+            debugTstateHoldsGil: 272, debugOffsetsSize: 888),
     ]
 }

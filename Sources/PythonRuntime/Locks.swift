@@ -80,14 +80,13 @@ extension PythonRuntime {
     }
 
     func findLockObject(waitedOnAt futex: UInt64, threadState: UInt64) -> Result<PythonLockObject?, PythonReadError> {
-        // 3.13.1 made threading.Lock a PyMutex, whose waiters sleep elsewhere: only 3.13.0's
-        // layout (as every earlier version's) is known here.
-        if version.minor > 13 || (version.minor == 13 && version.hex > 0x030d_00f0) {
-            return .failure(.unsupportedVersion(version, "its lock objects are not the semaphore-based ones of 3.8 to 3.13.0"))
+        let matches: (UInt64, ObjectReader.TypeInfo) -> Bool
+        switch lockMatcher(futex: futex) {
+        case .success(let matcher): matches = matcher
+        case .failure(let error): return .failure(error)
         }
-        guard let lockHandle = layout.lockHandle, let rlockHandle = layout.rlockHandle,
-              let localsField = layout.frameLocalsPlus else {
-            return .failure(.unsupportedVersion(version, "no lock object offsets"))
+        guard let localsField = layout.frameLocalsPlus else {
+            return .failure(.unsupportedVersion(version, "no frame locals offset"))
         }
         var frames: [WalkedFrame] = []
         let walk = walkFrames(threadState: threadState) { walked in
@@ -96,28 +95,13 @@ extension PythonRuntime {
         }
         let search = FrameSearch(runtime: self, localsField: localsField)
         for (index, walked) in frames.enumerated() {
-            let hit = search.find(in: walked) { object, type in
-                switch type.name {
-                case "_thread.lock": return memory.u64(object &+ UInt64(lockHandle)) == futex
-                case "_thread.RLock": return memory.u64(object &+ UInt64(rlockHandle)) == futex
-                // queue.SimpleQueue (multiprocessing's pools use it) keeps a lock of its own in C,
-                // right after the object header, as a `_thread.lock` does, until 3.13.
-                case "_queue.SimpleQueue" where version.minor < 13: return memory.u64(object &+ UInt64(lockHandle)) == futex
-                // multiprocessing's Lock, RLock, Semaphore, Condition, Event and queues: a POSIX
-                // semaphore in shared memory, its handle right after the object header (every
-                // version from 3.8 to 3.13).
-                case "_multiprocessing.SemLock": return memory.u64(object &+ UInt64(lockHandle)) == futex
-                default: return false
-                }
-            }
-            guard let hit else { continue }
+            guard let hit = search.find(in: walked, where: matches) else { continue }
             let rlock = hit.typeName == "_thread.RLock"
             var lock = PythonLockObject(kind: rlock ? .rlock : .lock, typeName: hit.typeName, address: hit.object,
                                         path: hit.path, isGlobal: hit.isGlobal, frameIndex: index, function: walked.frame.function)
-            if rlock, let ownerField = layout.rlockOwner, let countField = layout.rlockCount,
-               let owner = memory.u64(hit.object &+ UInt64(ownerField)), let count = memory.u64(hit.object &+ UInt64(countField)) {
-                lock.count = count
-                lock.ownerIdent = count > 0 && owner != 0 ? owner : nil
+            if rlock, let owner = rlockOwner(hit.object) {
+                lock.count = owner.count
+                lock.ownerIdent = owner.ident
             }
             if let parent = hit.parent, objects.typeInfo(of: parent)?.name == "_ModuleLock" {
                 lock.importLock = importLock(parent)
@@ -127,6 +111,94 @@ extension PythonRuntime {
         }
         if case .failure(let error) = walk { return .failure(error) }
         return .success(nil)
+    }
+
+    /// What tells the lock object a thread waits on at `futex`, by this version's lock layouts.
+    /// Until 3.13.0 a `_thread.lock` or `RLock` waits on a semaphore it points to, the futex; from
+    /// 3.14 it is a `PyMutex` inside the object, and its waiters park in the parking lot, each on a
+    /// semaphore on its own stack (`parkedAddress`). multiprocessing's locks wait on their
+    /// semaphore, whatever the version.
+    func lockMatcher(futex: UInt64) -> Result<(UInt64, ObjectReader.TypeInfo) -> Bool, PythonReadError> {
+        let parked = parkedAddress(futex: futex)
+        let memory = self.memory
+        let semLock = layout.semLockHandle
+        func field(_ object: UInt64, _ offset: Int?, is address: UInt64?) -> Bool {
+            guard let offset, let address else { return false }
+            return object &+ UInt64(offset) == address
+        }
+        func pointer(_ object: UInt64, _ offset: Int?, is address: UInt64) -> Bool {
+            guard let offset else { return false }
+            return memory.u64(object &+ UInt64(offset)) == address
+        }
+        if let lockMutex = layout.lockMutex, let rlockMutex = layout.rlockMutex {
+            let queue = layout.simpleQueueWaiting
+            return .success { object, type in
+                switch type.name {
+                case "_thread.lock": return field(object, lockMutex, is: parked)
+                case "_thread.RLock": return field(object, rlockMutex, is: parked)
+                // queue.SimpleQueue (multiprocessing's pools use it): its getters park on a flag of its own.
+                case "_queue.SimpleQueue": return field(object, queue, is: parked)
+                // multiprocessing's Lock, RLock, Semaphore, Condition, Event and queues: a POSIX
+                // semaphore in shared memory.
+                case "_multiprocessing.SemLock": return pointer(object, semLock, is: futex)
+                default: return false
+                }
+            }
+        }
+        // 3.13.1 made threading.Lock a PyMutex, in objects whose layout no table here was
+        // measured on: only 3.13.0's semaphore-based locks (as every earlier version's) are known.
+        if version.minor > 13 || (version.minor == 13 && version.hex > 0x030d_00f0) {
+            return .failure(.unsupportedVersion(version, "its lock objects are not the semaphore-based ones of 3.8 to 3.13.0, and no layout of them was measured"))
+        }
+        guard let lockHandle = layout.lockHandle, let rlockHandle = layout.rlockHandle else {
+            return .failure(.unsupportedVersion(version, "no lock object offsets"))
+        }
+        let minor = version.minor
+        let queue = layout.simpleQueueWaiting
+        return .success { object, type in
+            switch type.name {
+            case "_thread.lock": return pointer(object, lockHandle, is: futex)
+            case "_thread.RLock": return pointer(object, rlockHandle, is: futex)
+            // queue.SimpleQueue keeps a lock of its own in C, right after the object header, as a
+            // `_thread.lock` does, until 3.12; 3.13's getters park on a flag of its own.
+            case "_queue.SimpleQueue": return minor < 13 ? pointer(object, lockHandle, is: futex) : field(object, queue, is: parked)
+            case "_multiprocessing.SemLock": return pointer(object, semLock, is: futex)
+            default: return false
+            }
+        }
+    }
+
+    /// How many bytes after a lock object's reference count stay the same in a forked child's copy:
+    /// its type, and before 3.14 the semaphore it points to (a `PyMutex`'s state changes with its
+    /// waiters).
+    public var lockIdentityLength: Int { layout.lockMutex == nil ? 16 : 8 }
+
+    /// The owner of an RLock (its ident) and how many times it holds it; nil owner when free.
+    func rlockOwner(_ object: UInt64) -> (ident: UInt64?, count: UInt64)? {
+        guard let ownerField = layout.rlockOwner, let owner = memory.u64(object &+ UInt64(ownerField)) else { return nil }
+        if let levelField = layout.rlockLevel {
+            // 3.14+: a _PyRecursiveMutex, held while it records a thread; level is one less than the count.
+            guard let level = memory.u64(object &+ UInt64(levelField)) else { return nil }
+            return owner != 0 ? (owner, level &+ 1) : (nil, 0)
+        }
+        guard let countField = layout.rlockCount, let count = memory.u64(object &+ UInt64(countField)) else { return nil }
+        return (count > 0 && owner != 0 ? owner : nil, count)
+    }
+
+    /// 3.13+: what a thread parked in CPython's parking lot waits for (a `PyMutex`, a SimpleQueue's
+    /// flag), given the futex it sleeps on: the semaphore of its wait entry, which lies on its own
+    /// stack and holds the address it waits for. nil when the futex is not one of a wait entry
+    /// linked into a bucket's list (both its neighbours must point back at it), or before 3.13.
+    public func parkedAddress(futex: UInt64) -> UInt64? {
+        guard let semaphore = layout.waitEntrySemaphore, let addressField = layout.waitEntryAddress,
+              let nodeField = layout.waitEntryNode, futex >= UInt64(semaphore) else { return nil }
+        let entry = futex &- UInt64(semaphore)
+        let node = entry &+ UInt64(nodeField)
+        guard let address = memory.u64(entry &+ UInt64(addressField)), address != 0,
+              let links = memory.read(node, 16) else { return nil }
+        let next = Bytes.u64(links, 0), previous = Bytes.u64(links, 8)
+        guard next != 0, previous != 0, memory.u64(next &+ 8) == node, memory.u64(previous) == node else { return nil }
+        return address
     }
 
     /// The `threading` or `queue` object a lock wait is inside: `Condition.wait` waits on a
@@ -335,8 +407,7 @@ extension PythonRuntime {
         guard count > 0, let values = memory.read(walked.frame.frameAddress &+ UInt64(localsField), count * 8) else { return [] }
         var locals: [(name: String, value: UInt64)] = []
         for i in 0..<count {
-            let value = Bytes.u64(values, i * 8)
-            guard value != 0, let name = objects.string(names[i]) else { continue }
+            guard let value = layout.objectPointer(Bytes.u64(values, i * 8)), let name = objects.string(names[i]) else { continue }
             locals.append((String(name.prefix(64)), value))
         }
         return locals

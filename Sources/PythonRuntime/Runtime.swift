@@ -60,31 +60,33 @@ public struct PythonRuntime: Sendable {
     /// executable, libpython) is searched for `_PyRuntime` in `.dynsym`/`.symtab`, or a
     /// `.PyRuntime` section, and its address computed from the module's load base.
     /// `root`: where the process's paths lead (`/proc/PID/root` for a process in another mount
-    /// namespace), so that its own files are read.
+    /// namespace), so that its own files are read. `pid`: the process, whose mapped files
+    /// (`/proc/PID/map_files`) are read first where they can be opened: the very files mapped,
+    /// wherever its paths lead.
     public static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader,
-                              root: FileRoot = .host) -> Result<PythonRuntime, PythonReadError> {
-        locate(mappings: mappings, memory: memory, root: root, cache: .shared)
+                              root: FileRoot = .host, pid: Int32? = nil) -> Result<PythonRuntime, PythonReadError> {
+        locate(mappings: mappings, memory: memory, root: root, pid: pid, cache: .shared)
     }
 
     /// Whether the executable at `path` (as `root` sees it) may hold a CPython runtime although
     /// it is not named like Python: a `.PyRuntime` section or a dynamic `_PyRuntime` symbol.
     public static func mayBeEmbedded(in path: String, root: FileRoot = .host) -> Bool {
-        ModuleInfoCache.shared.mayHoldRuntime(path, root: root)
+        ModuleInfoCache.shared.mayHoldRuntime(ModuleSource(path: path, root: root))
     }
 
     static func locate(mappings: [MemoryMapping], memory: any RemoteMemoryReader, root: FileRoot = .host,
-                       cache: ModuleInfoCache) -> Result<PythonRuntime, PythonReadError> {
+                       pid: Int32? = nil, cache: ModuleInfoCache) -> Result<PythonRuntime, PythonReadError> {
         let modules = LoadedModule.all(in: mappings)
         // The interpreter's own files first (`python3.11`, `libpython3.11.so.1.0`): one of them
         // almost always holds the runtime; extension modules (`_queue.cpython-311-….so`) never do.
         let ordered = modules.filter(\.isInterpreterNamed) + modules.filter { !$0.isInterpreterNamed }
         for module in ordered {
-            guard let info = cache.info(for: module.path, root: root) else { continue }
+            guard let info = cache.info(for: module.source(root: root, pid: pid)) else { continue }
             let runtimeValue = info.symbols["_PyRuntime"]?.value ?? info.pyRuntimeSection
             guard let runtimeValue, let bias = module.bias(info.file) else { continue }
             let runtime = runtimeValue &+ bias
             let versionAddress = info.symbols["Py_Version"].map { $0.value &+ bias }
-            let libcTID = libcTIDDescriptor(modules: modules, memory: memory, root: root, cache: cache)
+            let libcTID = libcTIDDescriptor(modules: modules, memory: memory, root: root, pid: pid, cache: cache)
             let budget = BudgetedMemory(memory, reads: readBudget, bytes: byteBudget)
             return make(runtime: runtime, module: module.path, versionAddress: versionAddress,
                         pthreadTIDOffset: libcTID, memory: budget)
@@ -118,7 +120,7 @@ public struct PythonRuntime: Sendable {
             }
         }
         guard version.major == 3, version.minor >= 8 else {
-            return .failure(.unsupportedVersion(version, "only CPython 3.8 to 3.13 are read"))
+            return .failure(.unsupportedVersion(version, "only CPython \(supportedRange) are read"))
         }
         if version.minor >= 13 {
             return .failure(.unsupportedVersion(version, "no _Py_DebugOffsets cookie at the start of _PyRuntime"))
@@ -132,12 +134,13 @@ public struct PythonRuntime: Sendable {
         return candidate.checked()
     }
 
-    /// 3.13+: offsets from the process's own `_Py_DebugOffsets`, for everything it covers; the
-    /// rest (dict internals, instance dicts, lock objects, `co_nlocalsplus`, `f_globals`) from the
-    /// generated table of the same minor version.
+    /// 3.13+: offsets from the process's own `_Py_DebugOffsets`, for everything it publishes;
+    /// the rest (dict internals, instance dicts, lock objects, `co_nlocalsplus`, `f_globals`) from
+    /// the generated table of the same minor version. The table's own layout (where each offset
+    /// sits in it) is the generated one of that minor version: another minor version is refused.
     static func fromDebugOffsets(runtime: UInt64, module: String, versionAddress: UInt64?, pthreadTIDOffset: UInt64?,
                                  memory: any RemoteMemoryReader) -> Result<PythonRuntime, PythonReadError> {
-        guard let header = memory.read(runtime, 16) else { return .failure(.unreadable("_Py_DebugOffsets")) }
+        guard let header = memory.read(runtime, 24) else { return .failure(.unreadable("_Py_DebugOffsets")) }
         let version = PythonVersion(hex: UInt32(truncatingIfNeeded: Bytes.u64(header, 8)))
         if let versionAddress, let hex = memory.u32(versionAddress), hex != version.hex {
             return .failure(.inconsistent("_Py_DebugOffsets says \(version), Py_Version \(PythonVersion(hex: hex))"))
@@ -145,75 +148,34 @@ public struct PythonRuntime: Sendable {
         guard version.major == 3 else { return .failure(.unsupportedVersion(version, "not CPython 3")) }
         // The struct itself changes between minor versions: only read one whose layout is known.
         guard let (base, exact) = GeneratedLayout.best(for: version), let size = base.debugOffsetsSize else {
-            return .failure(.unsupportedVersion(version, "_Py_DebugOffsets of 3.\(version.minor) has a layout this build does not know"))
+            return .failure(.unsupportedVersion(version, "the layout of its _Py_DebugOffsets (3.\(version.minor)) is not known to this build, which reads CPython \(supportedRange)"))
         }
         guard let debug = memory.read(runtime, size) else { return .failure(.unreadable("_Py_DebugOffsets")) }
-        func value(_ position: Int?) -> Int? {
-            guard let position, position + 8 <= debug.count else { return nil }
-            let raw = Bytes.u64(debug, position)
-            return raw < 1 << 20 ? Int(raw) : nil
+        if let field = base.debugFreeThreaded, Bytes.u64(debug, field) != 0 {
+            return .failure(.unsupportedVersion(version, "a free-threaded build (\(version.major).\(version.minor)t), whose objects are laid out otherwise; only default builds are read"))
         }
-        if let freeThreaded = value(base.debugFreeThreaded), freeThreaded != 0 {
-            return .failure(.unsupportedVersion(version, "free-threaded build"))
+        switch DebugOffsets.read(debug, positions: base) {
+        case .failure(let error): return .failure(error)
+        case .success(let published):
+            var layout = base
+            published.apply(to: &layout)
+            // Where the process's own offsets differ from the headers the table was measured on,
+            // the table's other numbers (the ones the process does not publish) may be stale too:
+            // the layout is not exact, and says where it differs.
+            let differing = published.differences(from: base)
+            let source = "_Py_DebugOffsets, and headers of \(base.source)"
+                + (differing.isEmpty ? "" : " (which differ in \(differing.joined(separator: ", ")))")
+            let candidate = PythonRuntime(version: version, runtimeAddress: runtime, modulePath: module,
+                                          layoutSource: source, layoutIsExact: exact && differing.isEmpty, layout: layout,
+                                          memory: memory, pthreadTIDOffset: pthreadTIDOffset)
+            return candidate.checked()
         }
-        var layout = base
-        var disagreements: [String] = []
-        func take(_ key: WritableKeyPath<GeneratedLayout, Int?>, _ position: Int?, _ name: String) {
-            guard let read = value(position) else { return }
-            if let generated = layout[keyPath: key], generated != read { disagreements.append(name) }
-            layout[keyPath: key] = read
-        }
-        take(\.runtimeInterpretersHead, base.debugInterpretersHead, "interpreters_head")
-        take(\.interpNext, base.debugInterpNext, "interp.next")
-        take(\.interpThreadsHead, base.debugInterpThreadsHead, "threads_head")
-        take(\.interpModules, base.debugInterpModules, "imports_modules")
-        take(\.interpSysdict, base.debugInterpSysdict, "sysdict")
-        take(\.interpGilPointer, base.debugInterpGilPointer, "ceval_gil")
-        if let state = value(base.debugInterpGilState), let locked = value(base.debugInterpGilLocked),
-           let holder = value(base.debugInterpGilHolder), locked >= state, holder >= state {
-            layout.gilLocked = locked - state
-            layout.gilLastHolder = holder - state
-        }
-        take(\.tstateNext, base.debugTstateNext, "tstate.next")
-        take(\.tstateInterp, base.debugTstateInterp, "tstate.interp")
-        take(\.tstateFrame, base.debugTstateCurrentFrame, "current_frame")
-        take(\.tstateThreadId, base.debugTstateThreadId, "thread_id")
-        take(\.tstateNativeThreadId, base.debugTstateNativeThreadId, "native_thread_id")
-        take(\.frameBack, base.debugFramePrevious, "frame.previous")
-        take(\.frameCode, base.debugFrameExecutable, "frame.executable")
-        take(\.frameInstruction, base.debugFrameInstrPtr, "frame.instr_ptr")
-        take(\.frameLocalsPlus, base.debugFrameLocalsPlus, "frame.localsplus")
-        take(\.frameOwner, base.debugFrameOwner, "frame.owner")
-        take(\.codeFilename, base.debugCodeFilename, "co_filename")
-        take(\.codeName, base.debugCodeName, "co_name")
-        take(\.codeQualname, base.debugCodeQualname, "co_qualname")
-        take(\.codeLineTable, base.debugCodeLinetable, "co_linetable")
-        take(\.codeFirstLineNumber, base.debugCodeFirstLineNumber, "co_firstlineno")
-        take(\.codeLocalsPlusNames, base.debugCodeLocalsPlusNames, "co_localsplusnames")
-        take(\.codeCodeAdaptive, base.debugCodeCodeAdaptive, "co_code_adaptive")
-        take(\.objectType, base.debugObjectType, "ob_type")
-        take(\.typeName, base.debugTypeName, "tp_name")
-        take(\.typeFlags, base.debugTypeFlags, "tp_flags")
-        take(\.tupleItems, base.debugTupleItems, "tuple.ob_item")
-        take(\.listItems, base.debugListItems, "list.ob_item")
-        take(\.dictKeys, base.debugDictKeys, "ma_keys")
-        take(\.dictValues, base.debugDictValues, "ma_values")
-        take(\.longTag, base.debugLongTag, "lv_tag")
-        take(\.longDigits, base.debugLongDigits, "ob_digit")
-        take(\.bytesData, base.debugBytesData, "ob_sval")
-        take(\.unicodeState, base.debugUnicodeState, "unicode.state")
-        take(\.unicodeLength, base.debugUnicodeLength, "unicode.length")
-        take(\.unicodeAsciiSize, base.debugUnicodeAsciiSize, "asciiobject_size")
-        // Where the process's own offsets differ from the headers the table was measured on, the
-        // table's other numbers (the ones the process does not publish) cannot be trusted either.
-        if !disagreements.isEmpty {
-            return .failure(.unsupportedVersion(version, "its _Py_DebugOffsets differ from the headers of \(base.source) in \(disagreements.joined(separator: ", "))"))
-        }
-        let candidate = PythonRuntime(version: version, runtimeAddress: runtime, modulePath: module,
-                                      layoutSource: "_Py_DebugOffsets, and headers of \(base.source)",
-                                      layoutIsExact: exact, layout: layout, memory: memory,
-                                      pthreadTIDOffset: pthreadTIDOffset)
-        return candidate.checked()
+    }
+
+    /// The versions read: `3.8 to 3.15`.
+    static var supportedRange: String {
+        let minors = GeneratedLayout.all.map { PythonVersion(hex: $0.hexVersion).minor }
+        return "3.\(minors.min() ?? 8) to 3.\(minors.max() ?? 8)"
     }
 
     /// The version of an interpreter without a `Py_Version` symbol (3.8–3.10 have none; a 3.11 or
@@ -284,9 +246,9 @@ public struct PythonRuntime: Sendable {
     /// libc's `_thread_db_pthread_tid` descriptor (`{bits, count, offset}`, glibc's nptl_db), which
     /// says where `struct pthread` keeps the thread's TID; nil unless it reads as one 32-bit field.
     static func libcTIDDescriptor(modules: [LoadedModule], memory: any RemoteMemoryReader, root: FileRoot,
-                                  cache: ModuleInfoCache) -> UInt64? {
+                                  pid: Int32?, cache: ModuleInfoCache) -> UInt64? {
         for module in modules where module.isLibc {
-            guard let info = cache.info(for: module.path, root: root),
+            guard let info = cache.info(for: module.source(root: root, pid: pid)),
                   let symbol = info.symbols["_thread_db_pthread_tid"], let bias = module.bias(info.file),
                   let descriptor = memory.read(symbol.value &+ bias, 12) else { continue }
             let bits = Bytes.u32(descriptor, 0), count = Bytes.u32(descriptor, 4), offset = Bytes.u32(descriptor, 8)
@@ -334,6 +296,12 @@ struct LoadedModule {
         return order.map { LoadedModule(path: $0, first: firsts[$0]!) }
     }
 
+    /// Where its file is read: the mapped file of process `pid` first, else its path in `root`.
+    func source(root: FileRoot, pid: Int32?) -> ModuleSource {
+        ModuleSource(path: path, root: root,
+                     mappedFile: pid.map { "/proc/\($0)/map_files/\(hex(first.start))-\(hex(first.end))" })
+    }
+
     /// Load bias: the target address minus the link-time address.
     func bias(_ file: ELFFile) -> UInt64? {
         guard let linked = file.virtualAddress(forFileOffset: first.offset) else { return nil }
@@ -341,51 +309,52 @@ struct LoadedModule {
     }
 }
 
-/// What the locator needs from a module's file, cached by its root, path and file identity: pool
-/// workers and forked children share their parent's files. Files are read through the process's
-/// root (`/proc/PID/root` in a container): the host's file at the same path may be another one.
+/// What the locator needs from a module's file, cached by file identity: pool workers and forked
+/// children share their parent's files. Files are read as the process maps them (its mapped file,
+/// or its path in the process's root: in a container, the host's file at the same path may be
+/// another one).
 final class ModuleInfoCache: Sendable {
     struct Info {
         var file: ELFFile
         var symbols: [String: ELFSymbol]
         var pyRuntimeSection: UInt64?
     }
-    private struct Key: Hashable {
-        var root: FileRoot
-        var path: String
-    }
 
     static let shared = ModuleInfoCache()
 
-    private let entries = Mutex<[Key: (identity: FileIdentity, info: Info?)]>([:])
-    private let probes = Mutex<[Key: (identity: FileIdentity, holds: Bool)]>([:])
+    private let entries = Mutex<[FileIdentity: Info?]>([:])
+    private let probes = Mutex<[FileIdentity: Bool]>([:])
 
-    func info(for path: String, root: FileRoot = .host) -> Info? {
-        let key = Key(root: root, path: path)
-        guard let identity = FileIdentity(path: path, root: root) else { return nil }
-        if let cached = entries.withLock({ $0[key] }), cached.identity == identity { return cached.info }
+    func info(for source: ModuleSource) -> Info? {
+        guard let opened = source.open() else { return nil }
+        if let cached = entries.withLock({ $0[opened.identity] }) {
+            opened.close()
+            return cached
+        }
         var info: Info?
-        if let file = try? ELFFile(path: path, root: root, loadSymbols: false) {
+        if let file = try? ELFFile(descriptor: opened.fd, path: opened.label, loadSymbols: false) {
             // glibc's thread descriptor offset is in libc, the interpreter's runtime anywhere else.
-            let names: Set<String> = isLibcName(lastPathComponent(path)) ? ["_thread_db_pthread_tid"] : ["_PyRuntime", "Py_Version"]
+            let names: Set<String> = isLibcName(lastPathComponent(source.path)) ? ["_thread_db_pthread_tid"] : ["_PyRuntime", "Py_Version"]
             info = Info(file: file, symbols: file.symbols(named: names),
                         pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
         }
-        entries.withLock { $0[key] = (identity, info) }
+        entries.withLock { $0[opened.identity] = .some(info) }
         return info
     }
 
     /// Whether the file holds a CPython runtime by what is cheap to see: a `.PyRuntime` section
     /// (3.11+ builds) or `_PyRuntime` among its dynamic symbols. For a program not named like
     /// Python (a renamed or embedding executable) before its whole symbol table is searched.
-    func mayHoldRuntime(_ path: String, root: FileRoot = .host) -> Bool {
-        let key = Key(root: root, path: path)
-        guard let identity = FileIdentity(path: path, root: root) else { return false }
-        if let cached = probes.withLock({ $0[key] }), cached.identity == identity { return cached.holds }
-        let holds = (try? ELFFile(path: path, root: root, loadSymbols: false)).map { file in
+    func mayHoldRuntime(_ source: ModuleSource) -> Bool {
+        guard let opened = source.open() else { return false }
+        if let cached = probes.withLock({ $0[opened.identity] }) {
+            opened.close()
+            return cached
+        }
+        let holds = (try? ELFFile(descriptor: opened.fd, path: opened.label, loadSymbols: false)).map { file in
             file.section(named: ".PyRuntime") != nil || !file.symbols(named: ["_PyRuntime"], dynamicOnly: true).isEmpty
         } ?? false
-        probes.withLock { $0[key] = (identity, holds) }
+        probes.withLock { $0[opened.identity] = holds }
         return holds
     }
 }

@@ -101,7 +101,7 @@ extension PythonRuntime {
     }
 
     /// The Python stack of one thread state, innermost frame first, without the frames the C stack
-    /// owns (3.12+ shims). A thread blocked in a system call has released the GIL and its frames do
+    /// or the interpreter owns (3.12+ shims, 3.14+ entry frames). A thread blocked in a system call has released the GIL and its frames do
     /// not change; a running thread's should be read while it is stopped.
     public func stack(threadState: UInt64) -> Result<[PythonFrame], PythonReadError> {
         let reader = budgeted()
@@ -175,8 +175,9 @@ extension PythonRuntime {
             count += 1
             guard let bytes = memory.read(frame, extent) else { return .failure(.unreadable("frame 0x\(hex(frame))")) }
             let back = Bytes.u64(bytes, backField)
-            let codeAddress = Bytes.u64(bytes, codeField)
-            if let ownerField = layout.frameOwner, let cstack = layout.frameOwnedByCStack, Int(bytes[ownerField]) == cstack {
+            // 3.14+: the executable is a `_PyStackRef`, an object pointer with tag bits.
+            let codeAddress = layout.objectPointer(Bytes.u64(bytes, codeField)) ?? 0
+            if let ownerField = layout.frameOwner, layout.isShim(owner: Int(bytes[ownerField])) {
                 frame = back
                 continue
             }
@@ -297,5 +298,26 @@ extension PythonRuntime {
             }
         }
         return .success(names)
+    }
+}
+
+extension GeneratedLayout {
+    /// Whether a frame of this owner is no frame of the program's: the C stack's shims (3.12,
+    /// 3.13), and from 3.14 every owner from `FRAME_OWNED_BY_INTERPRETER` on (the interpreter's
+    /// entry frames; the C stack's, 3.14).
+    func isShim(owner: Int) -> Bool {
+        if let interpreter = frameOwnedByInterpreter { return owner >= interpreter }
+        return frameOwnedByCStack == owner
+    }
+
+    /// The object a frame slot holds: a plain pointer before 3.14, a `_PyStackRef` from then on,
+    /// whose tag bits are cleared; nil for NULL and for an int stored in the reference itself.
+    func objectPointer(_ slot: UInt64) -> UInt64? {
+        var pointer = slot
+        if let tags = stackRefTagBits {
+            if let intTag = stackRefIntTag, slot & UInt64(tags) == UInt64(intTag) { return nil }
+            pointer = slot & ~UInt64(tags)
+        }
+        return pointer == 0 ? nil : pointer
     }
 }

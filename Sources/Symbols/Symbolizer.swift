@@ -152,6 +152,40 @@ public struct ModuleSource: Sendable, Hashable {
         self.root = root
         self.mappedFile = mappedFile
     }
+
+    /// The module's file, open: the mapped file itself when `mappedFile` opens, else `path` in
+    /// `root`; nil when neither opens.
+    public func open() -> OpenedFile? {
+        if let mappedFile {
+            let fd = FileRoot.host.open(mappedFile)
+            if fd >= 0, let opened = OpenedFile(fd: fd, label: mappedFile) { return opened }
+        }
+        let fd = root.open(path)
+        return fd >= 0 ? OpenedFile(fd: fd, label: root.displayPath(path)) : nil
+    }
+}
+
+/// A file descriptor with the identity of the file it is open on. Whoever takes `fd` closes it
+/// (`ELFFile(descriptor:)` does); otherwise call `close()`.
+public struct OpenedFile: Sendable {
+    public let fd: Int32
+    /// The path it was opened by, for messages.
+    public let label: String
+    public let identity: FileIdentity
+
+    /// Takes over `fd`: closed here when it cannot be stat'ed.
+    init?(fd: Int32, label: String) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            Glibc.close(fd)
+            return nil
+        }
+        self.fd = fd
+        self.label = label
+        identity = FileIdentity(st)
+    }
+
+    public func close() { Glibc.close(fd) }
 }
 
 /// Turns (module path, file offset) pairs from `/proc/PID/maps` into function names.
@@ -226,20 +260,8 @@ public final class Symbolizer: @unchecked Sendable {
     /// `source.mappedFile` opens, else `source.path` in `source.root`; nil when neither can be
     /// read as ELF. The file read is `module.path` of the result.
     public func symbols(for source: ModuleSource) -> ModuleSymbols? {
-        var fd: Int32 = -1
-        var label = source.root.displayPath(source.path)
-        if let mapped = source.mappedFile {
-            fd = FileRoot.host.open(mapped)
-            if fd >= 0 { label = mapped }
-        }
-        if fd < 0 { fd = source.root.open(source.path) }
-        guard fd >= 0 else { return nil }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            close(fd)
-            return nil
-        }
-        let key = CacheKey(identity: FileIdentity(st), root: source.root)
+        guard let file = source.open() else { return nil }
+        let key = CacheKey(identity: file.identity, root: source.root)
         // Each file is loaded once, under its own lock: threads loading different modules do
         // not wait for each other.
         let slot = lock.withLock {
@@ -253,10 +275,10 @@ public final class Symbolizer: @unchecked Sendable {
         }
         return slot.lock.withLock {
             if let loaded = slot.symbols {
-                close(fd)
+                file.close()
                 return loaded
             }
-            let loaded = (try? ELFFile(descriptor: fd, path: label)).map {
+            let loaded = (try? ELFFile(descriptor: file.fd, path: file.label)).map {
                 ModuleSymbols(module: $0, modulePath: source.path,
                               locator: DebugFileLocator(roots: debugRoots, moduleRoot: source.root))
             }

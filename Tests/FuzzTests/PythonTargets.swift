@@ -33,6 +33,39 @@ func runLineTable(_ input: [UInt8], _ decode: ([UInt8], Int, Int) -> Int?) {
     for at in stride(from: -2, through: end, by: max(2, end / 64)) { _ = decode(table, firstLine, at) }
 }
 
+/// The 3.13+ layouts, whose `_Py_DebugOffsets` positions are known.
+let debugOffsetsLayouts = GeneratedLayout.all.filter { $0.debugOffsetsSize != nil }
+
+/// `_Py_DebugOffsets` as the interpreter of `layout` would publish it: its own offsets at the
+/// positions its minor version puts them, every structure 64 KiB.
+func debugOffsetsTable(_ layout: GeneratedLayout) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: layout.debugOffsetsSize ?? 0)
+    func put(_ position: Int?, _ value: Int) {
+        guard let position, position + 8 <= bytes.count else { return }
+        for i in 0..<8 { bytes[position + i] = UInt8(truncatingIfNeeded: UInt64(value) >> (8 * UInt64(i))) }
+    }
+    for entry in DebugOffsets.entries {
+        put(layout[keyPath: entry.structure], 1 << 16)
+        put(layout[keyPath: entry.position], entry.target.flatMap { layout[keyPath: $0] } ?? 0)
+    }
+    put(layout.debugInterpGilState, 4096)
+    put(layout.debugInterpGilLocked, 4096 + (layout.gilLocked ?? 0))
+    put(layout.debugInterpGilHolder, 4096 + (layout.gilLastHolder ?? 0))
+    return bytes
+}
+
+/// The debug-offsets reader on untrusted bytes: the first byte picks the minor version whose
+/// positions are read, the rest is the table; what it accepts is applied to that layout.
+func runDebugOffsets(_ input: [UInt8]) {
+    guard let first = input.first, !debugOffsetsLayouts.isEmpty else { return }
+    let layout = debugOffsetsLayouts[Int(first) % debugOffsetsLayouts.count]
+    if case .success(let read) = DebugOffsets.read(Array(input.dropFirst()), positions: layout) {
+        var applied = layout
+        read.apply(to: &applied)
+        _ = read.differences(from: layout)
+    }
+}
+
 extension FuzzTargets {
     static let python: [FuzzTarget] = {
         @Sendable func seeds(_ versions: String...) -> @Sendable () -> [FuzzSeed] {
@@ -46,6 +79,9 @@ extension FuzzTargets {
             FuzzTarget("py-locations", seeds: seeds("3.11", "3.13")) { input in
                 runLineTable(input) { LineTable.locationTable($0, firstLine: $1, offset: $2) }
             },
+            FuzzTarget("py-debug-offsets", seeds: {
+                debugOffsetsLayouts.enumerated().map { index, layout in FuzzSeed(bytes: [UInt8(index)] + debugOffsetsTable(layout)) }
+            }, run: runDebugOffsets),
         ]
     }()
 }

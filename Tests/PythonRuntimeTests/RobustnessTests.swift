@@ -85,21 +85,25 @@ struct RobustnessTests {
             PythonRuntime.make(runtime: Self.runtime, module: "m", versionAddress: versionAddress, pthreadTIDOffset: nil,
                                memory: RegionMemory(regions: regions)).failureValue
         }
-        // 3.14's _Py_DebugOffsets has another layout.
-        let future = make([Self.runtime: Self.debugOffsets(version: 0x030e_00f0)])
-        #expect(future == .unsupportedVersion(PythonVersion(hex: 0x030e_00f0), "_Py_DebugOffsets of 3.14 has a layout this build does not know"))
-        guard case .unsupportedVersion(_, let why)? = make([Self.runtime: Self.debugOffsets(version: 0x030d_00f0, freeThreaded: 1)]) else {
-            Issue.record("free-threaded build accepted")
-            return
+        // A minor version no table was measured on: its _Py_DebugOffsets may have another layout.
+        let future = make([Self.runtime: Self.debugOffsets(version: 0x0310_00a1)])
+        #expect(future == .unsupportedVersion(PythonVersion(hex: 0x0310_00a1),
+                                              "the layout of its _Py_DebugOffsets (3.16) is not known to this build, which reads CPython 3.8 to 3.15"))
+        #expect(future?.description.hasPrefix("CPython 3.16.0a1 not supported: ") == true)
+        for minor: UInt64 in [13, 14, 15] {
+            guard case .unsupportedVersion(_, let why)? = make([Self.runtime: Self.debugOffsets(version: 0x0300_00f0 | minor << 16, freeThreaded: 1)]) else {
+                Issue.record("free-threaded 3.\(minor) accepted")
+                continue
+            }
+            #expect(why == "a free-threaded build (3.\(minor)t), whose objects are laid out otherwise; only default builds are read")
         }
-        #expect(why == "free-threaded build")
         // Py_Version and _Py_DebugOffsets disagree.
         let mixed = make([Self.runtime: Self.debugOffsets(version: 0x030d_00f0), Self.pyVersion: [0xf0, 0, 0x0c, 3]],
                          versionAddress: Self.pyVersion)
         #expect(mixed == .inconsistent("_Py_DebugOffsets says 3.13.0, Py_Version 3.12.0"))
         // Too old, and a 3.13 without its debug offsets.
         let old = make([Self.runtime: [UInt8](repeating: 0, count: 64), Self.pyVersion: [0xf0, 0x12, 7, 3]], versionAddress: Self.pyVersion)
-        #expect(old == .unsupportedVersion(PythonVersion(hex: 0x0307_12f0), "only CPython 3.8 to 3.13 are read"))
+        #expect(old == .unsupportedVersion(PythonVersion(hex: 0x0307_12f0), "only CPython 3.8 to 3.15 are read"))
         let noCookie = make([Self.runtime: [UInt8](repeating: 0, count: 64), Self.pyVersion: [0xf0, 5, 13, 3]], versionAddress: Self.pyVersion)
         #expect(noCookie == .unsupportedVersion(PythonVersion(hex: 0x030d_05f0), "no _Py_DebugOffsets cookie at the start of _PyRuntime"))
         // No Py_Version and no sys.hexversion to be found: unknown, not guessed.
@@ -149,5 +153,78 @@ extension Result {
     var failureValue: Failure? {
         if case .failure(let error) = self { return error }
         return nil
+    }
+}
+
+/// `_Py_DebugOffsets` as the process publishes it is untrusted: every offset is checked against
+/// the size its own sub-table gives the structure, and its field's alignment.
+struct DebugOffsetsTests {
+    static let layouts = GeneratedLayout.all.filter { $0.debugOffsetsSize != nil }
+
+    /// A table laid out as `layout`'s minor version lays it out, holding `layout`'s own offsets
+    /// (the GIL's fields at `gilState` onward) and every structure 64 KiB.
+    static func table(_ layout: GeneratedLayout, gilState: Int = 4096) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: layout.debugOffsetsSize!)
+        func put(_ position: Int?, _ value: Int) {
+            guard let position else { return }
+            bytes.replaceSubrange(position..<(position + 8), with: littleEndian(UInt64(value)))
+        }
+        for entry in DebugOffsets.entries {
+            put(layout[keyPath: entry.structure], 1 << 16)
+            put(layout[keyPath: entry.position], entry.target.flatMap { layout[keyPath: $0] } ?? 0)
+        }
+        put(layout.debugInterpGilState, gilState)
+        put(layout.debugInterpGilLocked, gilState + layout.gilLocked!)
+        put(layout.debugInterpGilHolder, gilState + layout.gilLastHolder!)
+        return bytes
+    }
+
+    @Test(arguments: layouts.map(\.source))
+    func readsWhatTheHeadersSay(source: String) throws {
+        let layout = try #require(Self.layouts.first { $0.source == source })
+        let read = try DebugOffsets.read(Self.table(layout), positions: layout).get()
+        #expect(read.differences(from: layout).isEmpty)
+        var applied = layout
+        applied.tstateFrame = nil
+        applied.gilLocked = nil
+        read.apply(to: &applied)
+        #expect(applied.tstateFrame == layout.tstateFrame && applied.gilLocked == layout.gilLocked)
+        // An offset the process publishes otherwise is taken, and named as differing.
+        var moved = Self.table(layout)
+        let position = try #require(layout.debugTstateCurrentFrame)
+        moved.replaceSubrange(position..<(position + 8), with: littleEndian(UInt64(layout.tstateFrame! + 8)))
+        let other = try DebugOffsets.read(moved, positions: layout).get()
+        #expect(other.differences(from: layout) == ["thread_state.current_frame"])
+        other.apply(to: &applied)
+        #expect(applied.tstateFrame == layout.tstateFrame! + 8)
+    }
+
+    @Test(arguments: layouts.map(\.source))
+    func refusesOffsetsOutsideTheirStructure(source: String) throws {
+        let layout = try #require(Self.layouts.first { $0.source == source })
+        func refusal(_ position: Int?, _ value: UInt64) -> String? {
+            var bytes = Self.table(layout)
+            guard let position else { return nil }
+            bytes.replaceSubrange(position..<(position + 8), with: littleEndian(value))
+            guard case .failure(.inconsistent(let why)) = DebugOffsets.read(bytes, positions: layout) else { return nil }
+            return why
+        }
+        #expect(refusal(layout.debugTstateCurrentFrame, 1 << 16)?.contains("thread_state.current_frame = 65536") == true)
+        #expect(refusal(layout.debugTstateCurrentFrame, UInt64.max)?.contains("thread_state.current_frame") == true)
+        #expect(refusal(layout.debugFramePrevious, 12)?.contains("aligned to 8") == true)
+        // A 4-byte field may sit at 4, not at 2; a 1-byte one anywhere.
+        #expect(refusal(layout.debugCodeFirstLineNumber, 4) == nil)
+        #expect(refusal(layout.debugCodeFirstLineNumber, 2)?.contains("code_object.firstlineno") == true)
+        #expect(refusal(layout.debugFrameOwner, 77) == nil)
+        #expect(refusal(layout.debugTstateSize, 0)?.contains("the size of thread_state, 0") == true)
+        #expect(refusal(layout.debugInterpSize, 1 << 40)?.contains("is not a size") == true)
+        #expect(refusal(layout.debugInterpGilLocked, 8)?.contains("the GIL's fields lie before the GIL") == true)
+        // The table read too short for a position.
+        let short = Array(Self.table(layout).prefix(64))
+        guard case .failure(.inconsistent(let why)) = DebugOffsets.read(short, positions: layout) else {
+            Issue.record("a truncated table was read")
+            return
+        }
+        #expect(why.contains("outside the table read (64 bytes)"))
     }
 }

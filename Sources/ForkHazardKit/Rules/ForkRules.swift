@@ -43,6 +43,7 @@ public struct InheritedLock: Rule {
 
     struct Key: Hashable {
         var parent: Int32
+        /// The lock's: its Python object's, else the futex word's.
         var address: UInt64
         var kind: LockInfo.Kind
         var holder: HolderKey
@@ -96,7 +97,9 @@ public struct InheritedLock: Rule {
                 } else {
                     continue  // another thread of the child might release it: not provable here
                 }
-                let key = Key(parent: origin.parent, address: futex.address, kind: lock.kind, holder: holderKey)
+                // One lock, one cause: a Python lock object is at the same address in every child,
+                // while from 3.13 each child's waiter sleeps on a semaphore of its own stack.
+                let key = Key(parent: origin.parent, address: lock.python?.address ?? futex.address, kind: lock.kind, holder: holderKey)
                 if groups[key] == nil {
                     order.append(key)
                     groups[key] = ([], [], lock, holder)

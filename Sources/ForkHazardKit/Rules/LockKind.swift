@@ -77,9 +77,13 @@ public struct PythonLockInfo: Sendable, Equatable {
         public var function: String?
     }
     /// In a child forked without exec: whether the parent's memory holds the same lock object at
-    /// that address (same type, same semaphore), so that it existed when the child was forked;
-    /// nil when not looked at or unreadable.
+    /// that address (same type, and before 3.14 the same semaphore), so that it existed when the
+    /// child was forked; nil when not looked at or unreadable.
     public var inParent: Bool?
+    /// How many bytes after the reference count tell the object in the parent: its type, and the
+    /// semaphore it points to before 3.14 (from 3.14 its state is a `PyMutex`, which changes with
+    /// its waiters).
+    var identityLength = 16
 }
 
 enum LockClassifier {
