@@ -140,6 +140,11 @@ extension Trait where Self == ConditionTrait {
         .enabled(if: pythonBinary(version) != nil,
                  "CPython \(version) is not installed under \(pyenvRoot)/versions (pyenv install \(version))")
     }
+
+    /// Debian sid's CPython `version` ("3.14"), in the root Scripts/python-roots makes.
+    static func sid(_ version: String) -> Self {
+        .enabled(if: sidPython(version) != nil, Comment(rawValue: sidPythonMissing))
+    }
 }
 
 /// The built `forkhazard` executable, next to the test bundle.
@@ -230,4 +235,9 @@ final class CapturedRun {
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)
     }
+}
+
+/// The path of a victim shipped with these tests (`Victims/NAME`).
+func victimPath(_ name: String) throws -> String {
+    try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
 }

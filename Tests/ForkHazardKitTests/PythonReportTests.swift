@@ -47,6 +47,12 @@ extension PythonVictim {
     @Test("An RLock and an import lock held by the parent's threads at fork, CPython 3.13 from pyenv", .cpython("3.13"))
     func inheritedPythonLocks313() throws { try inheritedPythonLocks(try #require(pythonBinary("3.13"))) }
 
+    @Test("An RLock and an import lock held by the parent's threads at fork, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func inheritedPythonLocks314() throws { try inheritedPythonLocks(try #require(sidPython("3.14"))) }
+
+    @Test("An RLock and an import lock held by the parent's threads at fork, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func inheritedPythonLocks315() throws { try inheritedPythonLocks(try #require(sidPython("3.15"))) }
+
     func inheritedPythonLocks(_ python: String) throws {
         let victim = try PythonVictim(python, readerVictim: "python_fork.py")
         let rlockChild = try #require(victim.children["rlock"]), importChild = try #require(victim.children["import"])
@@ -90,6 +96,46 @@ extension PythonVictim {
         try expectValid([report.json()], against: .report)
     }
 
+    /// A logging handler's console lock (an RLock of its own, as rich's) held by a parent's thread
+    /// when a fork pool started: one finding for all three workers, naming the lock, where they
+    /// wait, and the parent's thread that holds it, by its Python name.
+    @Test("A logging handler's lock held at fork, Debian's python3")
+    func loggingHandlerLock() throws { try loggingHandlerLock("/usr/bin/python3") }
+
+    @Test("A logging handler's lock held at fork, CPython 3.8 from pyenv", .cpython("3.8"))
+    func loggingHandlerLock38() throws { try loggingHandlerLock(try #require(pythonBinary("3.8"))) }
+
+    @Test("A logging handler's lock held at fork, CPython 3.13 from pyenv", .cpython("3.13"))
+    func loggingHandlerLock313() throws { try loggingHandlerLock(try #require(pythonBinary("3.13"))) }
+
+    @Test("A logging handler's lock held at fork, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func loggingHandlerLock314() throws { try loggingHandlerLock(try #require(sidPython("3.14"))) }
+
+    @Test("A logging handler's lock held at fork, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func loggingHandlerLock315() throws { try loggingHandlerLock(try #require(sidPython("3.15"))) }
+
+    func loggingHandlerLock(_ python: String) throws {
+        let victim = try PythonVictim(python, try victimPath("python_logging_fork.py"))
+        let workers = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
+        #expect(workers.count == 3)
+        let writer = try #require(victim.threads["log-writer"])
+        for pid in workers { try waitForBlocked(pid: pid, tid: pid, in: "futex") }
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let findings = report.findings.filter { $0.rule == .inheritedLock }
+        #expect(findings.count == 1, "one finding for one lock: \(findings.map { report.words($0).cause })")
+        let finding = try #require(findings.first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        #expect(Set(facts.children.map(\.pid)) == Set(workers))
+        #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: writer)))
+        #expect(facts.lock.python?.typeName == "_thread.RLock" && facts.lock.python?.path == "self._lock")
+        #expect(facts.lock.python?.function == "Console.write" || facts.lock.python?.function == "write")
+        let cause = report.words(finding).cause
+        #expect(cause.contains("RLock `self._lock` that thread \(writer) 'log-writer' of its parent \(victim.pid) held"), "\(cause)")
+        #expect(cause.contains("python_logging_fork.py:"), "\(cause)")
+        for pid in workers { #expect(report.thread(pid)?.wait?.lock?.owner == writer) }
+        try expectValid([report.json()], against: .report)
+    }
+
     /// A wait inside an Event, a Queue, a Semaphore or a Condition is told by that object, as its
     /// caller reaches it; a lock the frames do not reach is said not found.
     @Test("Waits inside threading and queue objects, Debian's python3")
@@ -100,6 +146,12 @@ extension PythonVictim {
 
     @Test("Waits inside threading and queue objects, CPython 3.13 from pyenv", .cpython("3.13"))
     func waitsInsideThreadingObjects313() throws { try waitsInsideThreadingObjects(try #require(pythonBinary("3.13"))) }
+
+    @Test("Waits inside threading and queue objects, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func waitsInsideThreadingObjects314() throws { try waitsInsideThreadingObjects(try #require(sidPython("3.14"))) }
+
+    @Test("Waits inside threading and queue objects, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func waitsInsideThreadingObjects315() throws { try waitsInsideThreadingObjects(try #require(sidPython("3.15"))) }
 
     func waitsInsideThreadingObjects(_ python: String) throws {
         let victim = try PythonVictim(python, readerVictim: "python_waits.py")
@@ -118,12 +170,11 @@ extension PythonVictim {
         let job = try waited("job")
         #expect(job?.typeName == "Event" && job?.path == "self._done")
         #expect(job?.function?.hasSuffix("wait") == true)
-        // A SimpleQueue keeps its lock in C: found as the queue itself, before 3.13.
+        // A SimpleQueue waits in C: on a lock of its own until 3.12, parked on a flag of its own
+        // from 3.13; found as the queue itself either way.
         let simpleTid = try #require(victim.threads["simple-queue"])
         let simple = report.thread(simpleTid)?.wait?.lock?.python
-        if report.process(victim.pid)?.python?.version.hasPrefix("3.13") == false {
-            #expect(simple?.typeName == "_queue.SimpleQueue" && simple?.path == "TASKS", "\(String(describing: simple))")
-        }
+        #expect(simple?.typeName == "_queue.SimpleQueue" && simple?.path == "TASKS", "\(String(describing: simple))")
         let deepTid = try #require(victim.threads["deep"])
         let deep = try #require(report.thread(deepTid)?.wait?.lock)
         #expect(deep.python == nil && deep.pythonObjectNotFound == true)
@@ -132,7 +183,10 @@ extension PythonVictim {
         // A Python thread's line is its Python stack; --native-stacks adds the native one.
         #expect(!text.contains("native at "))
         let native = try runForkhazard(["--native-stacks", String(victim.pid)])
-        #expect(native.stdout.contains("native at ") && native.stdout.contains("PyThread_acquire_lock"), "\(native.stdout.prefix(3000))")
+        // The lock's native wait: a semaphore's until 3.13, the parking lot's from 3.14.
+        let minor = report.process(victim.pid)?.python?.version.split(separator: ".").dropFirst().first.flatMap { Int($0) } ?? 0
+        #expect(native.stdout.contains("native at ")
+                && native.stdout.contains(minor >= 14 ? "_PySemaphore_Wait" : "PyThread_acquire_lock"), "\(native.stdout.prefix(3000))")
         #expect(text.contains("no Python lock object found for it from the thread's frames"))
         try expectValid([report.json()], against: .report)
     }
@@ -149,6 +203,12 @@ extension PythonVictim {
 
     @Test("An idle pool's workers, CPython 3.13 from pyenv", .cpython("3.13"))
     func idlePoolWorkers313() throws { try idlePoolWorkers(try #require(pythonBinary("3.13"))) }
+
+    @Test("An idle pool's workers, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func idlePoolWorkers314() throws { try idlePoolWorkers(try #require(sidPython("3.14"))) }
+
+    @Test("An idle pool's workers, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func idlePoolWorkers315() throws { try idlePoolWorkers(try #require(sidPython("3.15"))) }
 
     func idlePoolWorkers(_ python: String) throws {
         let victim = try PythonVictim(python, readerVictim: "python_pool_idle.py")

@@ -165,6 +165,12 @@ struct LiveLineTableTests {
     @Test("3.13 location table", .enabled(if: Interpreter.pyenv(13) != nil, "no CPython 3.13 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func locations313() throws { try Self.check(Interpreter.pyenv(13)!, minor: 13) }
 
+    @Test("3.14 location table", .enabled(if: Interpreter.sid(14) != nil, sidMissing))
+    func locations314() throws { try Self.check(Interpreter.sid(14)!, minor: 14) }
+
+    @Test("3.15 location table", .enabled(if: Interpreter.sid(15) != nil, sidMissing))
+    func locations315() throws { try Self.check(Interpreter.sid(15)!, minor: 15) }
+
     @Test("Debian's python3 location table")
     func locationsSystem() throws {
         let python = try #require(Interpreter.system, "/usr/bin/python3 is missing")

@@ -27,6 +27,12 @@ struct LivePythonTests {
     @Test("CPython 3.13 (pyenv)", .enabled(if: Interpreter.pyenv(13) != nil, "no CPython 3.13 under pyenv (~/.pyenv/versions or $PYENV_ROOT/versions)"))
     func python313() throws { try checkVictim(Interpreter.pyenv(13)!) }
 
+    @Test("CPython 3.14 (Debian sid, in a chroot)", .enabled(if: Interpreter.sid(14) != nil, sidMissing))
+    func python314() throws { try checkVictim(Interpreter.sid(14)!) }
+
+    @Test("CPython 3.15 (Debian sid, in a chroot)", .enabled(if: Interpreter.sid(15) != nil, sidMissing))
+    func python315() throws { try checkVictim(Interpreter.sid(15)!) }
+
     /// Run with the others, one at a time, so that they do not slow each other down.
     @Test("whole-process read time (Debian's python3)")
     func wholeProcessReadTime() throws { try measureWholeProcessRead() }

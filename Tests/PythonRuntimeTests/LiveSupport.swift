@@ -18,6 +18,11 @@ struct Interpreter: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Debian sid's `python3.MINOR`, run in the root Scripts/python-roots makes.
+    static func sid(_ minor: Int) -> Interpreter? {
+        sidPython("3.\(minor)").map { Interpreter(label: "Debian sid python3.\(minor)", path: $0) }
+    }
+
     /// Debian's own `/usr/bin/python3`.
     static var system: Interpreter? {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? Interpreter(label: "/usr/bin/python3", path: "/usr/bin/python3") : nil
@@ -127,3 +132,6 @@ enum PySpy {
         return try JSONDecoder().decode([Thread].self, from: Data(result.output[start...].utf8))
     }
 }
+
+/// Why a test of a Debian sid interpreter is skipped.
+let sidMissing = Comment(rawValue: sidPythonMissing)

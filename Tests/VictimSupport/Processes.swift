@@ -101,6 +101,29 @@ public func pythonBinary(_ version: String) -> String? {
         .flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
 }
 
+/// Where `Scripts/python-roots` keeps the Debian sid root and the commands that run its
+/// interpreters: `$FORKHAZARD_PYTHON_ROOTS`, else `${XDG_CACHE_HOME:-$HOME/.cache}/forkhazard/python-roots`.
+public var pythonRootsDirectory: String {
+    let environment = ProcessInfo.processInfo.environment
+    if let dir = environment["FORKHAZARD_PYTHON_ROOTS"], !dir.isEmpty { return dir }
+    let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
+    let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.cache"
+    return cache + "/forkhazard/python-roots"
+}
+
+/// The command that runs Debian sid's CPython `version` ("3.14") in the root `Scripts/python-roots`
+/// made (in a chroot, in a mount namespace of its own, with the PID it was started with), or nil
+/// when there is none. Running it needs root.
+public func sidPython(_ version: String) -> String? {
+    let runner = pythonRootsDirectory + "/bin/python" + version
+    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: runner),
+          FileManager.default.isExecutableFile(atPath: pythonRootsDirectory + "/sid/usr/bin/python" + version) else { return nil }
+    return runner
+}
+
+/// Why a test of a sid interpreter is skipped.
+public let sidPythonMissing = "no Debian sid root with CPython 3.14 and 3.15: Scripts/python-roots makes it (as root, with Debian's mirror reachable)"
+
 /// A Python victim this test started: its stdout lines up to `ready PID`; killed by PID, with its
 /// descendants, when the test ends.
 public final class PythonVictim {
