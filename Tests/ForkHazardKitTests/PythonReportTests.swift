@@ -136,6 +136,54 @@ extension PythonVictim {
         try expectValid([report.json()], against: .report)
     }
 
+    /// multiprocessing's fork server (3.14's default start method): a threaded parent's pool is
+    /// healthy, its workers forked by the single-threaded server; a server that preloads a module
+    /// starting a thread forks them with that thread, and they hang on the lock it held.
+    @Test("The fork server of a threaded parent, Debian's python3")
+    func forkServer() throws { try forkServer("/usr/bin/python3") }
+
+    @Test("The fork server of a threaded parent, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func forkServer314() throws { try forkServer(try #require(sidPython("3.14"))) }
+
+    @Test("The fork server of a threaded parent, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func forkServer315() throws { try forkServer(try #require(sidPython("3.15"))) }
+
+    func forkServer(_ python: String) throws {
+        func start(_ mode: String) throws -> (victim: PythonVictim, server: Int32, workers: [Int32]) {
+            let victim = try PythonVictim(python, try victimPath("python_forkserver.py"), [mode])
+            let server = try #require(victim.lines(tagged: "server").first.flatMap { Int32($0[1]) })
+            let workers = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
+            #expect(workers.count == 2)
+            return (victim, server, workers)
+        }
+        do {
+            let (victim, server, workers) = try start("healthy")
+            for pid in workers { try waitForBlocked(pid: pid, tid: pid, in: "clock_nanosleep") }
+            let report = try Diagnosis().run(pids: [victim.pid])
+            #expect(report.findings.isEmpty, "\(report.findings.map { report.words($0).message })")
+            #expect(report.process(server)?.forkOrigin?.kind == .execed)
+            for pid in workers {
+                let origin = try #require(report.process(pid)?.forkOrigin)
+                #expect(origin.kind == .forkedWithoutExec && origin.parent == server && origin.threadsAtFork?.count == 1)
+            }
+            let text = TextRenderer(color: false).render(report)
+            #expect(text.contains("[multiprocessing's fork server]") && text.contains("[multiprocessing's resource tracker]"))
+        }
+        let (victim, server, workers) = try start("preload-thread")
+        for pid in workers { try waitForBlocked(pid: pid, tid: pid, in: "futex") }
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let inherited = report.findings.filter { $0.rule == .inheritedLock }
+        #expect(inherited.count == 1, "\(TextRenderer(color: false).render(report))")
+        let finding = try #require(inherited.first)
+        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        #expect(facts.parent.pid == server && Set(facts.children.map(\.pid)) == Set(workers))
+        #expect(facts.lock.python?.path == "python_forkserver_preload.LOCK")
+        let words = report.words(finding)
+        #expect(words.cause.contains("'preload-holder'"), "\(words.cause)")
+        #expect(words.remedy.contains("set_forkserver_preload"), "\(words.remedy)")
+        #expect(report.findings.contains { $0.rule == .forkFromThreaded && $0.pids.first == server })
+    }
+
     /// A wait inside an Event, a Queue, a Semaphore or a Condition is told by that object, as its
     /// caller reaches it; a lock the frames do not reach is said not found.
     @Test("Waits inside threading and queue objects, Debian's python3")

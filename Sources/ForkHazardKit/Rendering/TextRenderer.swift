@@ -207,9 +207,11 @@ public struct TextRenderer: Sendable {
         return line
     }
 
-    /// `[forked without exec from a parent with 2 other threads]`, `<zombie>`, or nothing.
+    /// `[multiprocessing's fork server]`, `[forked without exec from a parent with 2 other
+    /// threads]`, `<zombie>`, or nothing.
     func processTag(_ process: ProcessSnapshot) -> String {
         var tags: [String] = []
+        if let role = ForkProvenance.multiprocessingRole(of: process) { tags.append("[\(role.words)]") }
         if let origin = process.forkOrigin, origin.kind == .forkedWithoutExec {
             let others = (origin.threadsAtFork?.count ?? 1) - 1
             tags.append("[forked without exec" + (others > 0 ? " from a parent with \(plural(others, "other thread", "other threads"))" : "") + "]")

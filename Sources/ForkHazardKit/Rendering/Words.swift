@@ -351,19 +351,33 @@ func withoutOwnNumbers(_ line: String, own: Set<Int32>, addresses: Bool = true) 
 
 // MARK: fork provenance
 
+extension ForkBasis.ExecMarker {
+    /// What a process with this command line is, as its tag in the tree says it.
+    var words: String {
+        switch self {
+        case .spawn: return "started by multiprocessing's spawn"
+        case .forkserver: return "multiprocessing's fork server"
+        case .resourceTracker: return "multiprocessing's resource tracker"
+        }
+    }
+
+    /// What its command line is.
+    var commandLineWords: String {
+        switch self {
+        case .spawn: return "multiprocessing's spawn start method"
+        case .forkserver: return "multiprocessing's fork server"
+        case .resourceTracker: return "multiprocessing's resource tracker"
+        }
+    }
+}
+
 extension ForkBasis {
     /// The fact for one process, or for several (`many`) forked from one parent.
     func sentence(many: Bool = false) -> String {
         let its = many ? "their" : "its"
         switch self {
         case .execMarker(let marker):
-            let what: String
-            switch marker {
-            case .spawn: what = "multiprocessing's spawn start method"
-            case .forkserver: what = "multiprocessing's fork server"
-            case .resourceTracker: what = "multiprocessing's resource tracker"
-            }
-            return "\(its) command line is \(what) (a fresh interpreter)"
+            return "\(its) command line is \(marker.commandLineWords) (a fresh interpreter)"
         case .otherExecutable(let child, let parent):
             return "it runs \(child), its parent \(parent): a new program was exec'd"
         case .sameLayout(let layout):
@@ -538,13 +552,19 @@ public struct FindingWords {
     static let openMPRemedy = "OpenMP: libgomp's thread pool does not survive fork; fork (or start worker processes) "
         + "before the first parallel region, or exec right after fork."
 
+    static let forkServerRemedy = "Python: the fork server forks every worker, so it must have no thread of its own: "
+        + "do not preload modules that start threads into it (multiprocessing.set_forkserver_preload), or start "
+        + "worker processes with the 'spawn' method (multiprocessing.get_context('spawn'))."
+
     func runtimes(_ pid: Int32) -> [String] { report?.process(pid)?.runtimes ?? [] }
 
     func forkRemedy(parent: Int32) -> (full: String, short: String) {
         let runtimes = runtimes(parent)
         let python = runtimes.contains("python")
-        var full = [python ? Self.pythonRemedy : Self.nativeRemedy]
-        var short = python ? "start worker processes with 'spawn' or 'forkserver' instead of fork, or fork before any thread starts"
+        let forkServer = report?.process(parent).flatMap(ForkProvenance.multiprocessingRole(of:)) == .forkserver
+        var full = [forkServer ? Self.forkServerRemedy : python ? Self.pythonRemedy : Self.nativeRemedy]
+        var short = forkServer ? "preload no module that starts threads into the fork server, or use 'spawn'"
+            : python ? "start worker processes with 'spawn' or 'forkserver' instead of fork, or fork before any thread starts"
             : "exec right after fork or use posix_spawn, or fork before starting threads"
         if runtimes.contains("libgomp") {
             full.append(Self.openMPRemedy)

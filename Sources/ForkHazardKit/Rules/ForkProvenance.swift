@@ -52,6 +52,18 @@ public enum ForkProvenance {
         ("from multiprocessing.resource_tracker import main", .resourceTracker),
     ]
 
+    /// The `multiprocessing` helper a process is (a fork server, a resource tracker, a spawned
+    /// child): told by its command line, unless it was forked with its parent's (a fork server's
+    /// workers carry the server's command line).
+    public static func multiprocessingRole(of process: ProcessSnapshot) -> ForkBasis.ExecMarker? {
+        if let origin = process.forkOrigin {
+            for case .execMarker(let marker) in origin.basis { return marker }
+            return nil
+        }
+        let commandLine = process.argv.joined(separator: " ")
+        return execMarkers.first { commandLine.contains($0.0) }?.1
+    }
+
     /// Fills in `forkOrigin` of every process whose parent is in the snapshot.
     public static func annotate(_ snapshot: Snapshot) -> Snapshot {
         var result = snapshot
@@ -73,13 +85,17 @@ public enum ForkProvenance {
     }
 
     /// Forked without exec, exec'd, or unknown, with the facts that tell. The first test that can
-    /// tell decides: a `multiprocessing` command line or another executable (exec'd); a shared
+    /// tell decides: a `multiprocessing` command line its parent does not have, or another
+    /// executable (exec'd); a shared
     /// address space (neither yet); the kernel's random bytes of exec, copied by a fork and drawn
     /// anew by an exec (with ASLR on or off); else, with ASLR on, the address layout.
     public static func origin(child: ProcessFacts, parent: ProcessFacts, parentPid: Int32, aslr: Int?) -> ForkOrigin {
         var origin = ForkOrigin(kind: .unknown, parent: parentPid, basis: [])
         let commandLine = child.argv.joined(separator: " ")
-        if let (_, marker) = execMarkers.first(where: { commandLine.contains($0.0) }) {
+        let parentCommandLine = parent.argv.joined(separator: " ")
+        // A marker the parent's command line has too says nothing: the fork server's workers and
+        // a spawned child's own children are forked with their parent's command line.
+        if let (_, marker) = execMarkers.first(where: { commandLine.contains($0.0) && !parentCommandLine.contains($0.0) }) {
             origin.kind = .execed
             origin.basis = [.execMarker(marker)]
             return origin
