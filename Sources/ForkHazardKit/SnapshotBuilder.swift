@@ -380,7 +380,7 @@ extension SnapshotBuilder {
             let parts = digits.split(separator: ".")
             return parts.count >= 2 ? "\(parts[0]).\(parts[1])" : nil
         }.first
-        let known = "forkhazard reads CPython 3.8 to 3.13, whose runtime state is the symbol _PyRuntime"
+        let known = "forkhazard reads CPython \(PythonRuntime.supportedRange), whose runtime state is the symbol _PyRuntime"
         if let version, let minor = Int(version.split(separator: ".")[1]), version.hasPrefix("2.") || (version.hasPrefix("3.") && minor < 8) {
             return "its files are those of CPython \(version), which keeps its interpreter state elsewhere; \(known)"
         }

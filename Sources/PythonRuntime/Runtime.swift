@@ -173,7 +173,7 @@ public struct PythonRuntime: Sendable {
     }
 
     /// The versions read: `3.8 to 3.15`.
-    static var supportedRange: String {
+    public static var supportedRange: String {
         let minors = GeneratedLayout.all.map { PythonVersion(hex: $0.hexVersion).minor }
         return "3.\(minors.min() ?? 8) to 3.\(minors.max() ?? 8)"
     }

@@ -61,7 +61,7 @@ struct ForkHazardCommand: ParsableCommand {
             Give the PID of a hung job: forkhazard shows every process and thread under it, what \
             each thread is blocked in and what it waits for (futex, pipe and its writers, socket and \
             its peer, child, sleep, file lock), the kind of lock and who holds it, its stack (for \
-            Python threads their threading name and Python stack, CPython 3.8-3.13), then one \
+            Python threads their threading name and Python stack, CPython 3.8-3.15), then one \
             finding per cause and a verdict. The first lines say what is wrong and what to change; \
             look-alike processes and threads are one entry with a count (--full lists each; --json \
             always has all). It reads /proc first; then it stops each thread for tens of \

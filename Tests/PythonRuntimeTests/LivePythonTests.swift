@@ -33,6 +33,35 @@ struct LivePythonTests {
     @Test("CPython 3.15 (Debian sid, in a chroot)", .enabled(if: Interpreter.sid(15) != nil, sidMissing))
     func python315() throws { try checkVictim(Interpreter.sid(15)!) }
 
+    /// A minor version no table here was measured on, made from a live 3.15 whose
+    /// `_Py_DebugOffsets` is read as if it said 3.16.0a1: refused with the version named, nothing
+    /// read through a layout guessed from 3.15's.
+    @Test("An unknown minor version (a live 3.15 read as 3.16) is refused", .enabled(if: Interpreter.sid(15) != nil, sidMissing))
+    func unknownMinorVersion() throws {
+        let victim = try PythonVictim(Interpreter.sid(15)!.path, victimScript("python_threads.py"))
+        let memory = ProcessMemory(pid: victim.pid)
+        let maps = MemoryMapping.parseAll(try ProcRoot().bytes("\(victim.pid)/maps"))
+        let real = try PythonRuntime.locate(mappings: maps, memory: memory).get()
+        #expect(real.version.minor == 15 && real.layoutIsExact)
+        struct Relabelled: RemoteMemoryReader {
+            let memory: ProcessMemory
+            let versionField: UInt64
+            func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+                guard var bytes = memory.read(address, count) else { return nil }
+                let start = max(address, versionField), end = min(address + UInt64(count), versionField + 8)
+                if start < end {
+                    for at in start..<end { bytes[Int(at - address)] = littleEndian(0x0310_00a1)[Int(at - versionField)] }
+                }
+                return bytes
+            }
+        }
+        let relabelled = Relabelled(memory: memory, versionField: real.runtimeAddress + 8)
+        let result = PythonRuntime.make(runtime: real.runtimeAddress, module: real.modulePath, versionAddress: nil,
+                                        pthreadTIDOffset: nil, memory: relabelled)
+        let error = try #require(result.failureValue)
+        #expect(error.description == "CPython 3.16.0a1 not supported: the layout of its _Py_DebugOffsets (3.16) is not known to this build, which reads CPython 3.8 to 3.15")
+    }
+
     /// Run with the others, one at a time, so that they do not slow each other down.
     @Test("whole-process read time (Debian's python3)")
     func wholeProcessReadTime() throws { try measureWholeProcessRead() }
