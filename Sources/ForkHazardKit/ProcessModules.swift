@@ -7,6 +7,7 @@ import Dispatch
 import Glibc
 import ProcFS
 import Symbols
+import Synchronization
 
 /// The modules (executable, libraries) of one process, read from the process's own files: the
 /// mapped file itself (`/proc/PID/map_files`) or its path inside the process's root
@@ -41,18 +42,26 @@ final class ProcessModules: @unchecked Sendable {
     /// tool's root, to its own files: it shares this tool's mount namespace, and its root directory
     /// too, or it is in a chroot below this tool's root (the kernel then prints its paths as seen
     /// from here, which its executable's path is checked for); `/proc/PID/root` otherwise, or when
-    /// that cannot be told.
+    /// that cannot be told. Processes in one mount namespace with one root directory (a container's)
+    /// see the same files at the same paths: they are given one root, an earlier one's that still
+    /// has them, so that the symbolizer reads each of their modules once.
     static func root(of pid: Int32) -> FileRoot {
         let proc = ProcRoot()
-        guard let own = try? proc.link("self/ns/mnt"), let theirs = try? proc.link("\(pid)/ns/mnt"), own == theirs,
-              let ownRoot = FileIdentity(path: "/"), let theirRoot = FileIdentity(path: "/proc/\(pid)/root")
-        else { return .process(pid) }
-        if ownRoot.device == theirRoot.device && ownRoot.inode == theirRoot.inode { return .host }
-        guard let exe = try? proc.link("\(pid)/exe"), let shown = FileIdentity(path: exe),
-              let mapped = FileIdentity(path: "/proc/\(pid)/exe"),
-              shown.device == mapped.device, shown.inode == mapped.inode else { return .process(pid) }
-        return .host
+        guard let theirs = try? proc.link("\(pid)/ns/mnt"), let theirRoot = FileIdentity(path: "/proc/\(pid)/root") else {
+            return .process(pid)
+        }
+        if let own = try? proc.link("self/ns/mnt"), own == theirs, let ownRoot = FileIdentity(path: "/") {
+            if ownRoot.device == theirRoot.device && ownRoot.inode == theirRoot.inode { return .host }
+            if let exe = try? proc.link("\(pid)/exe"), let shown = FileIdentity(path: exe),
+               let mapped = FileIdentity(path: "/proc/\(pid)/exe"), shown.device == mapped.device, shown.inode == mapped.inode {
+                return .host
+            }
+        }
+        return .process(sharedRoots.owner(of: SharedRoots.Key(namespace: theirs, device: theirRoot.device, inode: theirRoot.inode),
+                                          asking: pid, proc: proc))
     }
+
+    static let sharedRoots = SharedRoots()
 
     /// The symbols of the module `mapping` belongs to, once its file is known to be the one mapped;
     /// nil otherwise.
@@ -139,6 +148,27 @@ final class ProcessModules: @unchecked Sendable {
         case (.unreadable, _):
             return "cannot be checked: the process's memory holds no readable ELF header at \(mapping.path)'s start"
         }
+    }
+}
+
+/// The process whose `/proc/PID/root` stands for every process of one mount namespace and root
+/// directory: the first asked about, while it still has them.
+final class SharedRoots: Sendable {
+    struct Key: Hashable {
+        var namespace: String
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    private let owners = Mutex<[Key: Int32]>([:])
+
+    func owner(of key: Key, asking pid: Int32, proc: ProcRoot) -> Int32 {
+        if let known = owners.withLock({ $0[key] }), known != pid, (try? proc.link("\(known)/ns/mnt")) == key.namespace,
+           let root = FileIdentity(path: "/proc/\(known)/root"), root.device == key.device, root.inode == key.inode {
+            return known
+        }
+        owners.withLock { $0[key] = pid }
+        return pid
     }
 }
 

@@ -35,8 +35,9 @@ struct DebugOffsets: Equatable {
     /// largest, is under 100 KiB), and an end to garbage.
     static let largestStructure = 1 << 24
 
-    /// Made on each use (key paths are not `Sendable`): a process's runtime is located once.
-    static var entries: [Entry] {
+    /// Made once: key paths are immutable, so sharing them between threads is safe although they
+    /// are not `Sendable` (making them on each use costs a metadata lookup each).
+    nonisolated(unsafe) static let entries: [Entry] = {
         func entry(_ name: String, _ target: Field?, _ position: Position, in structure: Position, width: Int = 8, alignment: Int? = nil) -> Entry {
             Entry(name: name, target: target, position: position, structure: structure, width: width,
                   alignment: alignment ?? max(1, width))
@@ -88,7 +89,7 @@ struct DebugOffsets: Equatable {
             entry("unicode_object.compactunicodeobject_size", \.unicodeCompactSize, \.debugUnicodeCompactSize,
                   in: \.debugUnicodeSize, width: 0, alignment: 8),
         ]
-    }
+    }()
 
     /// The values of `table` (the bytes of `_Py_DebugOffsets`) at the positions `positions` gives,
     /// each checked; entries the layout has no position for are not read.
