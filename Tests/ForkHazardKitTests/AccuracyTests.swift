@@ -8,6 +8,9 @@ import Testing
 /// hangs missed. Each is diagnosed live.
 @Suite("Accuracy") struct AccuracyTests {
     let python = "/usr/bin/python3"
+    /// Debian's python3, and sid's 3.14 and 3.15 where Scripts/python-roots made them (their own
+    /// tests elsewhere say when they are missing).
+    static let pythons = [debianPython] + ["3.14", "3.15"].compactMap(sidPython)
 
     func script(_ name: String) throws -> String {
         try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
@@ -23,7 +26,8 @@ import Testing
 
     /// A fork pool started by a single-threaded parent: the pool's handler threads start right
     /// after its workers, in the same clock tick, and were not there at the fork.
-    @Test func aForkPoolFromASingleThreadedParent() throws {
+    @Test(arguments: pythons)
+    func aForkPoolFromASingleThreadedParent(python: String) throws {
         let victim = try Victim(python, [try script("python_services.py"), "pool-clean"])
         var workers: [Int32] = []
         try waitUntil(timeout: 20) {
@@ -45,7 +49,8 @@ import Testing
 
     /// An asyncio service waiting for SIGTERM: epoll_wait on its own socketpair, written only by its
     /// signal handler.
-    @Test func anIdleAsyncioService() throws {
+    @Test(arguments: pythons)
+    func anIdleAsyncioService(python: String) throws {
         let victim = try Victim(python, [try script("python_services.py"), "asyncio-idle"])
         try victim.waitUntilBlocked(in: "epoll_wait")
         let report = try Diagnosis().run(pids: [victim.pid])
@@ -57,8 +62,8 @@ import Testing
 
     /// Services whose only way out is Ctrl-C: the program's SIGINT handler writes the event
     /// loop's wakeup fd, so they are idle, not stuck.
-    @Test(arguments: ["asyncio-sigint", "asyncio-run"])
-    func anIdleAsyncioServiceWaitingForCtrlC(mode: String) throws {
+    @Test(arguments: ["asyncio-sigint", "asyncio-run"], pythons)
+    func anIdleAsyncioServiceWaitingForCtrlC(mode: String, python: String) throws {
         let victim = try Victim(python, [try script("python_services.py"), mode])
         try victim.waitUntilBlocked(in: "epoll_wait")
         try healthy(victim.pid, "its SIGINT handler wakes it")
@@ -66,7 +71,8 @@ import Testing
 
     /// A forked child waiting on an Event it made after the fork, set by its SIGTERM handler: the
     /// fork is a hazard, the lock is not inherited.
-    @Test func aForkedChildWaitingForItsOwnSignalHandler() throws {
+    @Test(arguments: pythons)
+    func aForkedChildWaitingForItsOwnSignalHandler(python: String) throws {
         let victim = try Victim(python, [try script("python_services.py"), "fork-sigterm"])
         try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
@@ -75,7 +81,8 @@ import Testing
         #expect(report.thread(victim.helper)?.wait?.lock?.python?.inParent == false, "the Event's lock was made after the fork")
     }
 
-    @Test func aThreadWaitingOnAnEventItsSigtermHandlerSets() throws {
+    @Test(arguments: pythons)
+    func aThreadWaitingOnAnEventItsSigtermHandlerSets(python: String) throws {
         let victim = try Victim(python, [try script("python_services.py"), "event-sigterm"])
         try victim.waitUntilBlocked(in: "futex")
         try healthy(victim.pid, "only its SIGTERM handler sets the event")

@@ -64,6 +64,16 @@ import Testing
         try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(pythonBinary("3.12")), mode: "fork-lock")
     }
 
+    @Test("A forked process takes a lock held at fork, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func pythonProcessTakesALockHeldByAThreadAtFork314() throws {
+        try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(sidPython("3.14")), mode: "fork-lock")
+    }
+
+    @Test("A forked process takes a lock held at fork, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func pythonProcessTakesALockHeldByAThreadAtFork315() throws {
+        try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(sidPython("3.15")), mode: "fork-lock")
+    }
+
     @Test("A forked process takes a lock held at fork, Debian's python3")
     func pythonProcessTakesALockHeldByAThreadAtForkDebian() throws {
         try pythonChildTakesALockHeldByAThreadAtFork(python: debianPython, mode: "fork-lock")
@@ -77,6 +87,16 @@ import Testing
     @Test("Pool workers take a lock held at fork, CPython 3.12 from pyenv", .cpython("3.12"))
     func pythonPoolWorkersTakeALockHeldByAThreadAtFork312() throws {
         try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(pythonBinary("3.12")), mode: "pool-lock")
+    }
+
+    @Test("Pool workers take a lock held at fork, Debian sid's python3.14 (in a chroot)", .sid("3.14"))
+    func pythonPoolWorkersTakeALockHeldByAThreadAtFork314() throws {
+        try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(sidPython("3.14")), mode: "pool-lock")
+    }
+
+    @Test("Pool workers take a lock held at fork, Debian sid's python3.15 (in a chroot)", .sid("3.15"))
+    func pythonPoolWorkersTakeALockHeldByAThreadAtFork315() throws {
+        try pythonChildTakesALockHeldByAThreadAtFork(python: try #require(sidPython("3.15")), mode: "pool-lock")
     }
 
     @Test("Pool workers take a lock held at fork, Debian's python3")

@@ -75,6 +75,33 @@ import Testing
         try pythonLockWait(python: debianPython)
     }
 
+    /// From 3.14 a Lock's waiter parks on a semaphore of its own. In the sid root, whose libc has
+    /// only its exported symbols, libc's inner frames stay unnamed (`libc.so.6+0x…`), never named
+    /// after a nearby exported function.
+    @Test("A CPython lock wait, Debian sid's python3.14 (in a chroot, libc without symbols)", .sid("3.14"))
+    func pythonLockWait314() throws { try parkedLockWait(python: try #require(sidPython("3.14"))) }
+
+    @Test("A CPython lock wait, Debian sid's python3.15 (in a chroot, libc without symbols)", .sid("3.15"))
+    func pythonLockWait315() throws { try parkedLockWait(python: try #require(sidPython("3.15"))) }
+
+    func parkedLockWait(python: String) throws {
+        let victim = try Victim(python, [try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))])
+        try victim.waitUntilBlocked(in: "futex")
+        let report = try Diagnosis().run(pids: [victim.pid])
+        let thread = try #require(report.thread(victim.pid))
+        let stack = try #require(thread.stack)
+        let names = symbols(thread).map(LockClassifier.withoutVersion)
+        #expect(names.contains("_PySemaphore_Wait"), "\(names)")
+        let libc = stack.prefix { $0.symbol != "_PySemaphore_Wait" }
+        #expect(!libc.isEmpty && libc.allSatisfy { $0.module?.hasSuffix("/sid/usr/lib/x86_64-linux-gnu/libc.so.6") == true },
+                "\(libc.map(\.display))")
+        #expect(libc.first?.symbol == nil, "libc's innermost frame is internal: \(libc.map(\.display))")
+        #expect(!names.contains("__nptl_death_event") && !names.contains("sem_unlink"))
+        #expect(thread.wait?.lock?.kind == .cpythonLock)
+        #expect(thread.wait?.lock?.python?.typeName == "_thread.lock")
+        #expect(thread.wait?.futex?.operation == "WAIT_BITSET")
+    }
+
     func pythonLockWait(python: String) throws {
         let script = try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))
         let victim = try Victim(python, [script])
