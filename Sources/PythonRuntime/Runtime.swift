@@ -140,7 +140,7 @@ public struct PythonRuntime: Sendable {
     /// sits in it) is the generated one of that minor version: another minor version is refused.
     static func fromDebugOffsets(runtime: UInt64, module: String, versionAddress: UInt64?, pthreadTIDOffset: UInt64?,
                                  memory: any RemoteMemoryReader) -> Result<PythonRuntime, PythonReadError> {
-        guard let header = memory.read(runtime, 24) else { return .failure(.unreadable("_Py_DebugOffsets")) }
+        guard let header = memory.read(runtime, 16) else { return .failure(.unreadable("_Py_DebugOffsets")) }
         let version = PythonVersion(hex: UInt32(truncatingIfNeeded: Bytes.u64(header, 8)))
         if let versionAddress, let hex = memory.u32(versionAddress), hex != version.hex {
             return .failure(.inconsistent("_Py_DebugOffsets says \(version), Py_Version \(PythonVersion(hex: hex))"))
