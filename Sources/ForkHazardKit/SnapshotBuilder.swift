@@ -434,7 +434,8 @@ extension SnapshotBuilder {
             guard let wait = process.threads[index].wait, var lock = LockClassifier.classify(wait, stack: stack) else { continue }
             if Self.pythonKinds.contains(lock.kind), var object = pythonLocks[process.threads[index].tid] {
                 if let parent {
-                    // Its type and semaphore pointer (after the reference count, which changes).
+                    // Its type, and before 3.14 its semaphore pointer (after the reference count,
+                    // which changes).
                     let own = reader.memory(at: object.address &+ 8, count: object.identityLength)
                     let theirs = RemoteMemory(pid: parent).bytes(at: object.address &+ 8, count: object.identityLength)
                     if let own { object.inParent = theirs == own }

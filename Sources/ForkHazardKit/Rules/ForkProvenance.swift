@@ -53,15 +53,11 @@ public enum ForkProvenance {
     ]
 
     /// The `multiprocessing` helper a process is (a fork server, a resource tracker, a spawned
-    /// child): told by its command line, unless it was forked with its parent's (a fork server's
-    /// workers carry the server's command line).
+    /// child): told by a command line its parent does not have. Without its parent in the snapshot
+    /// it is not told: a fork server's workers carry the server's command line.
     public static func multiprocessingRole(of process: ProcessSnapshot) -> ForkBasis.ExecMarker? {
-        if let origin = process.forkOrigin {
-            for case .execMarker(let marker) in origin.basis { return marker }
-            return nil
-        }
-        let commandLine = process.argv.joined(separator: " ")
-        return execMarkers.first { commandLine.contains($0.0) }?.1
+        for case .execMarker(let marker) in process.forkOrigin?.basis ?? [] { return marker }
+        return nil
     }
 
     /// Fills in `forkOrigin` of every process whose parent is in the snapshot.
