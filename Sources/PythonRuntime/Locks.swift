@@ -189,7 +189,7 @@ extension PythonRuntime {
     /// flag), given the futex it sleeps on: the semaphore of its wait entry, which lies on its own
     /// stack and holds the address it waits for. nil when the futex is not one of a wait entry
     /// linked into a bucket's list (both its neighbours must point back at it), or before 3.13.
-    public func parkedAddress(futex: UInt64) -> UInt64? {
+    func parkedAddress(futex: UInt64) -> UInt64? {
         guard let semaphore = layout.waitEntrySemaphore, let addressField = layout.waitEntryAddress,
               let nodeField = layout.waitEntryNode, futex >= UInt64(semaphore) else { return nil }
         let entry = futex &- UInt64(semaphore)

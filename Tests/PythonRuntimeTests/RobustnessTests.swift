@@ -228,3 +228,34 @@ struct DebugOffsetsTests {
         #expect(why.contains("outside the table read (64 bytes)"))
     }
 }
+
+/// A thread parked in CPython's parking lot (3.13+) sleeps on its wait entry's semaphore: the
+/// entry gives the address it waits for only while it is linked into a bucket's list.
+struct ParkedAddressTests {
+    @Test(arguments: GeneratedLayout.all.filter { $0.waitEntrySemaphore != nil }.map(\.source))
+    func aLinkedEntryGivesItsAddress(source: String) throws {
+        let layout = try #require(GeneratedLayout.all.first { $0.source == source })
+        let entry: UInt64 = 0x7ffd_0000_1000, bucket: UInt64 = 0x5000_0000
+        let node = entry + UInt64(layout.waitEntryNode!)
+        let mutex: UInt64 = 0x5555_0000_0010
+        func memory(linked: Bool) -> RegionMemory {
+            var stack = [UInt8](repeating: 0, count: 256)
+            stack.replaceSubrange(layout.waitEntryAddress!..<(layout.waitEntryAddress! + 8), with: littleEndian(mutex))
+            // The entry is the bucket's only waiter: its node's next and prev are the bucket's root.
+            stack.replaceSubrange(layout.waitEntryNode!..<(layout.waitEntryNode! + 8), with: littleEndian(bucket))
+            stack.replaceSubrange((layout.waitEntryNode! + 8)..<(layout.waitEntryNode! + 16), with: littleEndian(bucket))
+            let root = littleEndian(linked ? node : node + 64) + littleEndian(linked ? node : node + 64)
+            return RegionMemory(regions: [entry: stack, bucket: root])
+        }
+        func runtime(_ memory: RegionMemory) -> PythonRuntime {
+            PythonRuntime(version: PythonVersion(hex: layout.hexVersion), runtimeAddress: 0, modulePath: "m",
+                          layoutSource: layout.source, layoutIsExact: true, layout: layout, memory: memory, pthreadTIDOffset: nil)
+        }
+        let futex = entry + UInt64(layout.waitEntrySemaphore!)
+        #expect(runtime(memory(linked: true)).parkedAddress(futex: futex) == mutex)
+        // A stack word that only looks like an entry: its neighbours do not point back at it.
+        #expect(runtime(memory(linked: false)).parkedAddress(futex: futex) == nil)
+        // Another futex of the same stack is no entry's semaphore.
+        #expect(runtime(memory(linked: true)).parkedAddress(futex: futex + 8) == nil)
+    }
+}
