@@ -90,6 +90,11 @@ struct RobustnessTests {
         #expect(future == .unsupportedVersion(PythonVersion(hex: 0x0310_00a1),
                                               "the layout of its _Py_DebugOffsets (3.16) is not known to this build, which reads CPython 3.8 to 3.15"))
         #expect(future?.description.hasPrefix("CPython 3.16.0a1 not supported: ") == true)
+        // A beta of a known minor version: its table may be laid out otherwise.
+        let beta = make([Self.runtime: Self.debugOffsets(version: 0x030f_00b1)])
+        let measured = GeneratedLayout.all.last { PythonVersion(hex: $0.hexVersion).minor == 15 }.map { PythonVersion(hex: $0.hexVersion) }
+        #expect(beta == .unsupportedVersion(PythonVersion(hex: 0x030f_00b1),
+                                            "a pre-release, whose _Py_DebugOffsets may be laid out otherwise than \(measured.map(\.description) ?? "?")'s, the release this build's table of 3.15 was measured on"))
         for minor: UInt64 in [13, 14, 15] {
             guard case .unsupportedVersion(_, let why)? = make([Self.runtime: Self.debugOffsets(version: 0x0300_00f0 | minor << 16, freeThreaded: 1)]) else {
                 Issue.record("free-threaded 3.\(minor) accepted")
