@@ -107,7 +107,8 @@ import Testing
     func pythonChildTakesALockHeldByAThreadAtFork(python: String, mode: String) throws {
         let victim = try Victim(python, [try script("python_fork.py"), mode])
         let child = victim.helper
-        try waitForBlocked(pid: child, tid: child, in: "futex")
+        // A pool worker waits for its first task on the task queue's shared semaphore, then on the lock.
+        try waitForPrivateFutex(pid: child, tid: child)
         let report = try Diagnosis().run(pids: [victim.pid])
         try expectPythonInheritedLock(report, parent: victim.pid, child: child)
     }

@@ -94,6 +94,22 @@ func waitForBlocked(pid: Int32, tid: Int32, in name: String, timeout: TimeInterv
     }
 }
 
+/// Waits until thread `tid` sleeps in a private futex wait (a lock of its own process's memory, not
+/// a semaphore shared with others, such as a pool worker's task queue while it waits for a task).
+func waitForPrivateFutex(pid: Int32, tid: Int32, timeout: TimeInterval = 10) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    let futex = SyscallNames.number("futex", on: .host)
+    while true {
+        if isBlocked(pid: pid, tid: tid, in: "futex"), let text = try? ProcRoot().text("\(pid)/task/\(tid)/syscall"),
+           case .inSyscall(let n, let arguments, _, _)? = SyscallState(parsing: text), n == futex,
+           arguments.count > 1, arguments[1] & 128 != 0 {
+            return
+        }
+        guard Date() < deadline else { throw VictimError.notBlocked("\(pid)/\(tid) not in a private futex wait") }
+        usleep(2000)
+    }
+}
+
 /// Whether thread `tid` sleeps in system call `name` now.
 func isBlocked(pid: Int32, tid: Int32, in name: String) -> Bool {
     let proc = ProcRoot()

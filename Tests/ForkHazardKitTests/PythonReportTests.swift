@@ -119,7 +119,7 @@ extension PythonVictim {
         let workers = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
         #expect(workers.count == 3)
         let writer = try #require(victim.threads["log-writer"])
-        for pid in workers { try waitForBlocked(pid: pid, tid: pid, in: "futex") }
+        for pid in workers { try waitForPrivateFutex(pid: pid, tid: pid) }
         let report = try Diagnosis().run(pids: [victim.pid])
         let findings = report.findings.filter { $0.rule == .inheritedLock }
         #expect(findings.count == 1, "one finding for one lock: \(findings.map { report.words($0).cause })")
@@ -170,7 +170,7 @@ extension PythonVictim {
             #expect(text.contains("[multiprocessing's fork server]") && text.contains("[multiprocessing's resource tracker]"))
         }
         let (victim, server, workers) = try start("preload-thread")
-        for pid in workers { try waitForBlocked(pid: pid, tid: pid, in: "futex") }
+        for pid in workers { try waitForPrivateFutex(pid: pid, tid: pid) }
         let report = try Diagnosis().run(pids: [victim.pid])
         let inherited = report.findings.filter { $0.rule == .inheritedLock }
         #expect(inherited.count == 1, "\(TextRenderer(color: false).render(report))")
