@@ -150,8 +150,8 @@ public struct PythonRuntime: Sendable {
         guard let (base, exact) = GeneratedLayout.best(for: version), let size = base.debugOffsetsSize else {
             return .failure(.unsupportedVersion(version, "the layout of its _Py_DebugOffsets (3.\(version.minor)) is not known to this build, which reads CPython \(supportedRange)"))
         }
-        // A pre-release's table may be laid out otherwise than its final release's (3.15's changed
-        // during its betas): only one measured itself is read.
+        // A pre-release's table may be laid out otherwise than its final release's: only one
+        // measured itself is read.
         guard exact || version.releaseLevel == 0xf else {
             return .failure(.unsupportedVersion(version, "a pre-release, whose _Py_DebugOffsets may be laid out otherwise than \(PythonVersion(hex: base.hexVersion))'s, the release this build's table of 3.\(version.minor) was measured on"))
         }
