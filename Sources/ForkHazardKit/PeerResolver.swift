@@ -9,13 +9,7 @@ struct PeerResolver: Sendable {
 
     /// `body` for every process on the host, one per CPU at a time; the results in PID order.
     func forEveryProcess<T>(_ body: @Sendable (Int32) -> T?) -> [T?] {
-        let pids = shared.table.allPids
-        var results = [T?](repeating: nil, count: pids.count)
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: pids.count) { i in slots.buffer[i] = body(pids[i]) }
-        }
-        return results
+        parallelMap(shared.table.allPids, body)
     }
 
     func resolve(_ processes: inout [ProcessSnapshot], notes: inout [String]) {

@@ -83,19 +83,15 @@ final class ProcessModules: @unchecked Sendable {
         var seen = Set(resolved.keys)
         let pending = mappings.filter { $0.path.hasPrefix("/") && seen.insert($0.path).inserted }
         guard !pending.isEmpty else { return }
-        var results = [(ModuleSymbols?, String?)](repeating: (nil, nil), count: pending.count)
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: pending.count) { index in
-                let result = resolve(pending[index])
-                // A module whose DWARF another thread is reading is looked up later (`StackUnwinder.pending`).
-                if sourceInfo, let module = result.0, !module.isLoadingSourceInfo {
-                    let wanted = offsets[pending[index].path] ?? []
-                    module.loadSourceInfo(covering: wanted)
-                    for offset in wanted { _ = module.sourceInfo(fileOffset: offset) }
-                }
-                slots.buffer[index] = result
+        let results = parallelMap(pending) { mapping in
+            let result = resolve(mapping)
+            // A module whose DWARF another thread is reading is looked up later (`StackUnwinder.pending`).
+            if sourceInfo, let module = result.0, !module.isLoadingSourceInfo {
+                let wanted = offsets[mapping.path] ?? []
+                module.loadSourceInfo(covering: wanted)
+                for offset in wanted { _ = module.sourceInfo(fileOffset: offset) }
             }
+            return result
         }
         for (mapping, (symbols, note)) in zip(pending, results) {
             resolved[mapping.path] = .some(symbols)
@@ -177,8 +173,3 @@ private func hexString(_ bytes: [UInt8]) -> String {
     bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
-/// A buffer whose elements are written by several threads, each element by one only.
-struct SendableBuffer<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
-    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
-}

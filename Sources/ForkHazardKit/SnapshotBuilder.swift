@@ -116,15 +116,11 @@ public struct SnapshotBuilder: Sendable {
         let live = proc.path == "/proc" && architecture == .host
         // Each process is read on its own, one per CPU at a time.
         let pids = order
-        var read = [(reader: ProcessReader?, process: ProcessSnapshot?, notes: [String])](repeating: (nil, nil, []), count: pids.count)
-        read.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: pids.count) { i in
-                let reader = ProcessReader(pid: pids[i], shared: context)
-                var notes: [String] = []
-                let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes)
-                slots.buffer[i] = (reader, process, notes)
-            }
+        let read = parallelMap(pids) { pid -> (reader: ProcessReader?, process: ProcessSnapshot?, notes: [String]) in
+            let reader = ProcessReader(pid: pid, shared: context)
+            var notes: [String] = []
+            let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes)
+            return (reader, process, notes)
         }
         for (reader, process, processNotes) in read {
             notes += processNotes
@@ -158,15 +154,8 @@ public struct SnapshotBuilder: Sendable {
             // Each process's interpreter is read on its own, one per CPU at a time.
             let indices = processes.indices.filter { processes[$0].runtimes?.contains("python") == true }
             let inputs = indices.map { (pid: processes[$0].pid, maps: readers[$0].maps) }
-            var opened = [Result<PythonReader, PythonReadError>?](repeating: nil, count: inputs.count)
-            opened.withUnsafeMutableBufferPointer { slots in
-                let slots = SendableBuffer(slots)
-                DispatchQueue.concurrentPerform(iterations: inputs.count) { i in
-                    slots.buffer[i] = PythonReader.open(pid: inputs[i].pid, maps: inputs[i].maps)
-                }
-            }
+            let opened = parallelMap(inputs) { PythonReader.open(pid: $0.pid, maps: $0.maps) }
             for (index, result) in zip(indices, opened) {
-                guard let result else { continue }
                 switch result {
                 case .success(let python):
                     pythons[index] = python
@@ -203,13 +192,8 @@ public struct SnapshotBuilder: Sendable {
             processes[index].threads.indices.filter { processes[index].threads[$0].python == nil }.map { (index, $0) }
         }
         let unreadThreads = unread.map { (reader: pythons[$0.0], thread: processes[$0.0].threads[$0.1]) }
-        var pythonThreads = [PythonThreadInfo?](repeating: nil, count: unread.count)
-        pythonThreads.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: unread.count) { i in
-                let (reader, thread) = unreadThreads[i]
-                slots.buffer[i] = reader?.thread(thread.tid, mayBeTorn: Self.isRunning(thread))
-            }
+        let pythonThreads = parallelMap(unreadThreads) { reader, thread in
+            reader?.thread(thread.tid, mayBeTorn: Self.isRunning(thread))
         }
         for ((index, t), python) in zip(unread, pythonThreads) { processes[index].threads[t].python = python }
         // A wait resumed as restart_syscall: its innermost frame names the call its registers hold.
@@ -324,18 +308,14 @@ extension SnapshotBuilder {
         // through are then read once, each only as far as all the processes' frames in it need.
         let ordered = captures.map { $0.sorted { $0.key < $1.key } }
         let inputs = processes.indices.map { (pid: processes[$0].pid, maps: maps[$0]) }
-        var unwound = [(unwinder: StackUnwinder?, stacks: [[UInt64]])](repeating: (nil, []), count: processes.count)
-        unwound.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
-                guard !ordered[index].isEmpty else { return }
-                let unwinder = StackUnwinder(pid: inputs[index].pid, maps: inputs[index].maps, symbolizer: symbolizer,
-                                             maxFrames: options.maxFrames, readsMappedFiles: options.readsMappedFiles,
-                                             sourceLines: options.sourceLines)
-                let addresses = ordered[index].map { unwinder.addresses(for: $0.value) }
-                unwinder.doneUnwinding()
-                slots.buffer[index] = (unwinder, addresses)
-            }
+        let unwound = parallelMap(Array(inputs.indices)) { index -> (unwinder: StackUnwinder?, stacks: [[UInt64]]) in
+            guard !ordered[index].isEmpty else { return (nil, []) }
+            let unwinder = StackUnwinder(pid: inputs[index].pid, maps: inputs[index].maps, symbolizer: symbolizer,
+                                         maxFrames: options.maxFrames, readsMappedFiles: options.readsMappedFiles,
+                                         sourceLines: options.sourceLines)
+            let addresses = ordered[index].map { unwinder.addresses(for: $0.value) }
+            unwinder.doneUnwinding()
+            return (unwinder, addresses)
         }
         let unwinders = unwound.map(\.unwinder)
         let returnAddresses = unwound.map(\.stacks)
@@ -406,14 +386,7 @@ extension SnapshotBuilder {
                 work.append((index, thread.tid, futex.address))
             }
         }
-        let items = work
-        var found = [PythonLockInfo?](repeating: nil, count: items.count)
-        found.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: items.count) { i in
-                slots.buffer[i] = pythons[items[i].index]?.lock(waitedOnAt: items[i].futex, by: items[i].tid)
-            }
-        }
+        let found = parallelMap(work) { pythons[$0.index]?.lock(waitedOnAt: $0.futex, by: $0.tid) }
         var byProcess: [Int: [Int32: PythonLockInfo]] = [:]
         for (item, lock) in zip(work, found) {
             if let lock { byProcess[item.index, default: [:]][item.tid] = lock }
@@ -490,13 +463,7 @@ final class ProcessTable: Sendable {
         var childrenByParent: [Int32: [Int32]] = [:]
         let pids = scan ? (try? proc.numericEntries("")) ?? [] : []
         // Read one per CPU at a time.
-        var stats = [ProcStat?](repeating: nil, count: pids.count)
-        stats.withUnsafeMutableBufferPointer { slots in
-            let slots = SendableBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: pids.count) { i in
-                slots.buffer[i] = (try? proc.bytes("\(pids[i])/stat")).flatMap(ProcStat.init(parsing:))
-            }
-        }
+        let stats = parallelMap(pids) { (try? proc.bytes("\($0)/stat")).flatMap(ProcStat.init(parsing:)) }
         for (pid, stat) in zip(pids, stats) {
             guard let stat else { continue }
             entries[pid] = Entry(ppid: stat.ppid, pgrp: stat.pgrp, name: stat.comm)
