@@ -68,9 +68,12 @@ struct SyntheticTree {
             caughtSignals: caught, sharesMemoryWith: sharesMemoryWith, startupRandomDigest: random))
     }
 
+    /// The snapshot as the builder ends it: with each process's fork provenance.
     var snapshot: Snapshot {
-        Snapshot(takenAt: "2026-11-23T00:00:00.000Z", host: host, roots: processes.first.map { [$0.pid] } ?? [],
-                 processes: processes, notes: [])
+        var processes = processes
+        ForkProvenance.annotate(&processes, host: host)
+        return Snapshot(takenAt: "2026-11-23T00:00:00.000Z", host: host, roots: processes.first.map { [$0.pid] } ?? [],
+                        processes: processes, notes: [])
     }
 
     func report() -> Report { Analyzer.standard.report(for: snapshot) }

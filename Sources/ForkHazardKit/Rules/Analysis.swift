@@ -15,10 +15,9 @@ public struct Analyzer: Sendable {
         self.rules = rules
     }
 
-    /// Annotates fork origins, runs every rule, and tells each cause once.
+    /// Runs every rule, and tells each cause once.
     public func report(for snapshot: Snapshot) -> Report {
-        let annotated = ForkProvenance.annotate(snapshot)
-        return Report(snapshot: annotated, findings: Self.foldingInheritedLocks(rules.flatMap { $0.findings(in: annotated) }))
+        Report(snapshot: snapshot, findings: Self.foldingInheritedLocks(rules.flatMap { $0.findings(in: snapshot) }))
     }
 
     /// A deadlock made only of threads stuck on inherited locks is the same cause as those

@@ -60,24 +60,23 @@ public enum ForkProvenance {
         return nil
     }
 
-    /// Fills in `forkOrigin` of every process whose parent is in the snapshot.
-    public static func annotate(_ snapshot: Snapshot) -> Snapshot {
-        var result = snapshot
-        let byPid = Dictionary(snapshot.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
-        for index in result.processes.indices {
-            let child = result.processes[index]
+    /// Fills in `forkOrigin` of every process whose parent is among them: the snapshot's one
+    /// reckoning of how its processes came to be, made once their threads' names are known.
+    public static func annotate(_ processes: inout [ProcessSnapshot], host: HostInfo) {
+        let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        for index in processes.indices {
+            let child = processes[index]
             guard let parent = byPid[child.ppid], !child.isKernelThread else { continue }
             var origin = self.origin(child: ProcessFacts(child), parent: ProcessFacts(parent), parentPid: parent.pid,
-                                     aslr: snapshot.host.aslr)
+                                     aslr: host.aslr)
             if origin.kind == .forkedWithoutExec {
                 origin.threadsAtFork = threadsAtFork(
                     parentPid: parent.pid,
                     threads: parent.threads.filter { $0.state != "Z" }.map { ThreadStart(tid: $0.tid, name: $0.displayName, startTicks: $0.startTicks) },
-                    childPid: child.pid, childStartTicks: child.startTicks, pidMax: snapshot.host.pidMax)
+                    childPid: child.pid, childStartTicks: child.startTicks, pidMax: host.pidMax)
             }
-            result.processes[index].forkOrigin = origin
+            processes[index].forkOrigin = origin
         }
-        return result
     }
 
     /// Forked without exec, exec'd, or unknown, with the facts that tell. The first test that can

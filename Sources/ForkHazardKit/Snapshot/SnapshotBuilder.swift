@@ -218,6 +218,8 @@ public struct SnapshotBuilder: Sendable {
             guard let namespace = process.pidNamespace else { continue }
             for thread in process.threads { if let own = thread.namespaceTid { namespaceTids[namespace, default: [:]][own] = thread.tid } }
         }
+        // How each process came to be, and which of its parent's threads were there at its fork.
+        ForkProvenance.annotate(&processes, host: host)
         let byPid = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         let pythonLocks = Self.pythonLocks(processes, pythons)
         for index in processes.indices {
@@ -230,12 +232,7 @@ public struct SnapshotBuilder: Sendable {
             // Only a parent's thread that existed at the fork can have held a lock then: an ident
             // is the address of the thread's descriptor, which glibc hands to a later thread once
             // the holder has exited.
-            let atFork = parent.map { parent in
-                Set(ForkProvenance.threadsAtFork(
-                    parentPid: parent.pid,
-                    threads: parent.threads.map { ForkProvenance.ThreadStart(tid: $0.tid, name: $0.name, startTicks: $0.startTicks) },
-                    childPid: process.pid, childStartTicks: process.startTicks, pidMax: host.pidMax).map(\.tid))
-            } ?? []
+            let atFork = Set((parent == nil ? nil : process.forkOrigin?.threadsAtFork)?.map(\.tid) ?? [])
             let identOwner = { (ident: UInt64) -> Int32? in
                 process.threads.first { $0.python?.ident == ident }?.tid
                     ?? parent?.threads.first { $0.python?.ident == ident && atFork.contains($0.tid) }?.tid
