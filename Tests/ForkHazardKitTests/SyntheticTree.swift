@@ -19,12 +19,12 @@ struct SyntheticTree {
         var tid: Int32
         var name: String
         var start: UInt64?
-        var state: String
+        var state: TaskState
         var wait: ThreadWait?
         var steady: Bool
         var stack: [String]?
 
-        init(_ tid: Int32, _ name: String = "t", start: UInt64? = nil, state: String = "S", wait: ThreadWait?,
+        init(_ tid: Int32, _ name: String = "t", start: UInt64? = nil, state: TaskState = "S", wait: ThreadWait?,
              steady: Bool = true, stack: [String]? = nil) {
             self.tid = tid
             self.name = name
@@ -48,7 +48,7 @@ struct SyntheticTree {
 
     /// Adds a process.
     mutating func process(_ pid: Int32, parent: Int32 = 1, name: String = "p", exe: String = "/usr/bin/app", argv: [String]? = nil, start: UInt64 = 1000,
-                          state: String = "S", origin: Origin = .copy, runtimes: [String] = [], caught: UInt64? = nil,
+                          state: TaskState = "S", origin: Origin = .copy, runtimes: [String] = [], caught: UInt64? = nil,
                           tracer: ProcessRef? = nil, sharesMemoryWith: Int32? = nil, threads: [Thread]) {
         let parentProcess = processes.first { $0.pid == parent }
         let random = origin == .exec ? Int(pid) : origin == .unreadable ? nil : parentProcess?.startupRandomDigest ?? 42

@@ -48,7 +48,7 @@ public struct ProcessSnapshot: Sendable {
     /// The executable's path; nil when it cannot be read.
     public var exe: String?
     public var uid: UInt32?
-    public var state: String
+    public var state: TaskState
     public var threadCount: Int
     public var startTime: String
     public var startTicks: UInt64
@@ -188,8 +188,7 @@ public struct ThreadSnapshot: Sendable {
     /// Its TID in its process's PID namespace, where that is below the one /proc shows.
     public var namespaceTid: Int32?
     public var name: String
-    /// One letter from `stat`: R S D Z T t X I.
-    public var state: String
+    public var state: TaskState
     public var startTime: String
     public var startTicks: UInt64
     /// utime + stime, in seconds.
@@ -313,7 +312,7 @@ public struct ThreadWait: Sendable {
     public var socketTimeoutUnknown: Bool?
     /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
     public var programCounter: UInt64?
-    public var stoppedState: String?
+    public var stoppedState: TaskState?
     /// For a kernel thread: the kernel function it sleeps in, or nil when idle or running.
     public var kernelFunction: String?
     /// This thread is forkhazard's own, taking the snapshot.

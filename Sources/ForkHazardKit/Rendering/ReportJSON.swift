@@ -50,7 +50,7 @@ extension ProcessSnapshot {
         object["argv"] = .strings(argv)
         object.optional("exe", .from(exe))
         object.optional("uid", uid.map { .int(Int64($0)) } ?? .null)
-        object["state"] = .string(state)
+        object["state"] = .string(state.description)
         object["threadCount"] = .from(threadCount)
         object["startTime"] = .string(startTime)
         object["startTicks"] = .from(startTicks)
@@ -106,7 +106,7 @@ extension ThreadSnapshot {
         object["tid"] = .from(tid)
         object.optional("namespaceTid", .from(namespaceTid))
         object["name"] = .string(name)
-        object["state"] = .string(state)
+        object["state"] = .string(state.description)
         object["startTime"] = .string(startTime)
         object["startTicks"] = .from(startTicks)
         object["cpuSeconds"] = .double(cpuSeconds)
@@ -347,7 +347,7 @@ extension Finding {
             object["inheritedLockWaiters"] = .array(facts.inheritedLockWaiters.map(\.json))
         case .stopped(let facts):
             object["processes"] = .pids(facts.processes.map(\.pid))
-            object["state"] = .string(facts.state)
+            object["state"] = .string(facts.state.description)
             object["tracer"] = .from(facts.tracer?.pid)
             object["waiters"] = .array(facts.waiters.map(\.json))
             if let threads = facts.threads { object["threads"] = .array(threads.map(\.json)) }

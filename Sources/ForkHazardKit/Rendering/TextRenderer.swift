@@ -78,7 +78,7 @@ public struct TextRenderer: Sendable {
     public func verdictLine(_ report: Report) -> String {
         let errors = report.findings.filter { $0.severity == .error }.count
         let warnings = report.findings.filter { $0.severity == .warning }.count
-        let unknown = report.processes.flatMap(\.threads).filter { $0.wait == nil && $0.state != "Z" }.count
+        let unknown = report.processes.flatMap(\.threads).filter { $0.wait == nil && $0.state != .zombie }.count
         let caveat = unknown == 0 ? "" : "; the waits of \(plural(unknown, "thread", "threads")) could not be read"
         switch report.verdict {
         case .healthy:
@@ -178,14 +178,14 @@ public struct TextRenderer: Sendable {
     /// What a process looks like apart from numbers of its own: command, threads, waits, stacks.
     func signature(_ process: ProcessSnapshot) -> String {
         let own = Set(process.threads.map(\.tid)).union([process.pid])
-        return ([process.name, process.argv.joined(separator: " "), process.state, "\(process.threads.count)",
+        return ([process.name, process.argv.joined(separator: " "), process.state.description, "\(process.threads.count)",
                  processTag(process)] + process.threads.map { threadSignature($0, own: own) }).joined(separator: "\u{0}")
     }
 
     /// Within a process only durations differ between look-alike threads; across processes (`own`
     /// given) so do their own TIDs, addresses, inodes and fds.
     func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>?) -> String {
-        [thread.displayName, thread.state, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
+        [thread.displayName, thread.state.description, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
          (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<"),
          (thread.python?.stack ?? []).map { "\($0.function)@\($0.file):\($0.line ?? 0)" }.joined(separator: "<")].joined(separator: "\u{1}")
     }
@@ -202,7 +202,7 @@ public struct TextRenderer: Sendable {
         let tag = processTag(process)
         if !tag.isEmpty {
             let others = (process.forkOrigin?.threadsAtFork?.count ?? 1) - 1
-            line += "  " + style(tag, process.state == "Z" ? .red : others > 0 ? .yellow : .dim)
+            line += "  " + style(tag, process.state == .zombie ? .red : others > 0 ? .yellow : .dim)
         }
         return line
     }
@@ -216,7 +216,7 @@ public struct TextRenderer: Sendable {
             let others = (origin.threadsAtFork?.count ?? 1) - 1
             tags.append("[forked without exec" + (others > 0 ? " from a parent with \(plural(others, "other thread", "other threads"))" : "") + "]")
         }
-        if process.state == "Z" { tags.append("<zombie>") }
+        if process.state == .zombie { tags.append("<zombie>") }
         return tags.joined(separator: " ")
     }
 

@@ -764,7 +764,7 @@ public struct FindingWords {
         let how: String
         let fix: String
         let pids = facts.processes.map { String($0.pid) }.joined(separator: " ")
-        if facts.state == "t", let tracer = facts.tracer {
+        if facts.state == .tracingStop, let tracer = facts.tracer {
             how = "stopped by \(many ? "their" : "its") tracer, \(tracer.name) \(tracer.pid)"
             fix = "Let the tracer (\(tracer.name) \(tracer.pid)) continue, or detach it."
         } else {
@@ -773,7 +773,7 @@ public struct FindingWords {
         }
         var evidence: [FindingText.Evidence] = [
             .init(text: "\(stoppedOnes) \(many ? "are" : "is") in state \(facts.state): \(how)"
-                + (facts.tracer.map { facts.state == "t" ? "" : "; traced by \($0.name) \($0.pid)" } ?? "")),
+                + (facts.tracer.map { facts.state == .tracingStop ? "" : "; traced by \($0.name) \($0.pid)" } ?? "")),
         ]
         if !facts.waiters.isEmpty {
             let lines = facts.waiters.prefix(8).map { "\(who($0)) \(report?.thread($0)?.waitLine ?? "?")" }
@@ -783,7 +783,7 @@ public struct FindingWords {
         let held = facts.waiters.isEmpty ? ""
             : ", and \(plural(facts.waiters.count, "thread", "threads")) of the tree \(facts.waiters.count == 1 ? "waits" : "wait") for \(many ? "them" : "it")"
         return FindingText(
-            message: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held): nothing moves until \(facts.state == "t" ? "the tracer lets go" : "SIGCONT")",
+            message: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held): nothing moves until \(facts.state == .tracingStop ? "the tracer lets go" : "SIGCONT")",
             evidence: evidence, remedy: fix,
             cause: "\(stoppedOnes) \(many ? "are" : "is") \(how)\(held).", fix: fix)
     }

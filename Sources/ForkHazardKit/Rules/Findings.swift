@@ -158,8 +158,8 @@ public struct LostWorkerFacts: Sendable {
 /// `stopped`: processes stopped by a signal or a tracer hold up the threads that wait for them.
 public struct StoppedFacts: Sendable {
     public var processes: [ProcessRef]
-    /// `T` (stopped by a signal) or `t` (stopped by its tracer).
-    public var state: String
+    /// `.stopped` (by a signal) or `.tracingStop` (by its tracer).
+    public var state: TaskState
     public var tracer: ProcessRef?
     /// When only some threads of one process are stopped (a tracer holding one thread): those;
     /// nil when the whole processes are.

@@ -7,17 +7,15 @@ public struct StoppedRule: Rule {
 
     public init() {}
 
-    static func isStopped(_ state: String) -> Bool { state == "T" || state == "t" }
-
     public func findings(in snapshot: Snapshot) -> [Finding] {
-        struct Key: Hashable { var state: String; var tracer: Int32?; var partOf: Int32? }
+        struct Key: Hashable { var state: TaskState; var tracer: Int32?; var partOf: Int32? }
         var groups: [Key: (processes: [ProcessSnapshot], threads: [ThreadKey], tracer: ProcessRef?)] = [:]
         var order: [Key] = []
         for process in snapshot.processes where !process.isKernelThread {
-            let stopped = process.threads.filter { Self.isStopped($0.state) }
-            let whole = Self.isStopped(process.state) || (!stopped.isEmpty && stopped.count == process.threads.count)
+            let stopped = process.threads.filter(\.state.isStopped)
+            let whole = process.state.isStopped || (!stopped.isEmpty && stopped.count == process.threads.count)
             guard whole || !stopped.isEmpty else { continue }
-            let state = Self.isStopped(process.state) ? process.state : stopped[0].state
+            let state = process.state.isStopped ? process.state : stopped[0].state
             // A tracer holding one thread shows in that thread's status, not the process's.
             let tracer = whole ? process.tracer ?? stopped.first?.tracer : stopped[0].tracer
             let key = Key(state: state, tracer: tracer?.pid, partOf: whole ? nil : process.pid)

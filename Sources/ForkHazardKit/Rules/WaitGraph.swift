@@ -69,7 +69,7 @@ public struct WaitGraph: Sendable {
         case signalHandler
         /// The thread is stopped (state T or t): it runs again after SIGCONT or when its tracer
         /// lets it; the `stopped` rule reports it.
-        case stopped(state: String)
+        case stopped(state: TaskState)
         /// An epoll set that is empty or could not be read, in a process whose other threads can add to it.
         case epollUnknown
         /// A socket whose own timeout could not be read: the call may end by itself.
@@ -96,7 +96,7 @@ public struct WaitGraph: Sendable {
         }
         var wakers: [ThreadKey: Wakers] = [:]
         for process in processes {
-            for thread in process.threads where thread.state != "Z" && thread.state != "X" {
+            for thread in process.threads where !thread.state.hasExited {
                 wakers[ThreadKey(pid: process.pid, tid: thread.tid)] = Self.wakers(
                     of: thread, in: process, partners: partners[process.pid] ?? [], byPid: byPid)
             }
@@ -202,7 +202,7 @@ public struct WaitGraph: Sendable {
     static func wakers(of thread: ThreadSnapshot, in process: ProcessSnapshot, partners: [Int32],
                        byPid: [Int32: ProcessSnapshot]) -> Wakers {
         guard let wait = thread.wait else { return .live(.waitUnknown) }
-        if thread.state == "T" || thread.state == "t" { return .live(.stopped(state: thread.state)) }
+        if thread.state.isStopped { return .live(.stopped(state: thread.state)) }
         guard wait.forever else {
             let timed: Set<ThreadWait.Kind> = [.futex, .fd, .poll, .sleep, .signal, .fileLock]
             return .live(timed.contains(wait.kind) ? .timed(seconds: wait.timeoutSeconds) : .endsByItself(wait.kind))
@@ -225,7 +225,7 @@ public struct WaitGraph: Sendable {
                 if let owner = wait.lock?.owner, process.threads.contains(where: { $0.tid == owner }) {
                     return .only([ThreadKey(pid: process.pid, tid: owner)], because: [.lockOwner(tid: owner)])
                 }
-                let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
+                let others = process.threads.contains { $0.tid != thread.tid && $0.state != .zombie }
                 var pids: Set<Int32> = others ? [process.pid] : []
                 var roles: [WakerRole] = others ? [.otherThreads(pid: process.pid)] : [.noOtherThread(pid: process.pid)]
                 for partner in partners {
@@ -250,7 +250,7 @@ public struct WaitGraph: Sendable {
             var all = Set<ThreadKey>()
             var pids = Set<Int32>()
             var roles: [WakerRole] = []
-            let others = process.threads.contains { $0.tid != thread.tid && $0.state != "Z" }
+            let others = process.threads.contains { $0.tid != thread.tid && $0.state != .zombie }
             for fd in fds {
                 var watched = [fd]
                 if fd.kind == .epoll {

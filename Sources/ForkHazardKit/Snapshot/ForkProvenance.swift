@@ -72,7 +72,7 @@ public enum ForkProvenance {
             if origin.kind == .forkedWithoutExec {
                 origin.threadsAtFork = threadsAtFork(
                     parentPid: parent.pid,
-                    threads: parent.threads.filter { $0.state != "Z" }.map { ThreadStart(tid: $0.tid, name: $0.displayName, startTicks: $0.startTicks) },
+                    threads: parent.threads.filter { $0.state != .zombie }.map { ThreadStart(tid: $0.tid, name: $0.displayName, startTicks: $0.startTicks) },
                     childPid: child.pid, childStartTicks: child.startTicks, pidMax: host.pidMax)
             }
             processes[index].forkOrigin = origin

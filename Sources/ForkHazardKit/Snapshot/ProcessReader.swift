@@ -53,7 +53,7 @@ final class ProcessReader: WaitContext {
             guard let threadStatBytes = try? proc.bytes("\(dir)/stat"),
                   let threadStat = ProcStat(parsing: threadStatBytes) else { continue }  // exited meanwhile
             let threadStatus = (try? proc.bytes("\(dir)/status")).map { ProcStatus(parsing: $0) }
-            let state = String(threadStat.state)
+            let state = TaskState(letter: threadStat.state)
             if case .success(let text) = syscall {
                 firstLook[tid] = (text, threadStatus?.voluntaryContextSwitches, threadStatus?.nonvoluntaryContextSwitches)
             }
@@ -63,7 +63,7 @@ final class ProcessReader: WaitContext {
                 // Its own wait state would show this very read.
                 wait = ThreadWait(kind: .running, forever: false)
                 wait?.inspector = true
-            } else if state == "Z" || state == "X" {
+            } else if state.hasExited {
                 wait = ThreadWait(kind: .zombie, forever: false)
             } else if threadStat.isKernelThread {
                 wait = ThreadWait(kind: .kernel, forever: false)
@@ -100,7 +100,7 @@ final class ProcessReader: WaitContext {
         }
         var snapshot = ProcessSnapshot(
             pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,
-            state: String(stat.state), threadCount: stat.numThreads,
+            state: TaskState(letter: stat.state), threadCount: stat.numThreads,
             startTime: startTime(stat.startTicks), startTicks: stat.startTicks,
             isKernelThread: stat.isKernelThread, threads: threads,
             layout: stat.isKernelThread ? nil : AddressLayout(maps: maps, exe: exe), runtimes: stat.isKernelThread ? nil : runtimes(exe: exe),

@@ -261,7 +261,7 @@ extension SnapshotBuilder {
         guard !process.isKernelThread, process.pid != getpid() else { return [:] }
         var captures: [Int: StackCapture] = [:]
         var failures: [(error: StackError, tids: [Int32])] = []
-        for (index, thread) in process.threads.enumerated() where thread.state != "Z" && thread.state != "X" {
+        for (index, thread) in process.threads.enumerated() where !thread.state.hasExited {
             var pythonThread: PythonThreadInfo?
             let readPython: (() -> Void)? = python.flatMap { python in
                 Self.isRunning(thread) && python.threads[thread.tid] != nil ? { pythonThread = python.thread(thread.tid) } : nil
@@ -269,7 +269,7 @@ extension SnapshotBuilder {
             do throws(StackError) {
                 // Not even tried on a thread the kernel would not stop until it wakes (its state
                 // as read a moment ago; one that sleeps so since is given up after the timeout).
-                if thread.state == "D" { throw StackError.uninterruptible }
+                if thread.state == .uninterruptible { throw StackError.uninterruptible }
                 captures[index] = try Ptrace.capture(tid: thread.tid, pid: process.pid, scratch: scratch,
                                                      stackMapping: { sp in maps.first { $0.contains(sp) } }, whileStopped: readPython)
                 process.threads[index].python = pythonThread
@@ -366,7 +366,7 @@ extension SnapshotBuilder {
 
     /// On a CPU or runnable: its frames move while they are read.
     static func isRunning(_ thread: ThreadSnapshot) -> Bool {
-        thread.state == "R" || thread.wait?.kind == .running || thread.wait?.kind == .userSpace
+        thread.state == .running || thread.wait?.kind == .running || thread.wait?.kind == .userSpace
     }
 
     /// Kinds of lock a Python thread's futex wait may be a Python lock object's.

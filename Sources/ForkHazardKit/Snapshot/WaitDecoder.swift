@@ -53,14 +53,14 @@ struct WaitDecoder {
     static let clockRealtime: Int32 = 0
     static let clockMonotonic: Int32 = 1
 
-    func decode(_ state: SyscallState, threadState: String, in context: WaitContext) -> ThreadWait {
+    func decode(_ state: SyscallState, threadState: TaskState, in context: WaitContext) -> ThreadWait {
         switch state {
         case .running:
             return ThreadWait(kind: .running, forever: false)
         case .notInSyscall(_, let pc):
             var wait = ThreadWait(kind: .userSpace, forever: false)
             wait.programCounter = pc
-            if threadState == "T" || threadState == "t" { wait.stoppedState = threadState }
+            if threadState.isStopped { wait.stoppedState = threadState }
             return wait
         case .inSyscall(let number, let args, _, _):
             let name = SyscallNames.name(number, on: architecture) ?? "syscall_\(number)"
