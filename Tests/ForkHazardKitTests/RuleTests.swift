@@ -102,7 +102,7 @@ import Testing
     /// socketpair, which only its SIGTERM handler writes.
     @Test func idleServiceWaitingForItsSignalHandler() {
         var tree = SyntheticTree()
-        tree.process(100, name: "python3", runtimes: ["python"], caught: signalMask(2, 15),
+        tree.process(100, name: "python3", runtimes: [.python], caught: signalMask(2, 15),
                      threads: [.init(100, wait: .epoll(watching: [.unixSocket(fd: 6, inode: 50, peerHolders: [100])]))])
         #expect(tree.report().findings.isEmpty)
     }
@@ -112,11 +112,11 @@ import Testing
     /// waiting for Ctrl-C (the handler, CPython's or the program's, writes its wakeup fd).
     @Test func pythonsSigintCountsForItsOwnSocketButNotForALock() {
         var loop = SyntheticTree()
-        loop.process(100, name: "python3", runtimes: ["python"], caught: signalMask(2),
+        loop.process(100, name: "python3", runtimes: [.python], caught: signalMask(2),
                      threads: [.init(100, wait: .epoll(watching: [.unixSocket(fd: 6, inode: 50, peerHolders: [100])]))])
         #expect(loop.report().findings.isEmpty)
         var lock = SyntheticTree()
-        lock.process(100, name: "python3", runtimes: ["python"], caught: signalMask(2),
+        lock.process(100, name: "python3", runtimes: [.python], caught: signalMask(2),
                      threads: [.init(100, wait: .futex(0x1000, lock: .cpythonLock))])
         #expect(rules(lock.report()) == [.deadlock])
         var c = SyntheticTree()
@@ -130,13 +130,13 @@ import Testing
     @Test func aForkedChildsOwnHandlerMayReleaseItsLock() {
         func tree(inParent: Bool?) -> SyntheticTree {
             var tree = SyntheticTree()
-            tree.process(100, name: "python3", runtimes: ["python"], caught: signalMask(2),
+            tree.process(100, name: "python3", runtimes: [.python], caught: signalMask(2),
                          threads: [.init(100, wait: .sleep(60)), .init(99, start: 900, wait: .sleep(9))])
             var wait = ThreadWait.futex(0x77, lock: .cpythonLock)
             var python = PythonLockInfo(typeName: "_thread.lock", path: "waiter", function: "Condition.wait")
             python.inParent = inParent
             wait.lock?.python = python
-            tree.process(101, parent: 100, name: "python3", runtimes: ["python"], caught: signalMask(2, 15), threads: [.init(101, wait: wait)])
+            tree.process(101, parent: 100, name: "python3", runtimes: [.python], caught: signalMask(2, 15), threads: [.init(101, wait: wait)])
             return tree
         }
         #expect(tree(inParent: false).report().findings(.inheritedLock).isEmpty)
@@ -263,12 +263,12 @@ import Testing
     /// workers, in the same clock tick; they were not there at the fork.
     @Test func aForkPoolsOwnThreadsCameAfterItsWorkers() {
         var tree = SyntheticTree()
-        tree.process(100, name: "python3", start: 1000, runtimes: ["python"], threads: [
+        tree.process(100, name: "python3", start: 1000, runtimes: [.python], threads: [
             .init(100, wait: .futex(0x1, lock: .cpythonLock)),
             .init(105, start: 1000, wait: .sleep(0.1)), .init(106, start: 1000, wait: .readPipe(inode: 1, writers: [101])),
         ])
         for pid: Int32 in [101, 102, 103, 104] {
-            tree.process(pid, parent: 100, name: "python3", start: 1000, runtimes: ["python"],
+            tree.process(pid, parent: 100, name: "python3", start: 1000, runtimes: [.python],
                          threads: [.init(pid, wait: .readPipe(inode: 2, writers: [100]))])
         }
         let report = tree.report()
@@ -400,9 +400,9 @@ import Testing
             .init(107, start: 1000, wait: .futex(0x2, lock: .cpythonLock)),
         ]
         if secondPoolThreads { parentThreads.append(.init(120, start: 1010, wait: .sleep(0.1))) }
-        tree.process(100, name: "python3", start: 1000, runtimes: ["python"], threads: parentThreads)
+        tree.process(100, name: "python3", start: 1000, runtimes: [.python], threads: parentThreads)
         for (pid, start) in [(Int32(101), UInt64(1000)), (102, 1000), (replacementPid, replacementStart)] {
-            tree.process(pid, parent: 100, name: "python3", start: start, runtimes: ["python"],
+            tree.process(pid, parent: 100, name: "python3", start: start, runtimes: [.python],
                          threads: [.init(pid, wait: .readPipe(inode: 2, writers: [100, 101, 102, replacementPid]))])
         }
         return tree
@@ -489,13 +489,13 @@ import Testing
     @Test(arguments: [LockInfo.OwnerSource.pythonRLockOwner, .pythonImportOwner])
     func aPythonLockOwnedByAParentThread(source: LockInfo.OwnerSource) throws {
         var tree = SyntheticTree()
-        tree.process(100, name: "python3", runtimes: ["python"], threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
+        tree.process(100, name: "python3", runtimes: [.python], threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .sleep(60))])
         var wait = ThreadWait.futex(0x30, lock: source == .pythonImportOwner ? .cpythonImportLock : .cpythonLock, owner: 99)
         wait.lock?.ownerSource = source
         var python = PythonLockInfo(typeName: "_thread.RLock", path: "self._lock", function: "Registry.update", ownerIdent: 0x7f00_1234)
         if source == .pythonImportOwner { python.importing = "slowmod" }
         wait.lock?.python = python
-        tree.process(101, parent: 100, name: "python3", runtimes: ["python"], threads: [.init(101, wait: wait)])
+        tree.process(101, parent: 100, name: "python3", runtimes: [.python], threads: [.init(101, wait: wait)])
         let report = tree.report()
         let finding = try #require(report.findings(.inheritedLock).first)
         guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }

@@ -48,7 +48,7 @@ struct SyntheticTree {
 
     /// Adds a process.
     mutating func process(_ pid: Int32, parent: Int32 = 1, name: String = "p", exe: String = "/usr/bin/app", argv: [String]? = nil, start: UInt64 = 1000,
-                          state: TaskState = "S", origin: Origin = .copy, runtimes: [String] = [], caught: UInt64? = nil,
+                          state: TaskState = "S", origin: Origin = .copy, runtimes: [Runtime] = [], caught: UInt64? = nil,
                           tracer: ProcessRef? = nil, sharesMemoryWith: Int32? = nil, threads: [Thread]) {
         let parentProcess = processes.first { $0.pid == parent }
         let random = origin == .exec ? Int(pid) : origin == .unreadable ? nil : parentProcess?.startupRandomDigest ?? 42

@@ -57,7 +57,7 @@ public struct ProcessSnapshot: Sendable {
     /// Where a few things sit in its address space; with ASLR a fresh exec moves them, a fork does not.
     public var layout: AddressLayout?
     /// Runtimes seen in its mappings or executable: `python`, `libgomp`, `libstdc++`.
-    public var runtimes: [String]?
+    public var runtimes: [Runtime]?
     /// For a process whose parent is in the snapshot: forked without exec, or exec'd. Filled in by analysis.
     public var forkOrigin: ForkOrigin?
     /// The CPython interpreter in it, when one was found and read.

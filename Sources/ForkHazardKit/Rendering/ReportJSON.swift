@@ -65,7 +65,7 @@ extension ProcessSnapshot {
             layoutObject.optional("libcBase", .hex(layout.libcBase))
             object["layout"] = layoutObject.json
         }
-        object.optional("runtimes", runtimes.map(JSON.strings) ?? .null)
+        object.optional("runtimes", runtimes.map { JSON.strings($0.map(\.rawValue)) } ?? .null)
         object.optional("tracer", .from(tracer?.pid))
         object.optional("caughtSignals", caughtSignals.map { .string(hexAddress($0)) } ?? .null)
         object.optional("sharesMemoryWith", .from(sharesMemoryWith))

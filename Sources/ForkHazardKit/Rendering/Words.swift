@@ -556,17 +556,17 @@ public struct FindingWords {
         + "do not preload modules that start threads into it (multiprocessing.set_forkserver_preload), or start "
         + "worker processes with the 'spawn' method (multiprocessing.get_context('spawn'))."
 
-    func runtimes(_ pid: Int32) -> [String] { report?.process(pid)?.runtimes ?? [] }
+    func runtimes(_ pid: Int32) -> [Runtime] { report?.process(pid)?.runtimes ?? [] }
 
     func forkRemedy(parent: Int32) -> (full: String, short: String) {
         let runtimes = runtimes(parent)
-        let python = runtimes.contains("python")
+        let python = runtimes.contains(.python)
         let forkServer = report?.process(parent).flatMap(ForkProvenance.multiprocessingRole(of:)) == .forkserver
         var full = [forkServer ? Self.forkServerRemedy : python ? Self.pythonRemedy : Self.nativeRemedy]
         var short = forkServer ? "preload no module that starts threads into the fork server, or use 'spawn'"
             : python ? "start worker processes with 'spawn' or 'forkserver' instead of fork, or fork before any thread starts"
             : "exec right after fork or use posix_spawn, or fork before starting threads"
-        if runtimes.contains("libgomp") {
+        if runtimes.contains(.libgomp) {
             full.append(Self.openMPRemedy)
             short += "; with OpenMP, fork before the first parallel region"
         }

@@ -294,7 +294,7 @@ public struct WaitGraph: Sendable {
     static func catchesSignals(_ process: ProcessSnapshot, pythonSIGINT: Bool = false) -> Bool {
         var mask = process.caughtSignals ?? 0
         for signal: UInt64 in [4, 5, 6, 7, 8, 11, 31, 32, 33] { mask &= ~(1 << (signal - 1)) }
-        if !pythonSIGINT, process.runtimes?.contains("python") == true { mask &= ~(1 << (2 - 1)) }
+        if !pythonSIGINT, process.runtimes?.contains(.python) == true { mask &= ~(1 << (2 - 1)) }
         return mask != 0
     }
 

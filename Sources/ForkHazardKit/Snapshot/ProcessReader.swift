@@ -139,19 +139,19 @@ final class ProcessReader: WaitContext {
         return hasher.finalize()
     }
 
-    func runtimes(exe: String?) -> [String]? {
-        var found: [String] = []
+    func runtimes(exe: String?) -> [Runtime]? {
+        var found: [Runtime] = []
         let names = maps.map(\.fileName.utf8)
         func mapsFile(named prefix: String) -> Bool { names.contains { $0.starts(with: prefix.utf8) } }
         if exe.map({ lastPathComponent($0).utf8.starts(with: "python".utf8) }) == true || mapsFile(named: "libpython") {
-            found.append("python")
+            found.append(.python)
         } else if let exe, proc.path == "/proc", exe.hasPrefix("/"), !exe.hasSuffix(" (deleted)"),
                   PythonRuntime.mayBeEmbedded(in: exe, root: ProcessModules.root(of: pid)) {
             // A static CPython under another name (a renamed interpreter, a program embedding it).
-            found.append("python")
+            found.append(.python)
         }
-        if mapsFile(named: "libgomp") { found.append("libgomp") }
-        if mapsFile(named: "libstdc++") { found.append("libstdc++") }
+        if mapsFile(named: "libgomp") { found.append(.libgomp) }
+        if mapsFile(named: "libstdc++") { found.append(.libstdcxx) }
         return found
     }
 

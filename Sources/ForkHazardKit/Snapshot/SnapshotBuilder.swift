@@ -152,7 +152,7 @@ public struct SnapshotBuilder: Sendable {
         var pythons: [Int: PythonReader] = [:]
         if live {
             // Each process's interpreter is read on its own, one per CPU at a time.
-            let indices = processes.indices.filter { processes[$0].runtimes?.contains("python") == true }
+            let indices = processes.indices.filter { processes[$0].runtimes?.contains(.python) == true }
             let inputs = indices.map { (pid: processes[$0].pid, maps: readers[$0].maps) }
             let opened = parallelMap(inputs) { PythonReader.open(pid: $0.pid, maps: $0.maps) }
             for (index, result) in zip(indices, opened) {

@@ -61,3 +61,14 @@ public enum TaskState: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     /// Stopped by a signal or a tracer.
     public var isStopped: Bool { self == .stopped || self == .tracingStop }
 }
+
+/// A runtime seen in a process's executable or mappings, which changes what its waits mean and
+/// what to do about a fork: written as its name in JSON.
+public enum Runtime: String, Sendable, Hashable {
+    /// CPython (its executable, `libpython`, or a `_PyRuntime` in a program under another name).
+    case python
+    /// GCC's OpenMP runtime, whose thread pool does not survive a fork.
+    case libgomp
+    /// The C++ standard library.
+    case libstdcxx = "libstdc++"
+}
