@@ -122,6 +122,7 @@ extension PythonRuntime {
         let parked = parkedAddress(futex: futex)
         let memory = self.memory
         let semLock = layout.semLockHandle
+        let queue = layout.simpleQueueWaiting
         func field(_ object: UInt64, _ offset: Int?, is address: UInt64?) -> Bool {
             guard let offset, let address else { return false }
             return object &+ UInt64(offset) == address
@@ -131,7 +132,6 @@ extension PythonRuntime {
             return memory.u64(object &+ UInt64(offset)) == address
         }
         if let lockMutex = layout.lockMutex, let rlockMutex = layout.rlockMutex {
-            let queue = layout.simpleQueueWaiting
             return .success { object, type in
                 switch type.name {
                 case "_thread.lock": return field(object, lockMutex, is: parked)
@@ -154,7 +154,6 @@ extension PythonRuntime {
             return .failure(.unsupportedVersion(version, "no lock object offsets"))
         }
         let minor = version.minor
-        let queue = layout.simpleQueueWaiting
         return .success { object, type in
             switch type.name {
             case "_thread.lock": return pointer(object, lockHandle, is: futex)

@@ -232,7 +232,7 @@ public struct SnapshotBuilder: Sendable {
             // Only a parent's thread that existed at the fork can have held a lock then: an ident
             // is the address of the thread's descriptor, which glibc hands to a later thread once
             // the holder has exited.
-            let atFork = Set((parent == nil ? nil : process.forkOrigin?.threadsAtFork)?.map(\.tid) ?? [])
+            let atFork = parent == nil ? [] : Set(process.forkOrigin?.threadsAtFork?.map(\.tid) ?? [])
             let identOwner = { (ident: UInt64) -> Int32? in
                 process.threads.first { $0.python?.ident == ident }?.tid
                     ?? parent?.threads.first { $0.python?.ident == ident && atFork.contains($0.tid) }?.tid
