@@ -204,7 +204,7 @@ import Testing
             let again = try Diagnosis(builder: builder).run(pids: [victim.pid])
             #expect(again.findings.map(\.rule) == [.deadlock])
             let wait = try #require(again.thread(victim.pid)?.wait)
-            #expect(wait.syscall == "restart_syscall" && wait.resumed == "poll" && wait.forever)
+            #expect(wait.syscall == "restart_syscall" && wait.call?.resumed == .poll && wait.forever)
             #expect(wait.summary.hasSuffix("(forever) [resumed after a stop, as restart_syscall]"))
         }
     }

@@ -140,25 +140,25 @@ extension FixtureSnapshotTests {
         @Test(arguments: FixtureSnapshotTests.Aarch64.cases)
         func decodedWaits(_ c: FixtureWaitCase) throws {
             let wait = try snapshot.fixtureWait(c.tid)
-            #expect(wait.syscall == c.syscall)
-            #expect(wait.syscallNumber == c.number)
+            #expect(wait.syscall?.name == c.syscall)
+            #expect(wait.call?.number == c.number)
             #expect(wait.kind == c.kind)
             #expect(wait.forever == c.forever)
             for part in c.summary {
                 #expect(wait.summary.contains(part), "\(wait.summary)")
             }
             #expect(wait.timeoutSeconds == nil)  // no memory reads on fixtures
-            #expect((wait.args?.count ?? 6) == 6)
+            #expect((wait.call?.args.count ?? 6) == 6)
         }
 
         @Test func privateFutex() throws {
             let wait = try snapshot.fixtureWait(2010)
-            #expect(wait.args == [0xaaaad0001000, 0x80, 0x2, 0x0, 0x0, 0x0])
+            #expect(wait.call?.args == [0xaaaad0001000, 0x80, 0x2, 0x0, 0x0, 0x0])
             let futex = try #require(wait.futex)
             #expect(futex.address == 0xaaaad0001000)
-            #expect(futex.operation == "WAIT")
+            #expect(futex.operation == .wait)
             #expect(futex.private)
-            #expect(futex.clock == "monotonic")
+            #expect(futex.clock == .monotonic)
             #expect(futex.expected == 2)
             #expect(futex.mapping == MappingReference(path: "[heap]", inode: 0, device: "00:00", offset: 0x1000, shared: false))
         }
@@ -166,9 +166,9 @@ extension FixtureSnapshotTests {
         @Test func sharedFutexNamesTheSharedMapping() throws {
             let wait = try snapshot.fixtureWait(2011)
             let futex = try #require(wait.futex)
-            #expect(futex.operation == "WAIT_BITSET")
+            #expect(futex.operation == .waitBitset)
             #expect(!futex.private)
-            #expect(futex.clock == "realtime")  // FUTEX_CLOCK_REALTIME (0x100)
+            #expect(futex.clock == .realtime)  // FUTEX_CLOCK_REALTIME (0x100)
             #expect(futex.expected == 0)
             // 0xffff9a001040 in ffff9a000000-ffff9a010000 rw-s 00002000 00:1a 4242 /dev/shm/fh-ring.
             #expect(futex.mapping == MappingReference(path: "/dev/shm/fh-ring", inode: 4242, device: "00:1a", offset: 0x3040, shared: true))
@@ -218,7 +218,7 @@ extension FixtureSnapshotTests {
         @Test func wait4ListsTheChildren() throws {
             let wait = try snapshot.fixtureWait(2000)
             #expect(wait.children == [2001, 2002])
-            #expect(wait.args?.first == 0xffffffffffffffff)
+            #expect(wait.call?.args.first == 0xffffffffffffffff)
         }
 
         @Test func flockNamesTheHolder() throws {
@@ -226,7 +226,7 @@ extension FixtureSnapshotTests {
             // The waiter line (2000) and the OFD lock (pid -1) are not holders; no other process
             // has the file open, so none may share the holder's open file description.
             #expect(wait.fileLock == FileLockWait(fd: 8, path: "/var/lock/fh.lock", inode: 7001, exclusive: true,
-                                                  type: "flock", holders: [2002], sharers: []))
+                                                  type: .flock, holders: [2002], sharers: []))
             #expect(wait.fds?.first?.kind == .file)
             #expect(wait.fds?.first?.access == .readWrite)
         }
@@ -239,7 +239,7 @@ extension FixtureSnapshotTests {
                 #expect(wait.children == nil)
                 #expect(wait.fileLock == nil)
             }
-            #expect(try snapshot.fixtureWait(2016).args == nil)
+            #expect(try snapshot.fixtureWait(2016).call == nil)
         }
 
         @Test func rootsThatNestAreShownOnce() throws {
@@ -309,8 +309,8 @@ extension FixtureSnapshotTests {
         @Test(arguments: FixtureSnapshotTests.X86_64.cases)
         func decodedWaits(_ c: FixtureWaitCase) throws {
             let wait = try snapshot.fixtureWait(c.tid)
-            #expect(wait.syscall == c.syscall)
-            #expect(wait.syscallNumber == c.number)
+            #expect(wait.syscall?.name == c.syscall)
+            #expect(wait.call?.number == c.number)
             #expect(wait.kind == c.kind)
             #expect(wait.forever == c.forever)
             for part in c.summary {
@@ -348,7 +348,7 @@ extension FixtureSnapshotTests {
         @Test func sharedFlockWithoutHolders() throws {
             let lock = try #require(snapshot.fixtureWait(3010).fileLock)
             #expect(lock.exclusive == false)
-            #expect(lock.type == "flock")
+            #expect(lock.type == .flock)
             #expect(lock.inode == 31337)
             #expect(lock.path == "/srv/data/shared.lock")
         }

@@ -99,7 +99,7 @@ import Testing
         #expect(!names.contains("__nptl_death_event") && !names.contains("sem_unlink"))
         #expect(thread.wait?.lock?.kind == .cpythonLock)
         #expect(thread.wait?.lock?.python?.typeName == "_thread.lock")
-        #expect(thread.wait?.futex?.operation == "WAIT_BITSET")
+        #expect(thread.wait?.futex?.operation == .waitBitset)
     }
 
     func pythonLockWait(python: String) throws {
@@ -114,7 +114,7 @@ import Testing
         #expect(names.contains("PyThread_acquire_lock_timed"))
         #expect(!names.contains("__nptl_death_event") && !names.contains("sem_unlink"))
         #expect(thread.wait?.lock?.kind == .cpythonLock)
-        #expect(thread.wait?.futex?.operation == "WAIT_BITSET")
+        #expect(thread.wait?.futex?.operation == .waitBitset)
     }
 
     @Test func libgompBarrier() throws {

@@ -21,7 +21,7 @@ import Testing
         #expect(wait.forever)
         let futex = try #require(wait.futex)
         #expect(futex.private)
-        #expect(futex.operation == "WAIT")
+        #expect(futex.operation == .wait)
         #expect(wait.summary.hasPrefix("futex wait 0x"))
         #expect(wait.summary.hasSuffix("(private, forever)"))
         #expect(report.thread(victim.pid)?.wchan?.hasPrefix("futex") == true)
@@ -153,7 +153,7 @@ import Testing
         #expect(wait.kind == .futex && wait.forever)
         let futexes = try #require(wait.futexes)
         #expect(futexes.count == 2)
-        #expect(futexes.allSatisfy { $0.private && $0.operation == "WAITV" })
+        #expect(futexes.allSatisfy { $0.private && $0.operation == .waitv })
         #expect(wait.summary.hasPrefix("futex_waitv [0x"))
     }
 

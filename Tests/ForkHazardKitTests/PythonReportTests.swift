@@ -225,7 +225,7 @@ extension PythonVictim {
         #expect(simple?.typeName == "_queue.SimpleQueue" && simple?.path == "TASKS", "\(String(describing: simple))")
         let deepTid = try #require(victim.threads["deep"])
         let deep = try #require(report.thread(deepTid)?.wait?.lock)
-        #expect(deep.python == nil && deep.pythonObjectNotFound == true)
+        #expect(deep.python == nil && deep.pythonObjectNotFound)
         let text = TextRenderer(color: false).render(report)
         #expect(text.contains("— Event `self._done` in "))
         // A Python thread's line is its Python stack; --native-stacks adds the native one.
@@ -349,16 +349,16 @@ extension PythonVictim {
         let thread = try #require(stopped.thread(busy)?.python)
         #expect(thread.threadName == "busy")
         #expect(thread.stack.first?.function == "spin")
-        #expect(thread.mayBeTorn == nil)
+        #expect(!thread.mayBeTorn)
         let bare = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
         let torn = try #require(bare.thread(busy)?.python)
-        #expect(torn.mayBeTorn == true)
+        #expect(torn.mayBeTorn)
         #expect(TextRenderer(color: false).render(bare).contains("(read while running: may be torn)"))
         try expectValid([stopped.json(), bare.json()], against: .report)
         // A blocked thread's frames are read without a stop, with or without stacks.
         let waiter = try #require(victim.threads["rlock-waiter"])
         #expect(bare.thread(waiter)?.python?.stack.isEmpty == false)
-        #expect(bare.thread(waiter)?.python?.mayBeTorn == nil)
+        #expect(bare.thread(waiter)?.python?.mayBeTorn == false)
         #expect(bare.thread(waiter)?.wait?.lock?.owner == victim.threads["rlock-holder"], "an RLock in the same process names its owner")
     }
 

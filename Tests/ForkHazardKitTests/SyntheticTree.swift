@@ -79,13 +79,18 @@ struct SyntheticTree {
     func report() -> Report { Analyzer.standard.report(for: snapshot) }
 }
 
+extension SystemCall {
+    /// A call by name, for waits made up in tests: its number and arguments are not looked at.
+    static func named(_ name: Syscall) -> SystemCall { SystemCall(name: name, number: 0, args: Array(repeating: 0, count: 6)) }
+}
+
 extension ThreadWait {
     static func futex(_ address: UInt64, private isPrivate: Bool = true, lock: LockInfo.Kind? = nil, owner: Int32? = nil,
                       timeout: Double? = nil, expected: UInt32 = 2, mapping: MappingReference? = nil,
                       mappedBy: [Int32]? = nil, joins: Int32? = nil) -> ThreadWait {
-        var wait = ThreadWait(kind: .futex, syscall: "futex", forever: timeout == nil, timeoutSeconds: timeout)
-        wait.futex = FutexWait(address: address, operation: "WAIT", private: isPrivate, clock: "monotonic", expected: expected,
-                               mapping: mapping, mappedBy: mappedBy)
+        let futex = FutexWait(address: address, operation: .wait, private: isPrivate, clock: .monotonic, expected: expected,
+                              mapping: mapping, mappedBy: mappedBy)
+        var wait = ThreadWait(.futex(futex, lock: nil), call: .named(.futex), forever: timeout == nil, timeoutSeconds: timeout)
         if let lock {
             var info = LockInfo(kind: lock, address: address)
             info.owner = owner
@@ -98,49 +103,42 @@ extension ThreadWait {
 
     /// `read` on a pipe whose other ends the `writers` hold.
     static func readPipe(fd: Int32 = 3, inode: UInt64, writers: [Int32]) -> ThreadWait {
-        var wait = ThreadWait(kind: .fd, syscall: "read", forever: true)
-        wait.fds = [.pipe(fd: fd, inode: inode, holders: writers, events: "in")]
-        return wait
+        ThreadWait(.fd(.pipe(fd: fd, inode: inode, holders: writers, events: "in"), socketTimeout: nil), call: .named(.read), forever: true)
     }
 
-    static func poll(_ fds: [FdDescription], syscall: String = "poll", timeout: Double? = nil) -> ThreadWait {
-        var wait = ThreadWait(kind: .poll, syscall: syscall, forever: timeout == nil, timeoutSeconds: timeout)
-        wait.fds = fds
-        return wait
+    static func poll(_ fds: [FdDescription], syscall: Syscall = .poll, timeout: Double? = nil) -> ThreadWait {
+        ThreadWait(.poll(fds, unreadableCount: nil), call: .named(syscall), forever: timeout == nil, timeoutSeconds: timeout)
     }
 
     static func epoll(watching: [FdDescription]?) -> ThreadWait {
         var epoll = FdDescription(fd: 5, kind: .epoll)
         epoll.target = "anon_inode:[eventpoll]"
         epoll.watched = watching
-        return .poll([epoll], syscall: "epoll_wait")
+        return .poll([epoll], syscall: .epollWait)
     }
 
-    static func recv(_ fd: FdDescription, timeout: Double? = nil) -> ThreadWait {
-        var wait = ThreadWait(kind: .fd, syscall: "recvfrom", forever: timeout == nil, timeoutSeconds: timeout)
-        wait.fds = [fd]
-        if timeout != nil { wait.socketTimeout = true }
-        return wait
+    static func recv(_ fd: FdDescription, timeout: Double? = nil, unknownTimeout: Bool = false) -> ThreadWait {
+        ThreadWait(.fd(fd, socketTimeout: timeout != nil ? .own : unknownTimeout ? .unknown : nil), call: .named(.recvfrom),
+                   forever: timeout == nil, timeoutSeconds: timeout)
     }
 
     static func child(_ pids: [Int32]) -> ThreadWait {
-        var wait = ThreadWait(kind: .child, syscall: "wait4", forever: true)
-        wait.childTarget = pids.count == 1 ? .pid(pids[0]) : .any
-        wait.children = pids
-        return wait
+        ThreadWait(.child(pids.count == 1 ? .pid(pids[0]) : .any, children: pids), call: .named(.wait4), forever: true)
     }
 
     static func sleep(_ seconds: Double) -> ThreadWait {
-        ThreadWait(kind: .sleep, syscall: "clock_nanosleep", forever: false, timeoutSeconds: seconds)
+        ThreadWait(.sleep(absolute: false), call: .named(.clockNanosleep), forever: false, timeoutSeconds: seconds)
     }
 
-    static let pause = ThreadWait(kind: .signal, syscall: "pause", forever: true)
-    static let running = ThreadWait(kind: .running, forever: false)
+    static let pause = ThreadWait(.signal, call: .named(.pause), forever: true)
+    static let running = ThreadWait(.running(inspector: false), forever: false)
 
     static func flock(path: String, inode: UInt64, holders: [Int32], sharers: [Int32]? = nil) -> ThreadWait {
-        var wait = ThreadWait(kind: .fileLock, syscall: "flock", forever: true)
-        wait.fileLock = FileLockWait(fd: 4, path: path, inode: inode, exclusive: true, type: "flock", holders: holders, sharers: sharers)
-        return wait
+        let lock = FileLockWait(fd: 4, path: path, inode: inode, exclusive: true, type: .flock, holders: holders, sharers: sharers)
+        var fd = FdDescription(fd: 4, kind: .file)
+        fd.target = path
+        fd.inode = inode
+        return ThreadWait(.fileLock(lock, fd: fd), call: .named(.flock), forever: true)
     }
 }
 

@@ -33,14 +33,14 @@ public struct LockInfo: Sendable, Equatable {
     public var ownerNamespaceTid: Int32?
     public var ownerSource: OwnerSource?
     /// True for locks that record no owner (semaphores, CPython locks, condition variables).
-    public var recordsNoOwner: Bool?
+    public var recordsNoOwner = false
     /// For `threadJoin`: the thread whose end it waits for.
     public var joins: Int32?
     /// In a Python thread: the lock object it waits on, found from its frames.
     public var python: PythonLockInfo?
     /// In a Python thread waiting on a CPython lock: its frames were searched and led to no lock
     /// object at the futex address (it is held somewhere they do not reach). Nothing is guessed.
-    public var pythonObjectNotFound: Bool?
+    public var pythonObjectNotFound = false
 
     public init(kind: Kind, address: UInt64?, frame: String? = nil) {
         self.kind = kind

@@ -228,7 +228,7 @@ public struct PythonThreadInfo: Sendable, Equatable {
     /// Innermost first.
     public var stack: [PythonFrameInfo]
     /// Read while the thread ran (without a stop: `--no-stacks`), so its frames may be torn.
-    public var mayBeTorn: Bool?
+    public var mayBeTorn = false
 }
 
 public struct PythonFrameInfo: Sendable, Equatable {
@@ -293,51 +293,179 @@ public struct ThreadWait: Sendable {
         case other
     }
 
-    public var kind: Kind
-    /// The system call's name; nil outside one.
-    public var syscall: String?
-    public var syscallNumber: Int?
-    /// The six raw arguments.
-    public var args: [UInt64]?
+    /// What the wait is on, each kind with its own facts.
+    public enum Detail: Sendable {
+        /// `inspector`: this thread is forkhazard's own, taking the snapshot.
+        case running(inspector: Bool)
+        /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
+        case userSpace(programCounter: UInt64?, stopped: TaskState?)
+        /// One futex; the kind of lock, told from the stack, once classified.
+        case futex(FutexWait, lock: LockInfo?)
+        /// futex_waitv: every futex in the vector.
+        case futexVector([FutexWait], lock: LockInfo?)
+        /// A blocking call on one fd, and on a socket whether its timeout is the socket's own.
+        case fd(FdDescription, socketTimeout: SocketTimeout?)
+        /// poll/select/epoll: the fds, and how many the call named when its list could not be read.
+        case poll([FdDescription], unreadableCount: Int?)
+        /// wait4/waitid: which children it waits for, and those of the snapshot that match.
+        case child(ChildTarget, children: [Int32])
+        /// `absolute`: it runs to a deadline (`timeoutSeconds` is then the time left).
+        case sleep(absolute: Bool)
+        case fileLock(FileLockWait, fd: FdDescription)
+        case signal
+        case restarted
+        case zombie
+        /// The kernel function it sleeps in, or nil when idle or running.
+        case kernel(function: String?)
+        /// Another call; a futex operation that does not block (a wake) keeps its futex.
+        case other(futex: FutexWait?)
+    }
+
+    /// A socket's own timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`) for a blocking call on it.
+    public enum SocketTimeout: Sendable {
+        /// The wait's timeout is the socket's own, not the call's.
+        case own
+        /// Whether it has one could not be read (no `pidfd_getfd`, or not permitted), so the wait
+        /// may end by itself.
+        case unknown
+    }
+
+    public var detail: Detail
+    /// The system call it is in; nil outside one.
+    public var call: SystemCall?
     /// True when only another thread, process or event can end the wait: no timeout.
     public var forever: Bool
     /// The timeout or remaining sleep, when the wait has one and it could be read.
     public var timeoutSeconds: Double?
-    /// For a sleep: whether it runs to an absolute deadline (`timeoutSeconds` is then the time left).
-    public var absolute: Bool?
-    /// The timeout is the socket's own (`SO_RCVTIMEO`/`SO_SNDTIMEO`), not the call's.
-    public var socketTimeout: Bool?
-    /// On a socket: whether it has a timeout of its own could not be read (no `pidfd_getfd`, or
-    /// not permitted), so the wait may end by itself.
-    public var socketTimeoutUnknown: Bool?
-    /// Outside a system call: the program counter, and the stop state (`T`, `t`) when stopped.
-    public var programCounter: UInt64?
-    public var stoppedState: TaskState?
-    /// For a kernel thread: the kernel function it sleeps in, or nil when idle or running.
-    public var kernelFunction: String?
-    /// This thread is forkhazard's own, taking the snapshot.
-    public var inspector: Bool?
-    /// For `restart_syscall`: the call that was resumed, told from the stack's innermost frame.
-    public var resumed: String?
-    public var futex: FutexWait?
-    /// futex_waitv: every futex in the vector.
-    public var futexes: [FutexWait]?
-    /// The fds it waits on, with what they are and who holds their other end.
-    public var fds: [FdDescription]?
-    /// For poll/select/epoll whose fd list could not be read: how many fds it named.
-    public var unreadableFdCount: Int?
-    /// wait4/waitid: which children it waits for, and those of the snapshot that match.
-    public var childTarget: ChildTarget?
-    public var children: [Int32]?
-    public var fileLock: FileLockWait?
-    /// For a futex wait: the kind of lock, told from the stack.
-    public var lock: LockInfo?
 
-    public init(kind: Kind, syscall: String? = nil, forever: Bool, timeoutSeconds: Double? = nil) {
-        self.kind = kind
-        self.syscall = syscall
+    public init(_ detail: Detail, call: SystemCall? = nil, forever: Bool, timeoutSeconds: Double? = nil) {
+        self.detail = detail
+        self.call = call
         self.forever = forever
         self.timeoutSeconds = timeoutSeconds
+    }
+
+    public var kind: Kind {
+        switch detail {
+        case .running: return .running
+        case .userSpace: return .userSpace
+        case .futex, .futexVector: return .futex
+        case .fd: return .fd
+        case .poll: return .poll
+        case .child: return .child
+        case .sleep: return .sleep
+        case .fileLock: return .fileLock
+        case .signal: return .signal
+        case .restarted: return .restarted
+        case .zombie: return .zombie
+        case .kernel: return .kernel
+        case .other: return .other
+        }
+    }
+
+    /// The system call's name; nil outside one.
+    public var syscall: Syscall? { call?.name }
+
+    /// The futex waited on (or, for a call that does not block, operated on).
+    public var futex: FutexWait? {
+        get {
+            switch detail {
+            case .futex(let futex, _): return futex
+            case .other(let futex): return futex
+            default: return nil
+            }
+        }
+        set {
+            guard let newValue else { return }
+            switch detail {
+            case .futex(_, let lock): detail = .futex(newValue, lock: lock)
+            case .other: detail = .other(futex: newValue)
+            default: break
+            }
+        }
+    }
+
+    /// futex_waitv's futexes.
+    public var futexes: [FutexWait]? {
+        if case .futexVector(let futexes, _) = detail { return futexes }
+        return nil
+    }
+
+    /// For a futex wait: the kind of lock, told from the stack.
+    public var lock: LockInfo? {
+        get {
+            switch detail {
+            case .futex(_, let lock), .futexVector(_, let lock): return lock
+            default: return nil
+            }
+        }
+        set {
+            switch detail {
+            case .futex(let futex, _): detail = .futex(futex, lock: newValue)
+            case .futexVector(let futexes, _): detail = .futexVector(futexes, lock: newValue)
+            default: break
+            }
+        }
+    }
+
+    /// The fds it waits on, with what they are and who holds their other end.
+    public var fds: [FdDescription]? {
+        get {
+            switch detail {
+            case .fd(let fd, _): return [fd]
+            case .poll(let fds, _): return fds
+            case .fileLock(_, let fd): return [fd]
+            default: return nil
+            }
+        }
+        set {
+            guard let newValue else { return }
+            switch detail {
+            case .fd(_, let timeout) where newValue.count == 1: detail = .fd(newValue[0], socketTimeout: timeout)
+            case .poll(_, let unreadable): detail = .poll(newValue, unreadableCount: unreadable)
+            case .fileLock(let lock, _) where newValue.count == 1: detail = .fileLock(lock, fd: newValue[0])
+            default: break
+            }
+        }
+    }
+
+    public var fileLock: FileLockWait? {
+        get {
+            if case .fileLock(let lock, _) = detail { return lock }
+            return nil
+        }
+        set {
+            if let newValue, case .fileLock(_, let fd) = detail { detail = .fileLock(newValue, fd: fd) }
+        }
+    }
+
+    /// wait4/waitid: the children of the snapshot it waits for.
+    public var children: [Int32]? {
+        if case .child(_, let children) = detail { return children }
+        return nil
+    }
+
+    /// On a socket: whether its timeout is its own, or unknown.
+    public var socketTimeout: SocketTimeout? {
+        if case .fd(_, let timeout) = detail { return timeout }
+        return nil
+    }
+}
+
+/// The system call a thread is in, as `/proc/PID/task/TID/syscall` gives it.
+public struct SystemCall: Sendable, Equatable {
+    public var name: Syscall
+    public var number: Int
+    /// The six raw arguments.
+    public var args: [UInt64]
+    /// For `restart_syscall`: the call that was resumed, told from the stack's innermost frame.
+    public var resumed: Syscall?
+
+    public init(name: Syscall, number: Int, args: [UInt64], resumed: Syscall? = nil) {
+        self.name = name
+        self.number = number
+        self.args = args
+        self.resumed = resumed
     }
 }
 
@@ -352,11 +480,10 @@ public enum ChildTarget: Sendable, Equatable {
 
 public struct FutexWait: Sendable, Equatable {
     public var address: UInt64
-    /// `WAIT`, `WAIT_BITSET`, `LOCK_PI`, `LOCK_PI2`, `WAIT_REQUEUE_PI`, `WAITV`, or a waking operation.
-    public var operation: String
+    public var operation: FutexOperation
     /// Private futexes can be woken only by threads of the same process.
     public var `private`: Bool
-    public var clock: String?
+    public var clock: FutexClock?
     /// The value the waiter expects at the address.
     public var expected: UInt32?
     /// The mapping that holds the address; for a shared futex, the object that other processes map too.
@@ -391,7 +518,7 @@ public struct FdDescription: Sendable, Equatable {
     /// The processes that can make this fd ready: a pipe's other end, a unix socket's peer.
     public var peers: [FdHolder]?
     /// Some processes' fds could not be read: `peers` may miss holders.
-    public var peersIncomplete: Bool?
+    public var peersIncomplete = false
     public var socket: SocketDescription?
     /// For an epoll fd: the fds it watches.
     public var watched: [FdDescription]?
@@ -426,8 +553,7 @@ public struct FileLockWait: Sendable, Equatable {
     public var inode: UInt64?
     /// `exclusive` or `shared`, nil when the lock's type could not be read.
     public var exclusive: Bool?
-    /// `flock` or `posix` or `ofd`.
-    public var type: String
+    public var type: FileLockKind
     /// The holders /proc/locks names (for flock and OFD locks, the process that opened the file).
     public var holders: [Int32]
     /// For flock and OFD locks: every other process with the file open, which may share the

@@ -128,5 +128,10 @@ struct JSONObject {
         if value != .null { self[key] = value }
     }
 
+    /// A flag, written as `true` only when set: readers take a missing key for false.
+    mutating func flag(_ key: String, _ value: Bool) {
+        if value { self[key] = .bool(true) }
+    }
+
     var json: JSON { .object(members) }
 }

@@ -123,7 +123,7 @@ extension ThreadSnapshot {
             p["ident"] = .from(python.ident)
             p["holdsGIL"] = .bool(python.holdsGIL)
             p["stack"] = .array(python.stack.map { .fields(["function": .string($0.function), "file": .string($0.file), "line": .from($0.line)]) })
-            p.optional("mayBeTorn", .from(python.mayBeTorn))
+            p.flag("mayBeTorn", python.mayBeTorn)
             return p.json
         } ?? .null
         return object.json
@@ -148,18 +148,21 @@ extension StackFrame {
 }
 
 extension ThreadWait {
+    /// The facts of its kind; keys that do not apply are left out.
     var json: JSON {
         var object = JSONObject()
         object["kind"] = .string(kind.rawValue)
         object["summary"] = .string(summary)
         object["forever"] = .bool(forever)
         object.optional("timeoutSeconds", .from(timeoutSeconds))
-        object.optional("socketTimeout", .from(socketTimeout))
-        object.optional("socketTimeoutUnknown", .from(socketTimeoutUnknown))
-        object.optional("syscall", .from(syscall))
-        object.optional("syscallNumber", .from(syscallNumber))
-        object.optional("args", args.map { .strings($0.map(hexAddress)) } ?? .null)
-        object.optional("resumed", .from(resumed))
+        object.flag("socketTimeout", socketTimeout == .own)
+        object.flag("socketTimeoutUnknown", socketTimeout == .unknown)
+        if let call {
+            object["syscall"] = .string(call.name.name)
+            object["syscallNumber"] = .from(call.number)
+            object["args"] = .strings(call.args.map(hexAddress))
+            object.optional("resumed", .from(call.resumed?.name))
+        }
         object.optional("futex", futex?.json ?? .null)
         object.optional("futexes", futexes.map { .array($0.map(\.json)) } ?? .null)
         object.optional("fds", fds.map { .array($0.map(\.json)) } ?? .null)
@@ -174,9 +177,9 @@ extension FutexWait {
     var json: JSON {
         var object = JSONObject()
         object["address"] = .hex(address)
-        object["operation"] = .string(operation)
+        object["operation"] = .string(operation.name)
         object["private"] = .bool(`private`)
-        object.optional("clock", .from(clock))
+        object.optional("clock", .from(clock?.rawValue))
         object.optional("expected", expected.map { .int(Int64($0)) } ?? .null)
         if let mapping {
             var map = JSONObject()
@@ -202,7 +205,7 @@ extension FdDescription {
         object.optional("access", .from(access?.rawValue))
         object.optional("events", .from(events))
         object.optional("peers", peers.map { .array($0.map(\.json)) } ?? .null)
-        object.optional("peersIncomplete", .from(peersIncomplete))
+        object.flag("peersIncomplete", peersIncomplete)
         if let socket {
             var s = JSONObject()
             s.optional("proto", .from(socket.proto))
@@ -237,7 +240,7 @@ extension FileLockWait {
         object.optional("path", .from(path))
         object.optional("inode", .from(inode))
         object["mode"] = .string(exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown")
-        object["type"] = .string(type)
+        object["type"] = .string(type.rawValue)
         object["holders"] = .pids(holders)
         object.optional("sharers", sharers.map(JSON.pids) ?? .null)
         return object.json
@@ -253,8 +256,8 @@ extension LockInfo {
         object.optional("owner", .from(owner))
         object.optional("ownerNamespaceTid", .from(ownerNamespaceTid))
         object.optional("ownerSource", .from(ownerSource?.rawValue))
-        object.optional("recordsNoOwner", .from(recordsNoOwner))
-        object.optional("pythonObjectNotFound", .from(pythonObjectNotFound))
+        object.flag("recordsNoOwner", recordsNoOwner)
+        object.flag("pythonObjectNotFound", pythonObjectNotFound)
         object.optional("joins", .from(joins))
         if let python {
             var p = JSONObject()

@@ -119,7 +119,7 @@ public struct TextRenderer: Sendable {
                 out.append(bar + threadLine(thread, count: group.count, tidWidth: tidWidth, nameWidth: nameWidth))
                 let indent = bar + String(repeating: " ", count: tidWidth + 1)
                 if let frames = thread.python?.stack, !frames.isEmpty {
-                    out.append(indent + style(pythonStackLine(frames, torn: thread.python?.mayBeTorn == true), .dim))
+                    out.append(indent + style(pythonStackLine(frames, torn: thread.python?.mayBeTorn ?? false), .dim))
                     if nativeStacks, let stack = thread.stack, !stack.isEmpty { out.append(indent + style("native " + stackLine(stack), .dim)) }
                 } else if let stack = thread.stack, !stack.isEmpty {
                     out.append(indent + style(stackLine(stack), .dim))

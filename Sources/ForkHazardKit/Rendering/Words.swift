@@ -166,75 +166,69 @@ let holdersShown = 6
 extension ThreadWait {
     /// The one line a person reads: `futex wait 0x55e6e815a5e0 (private, forever) — pthread mutex owned by TID 8212`.
     public var summary: String {
-        guard let resumed, kind != .restarted else { return line(name: syscall ?? "?") }
-        return line(name: resumed) + " [resumed after a stop, as restart_syscall]"
+        guard let resumed = call?.resumed, kind != .restarted else { return line(name: call?.name.name ?? "?") }
+        return line(name: resumed.name) + " [resumed after a stop, as restart_syscall]"
     }
 
     private func line(name: String) -> String {
-        switch kind {
-        case .running:
-            return inspector == true ? "forkhazard itself, taking this snapshot" : "running"
-        case .userSpace:
-            if let stoppedState { return "stopped (state \(stoppedState)) outside a system call" }
+        switch detail {
+        case .running(let inspector):
+            return inspector ? "forkhazard itself, taking this snapshot" : "running"
+        case .userSpace(let programCounter, let stopped):
+            if let stopped { return "stopped (state \(stopped)) outside a system call" }
             return "not in a system call" + (programCounter.map { " (pc \(hexAddress($0)))" } ?? "")
         case .zombie:
             return "exited (zombie, not yet reaped by its parent)"
-        case .kernel:
-            return "kernel thread" + (kernelFunction.map { ", in \($0)" } ?? "")
-        case .futex:
-            if let futexes {
-                let list = futexes.isEmpty ? "\(args.map { Int(min($0[1], 128)) } ?? 0) futexes (unreadable)"
-                    : futexes.map { "\(hexAddress($0.address)) \($0.private ? "private" : "shared")" }.joined(separator: ", ")
-                return "futex_waitv [\(list)] (\(describeTimeout(forever: forever, seconds: timeoutSeconds)))"
-            }
-            guard let futex else { return name }
+        case .kernel(let function):
+            return "kernel thread" + (function.map { ", in \($0)" } ?? "")
+        case .futexVector(let futexes, _):
+            let list = futexes.isEmpty ? "\(call.map { Int(min($0.args[1], 128)) } ?? 0) futexes (unreadable)"
+                : futexes.map { "\(hexAddress($0.address)) \($0.private ? "private" : "shared")" }.joined(separator: ", ")
+            return "futex_waitv [\(list)] (\(describeTimeout(forever: forever, seconds: timeoutSeconds)))"
+        case .futex(let futex, _):
             let scope = futex.private ? "private" : "shared" + (futex.mapping.map { ": " + describe($0) } ?? "")
-            return "futex \(futex.operation.lowercased()) \(hexAddress(futex.address)) "
+            return "futex \(futex.operation.name.lowercased()) \(hexAddress(futex.address)) "
                 + "(\(scope), \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" + lockSuffix
-        case .fd:
-            let fds = self.fds ?? []
-            let option = fds.first?.waitsForWriters == true ? "SO_RCVTIMEO" : "SO_SNDTIMEO"
-            return "\(name) " + fds.map { describeFd($0) }.joined(separator: "; ")
-                + (forever ? "" : " (\(describeTimeout(forever: false, seconds: timeoutSeconds))" + (socketTimeout == true ? ", the socket's \(option))" : ")"))
-        case .poll:
+        case .fd(let fd, let socketTimeout):
+            let option = fd.waitsForWriters ? "SO_RCVTIMEO" : "SO_SNDTIMEO"
+            return "\(name) " + describeFd(fd)
+                + (forever ? "" : " (\(describeTimeout(forever: false, seconds: timeoutSeconds))" + (socketTimeout == .own ? ", the socket's \(option))" : ")"))
+        case .poll(let fds, let unreadableCount):
             let timeout = !forever && timeoutSeconds == 0 ? "non-blocking" : describeTimeout(forever: forever, seconds: timeoutSeconds)
-            if let unreadableFdCount { return "\(name) [\(unreadableFdCount) fds, unreadable] (\(timeout))" }
-            let fds = self.fds ?? []
+            if let unreadableCount { return "\(name) [\(unreadableCount) fds, unreadable] (\(timeout))" }
             if fds.count == 1, fds[0].kind == .epoll, name.hasPrefix("epoll") {
                 return "\(name) fd \(fds[0].fd) = epoll watching [\(describeFds(fds[0].watched ?? []))] (\(timeout))"
             }
             return "\(name) [\(describeFds(fds))] (\(timeout))"
-        case .child:
-            let children = self.children ?? []
+        case .child(let target, let children):
             let what: String
-            switch childTarget {
-            case .pid(let pid)?: what = "child \(pid)"
-            case .group(let group)?: what = "any child in process group \(group)"
-            case .pidfd?: what = "a child by pidfd"
-            case .any?, nil: what = "any child"
+            switch target {
+            case .pid(let pid): what = "child \(pid)"
+            case .group(let group): what = "any child in process group \(group)"
+            case .pidfd: what = "a child by pidfd"
+            case .any: what = "any child"
             }
             var detail = children.isEmpty ? "no such child in the snapshot"
-                : childTarget.map { if case .pid = $0 { return true } else { return false } } == true ? "alive"
+                : { if case .pid = target { return true } else { return false } }() ? "alive"
                 : "children: " + compactList(children)
             detail += forever ? ", forever" : ", non-blocking"
             return "\(name) for \(what) (\(detail))"
-        case .sleep:
-            let time = timeoutSeconds.map { absolute == true ? "\(formatDuration($0)) left" : formatDuration($0) } ?? "for an unreadable time"
+        case .sleep(let absolute):
+            let time = timeoutSeconds.map { absolute ? "\(formatDuration($0)) left" : formatDuration($0) } ?? "for an unreadable time"
             return "\(name) \(time)"
-        case .fileLock:
-            guard let lock = fileLock else { return name }
+        case .fileLock(let lock, _):
             let mode = lock.exclusive.map { $0 ? "exclusive" : "shared" } ?? "unknown"
             let held = lock.holders.isEmpty ? "holder unknown" : "held by " + compactList(lock.holders)
             return "\(name) \(mode) lock on fd \(lock.fd) = \(lock.path ?? "?") (\(held), forever)"
         case .signal:
-            if name == "rt_sigtimedwait" { return "\(name) (sigwait, \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" }
+            if name == Syscall.rtSigtimedwait.name { return "\(name) (sigwait, \(describeTimeout(forever: forever, seconds: timeoutSeconds)))" }
             return "\(name) (until a signal arrives)"
         case .restarted:
-            if let resumed { return "restart_syscall (\(resumed), resumed after a stop)" }
+            if let resumed = call?.resumed { return "restart_syscall (\(resumed), resumed after a stop)" }
             return "restart_syscall (a wait resumed after a stop; its arguments are gone)"
-        case .other:
-            if let futex { return "futex \(futex.operation.lowercased()) \(hexAddress(futex.address))" }
-            let shown = (args ?? []).prefix(3).map(hexAddress).joined(separator: ", ")
+        case .other(let futex):
+            if let futex { return "futex \(futex.operation.name.lowercased()) \(hexAddress(futex.address))" }
+            let shown = (call?.args ?? []).prefix(3).map(hexAddress).joined(separator: ", ")
             return "\(name)(\(shown), …)"
         }
     }
@@ -251,7 +245,7 @@ extension ThreadWait {
             return " — " + words
         }
         var words = lock.kind != .unknown ? lock.kind.label : ""
-        if lock.pythonObjectNotFound == true {
+        if lock.pythonObjectNotFound {
             words = (words.isEmpty ? "" : words + ": ") + "no Python lock object found for it from the thread's frames"
         }
         if let owner = lock.owner {

@@ -41,7 +41,7 @@ public struct DeadlockRule: Rule {
             argv = process.argv
             waits = group.map { key in
                 let wait = process.thread(key.tid)?.wait
-                return [wait?.kind.rawValue, wait?.syscall, wait?.lock?.kind.rawValue, wait?.futex.map { "\($0.address) \($0.private)" }]
+                return [wait?.kind.rawValue, wait?.syscall?.name, wait?.lock?.kind.rawValue, wait?.futex.map { "\($0.address) \($0.private)" }]
                     .map { $0 ?? "-" }.joined(separator: " ")
             }
         }

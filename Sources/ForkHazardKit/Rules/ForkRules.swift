@@ -90,7 +90,7 @@ public struct InheritedLock: Rule {
                     continue
                 } else if child.threads.count == 1 {
                     let reason: InheritedLockFacts.NoOwner = lock.kind == .libgompBarrier ? .barrier
-                        : lock.recordsNoOwner == true ? .notRecorded : .unreadable
+                        : lock.recordsNoOwner ? .notRecorded : .unreadable
                     let candidates = (origin.threadsAtFork ?? []).filter { $0.tid != origin.parent || origin.threadsAtFork?.count == 1 }
                     holder = .unrecorded(reason, candidates: candidates)
                     holderKey = .unrecorded(candidates.map(\.tid))

@@ -246,7 +246,7 @@ public struct WaitGraph: Sendable {
                 return processes(all, .fileLockHolders(all))
             }
             guard let fds = wait.fds, !fds.isEmpty else { return .live(.fdsUnreadable) }
-            if wait.socketTimeoutUnknown == true { return .live(.socketTimeoutUnknown) }
+            if wait.socketTimeout == .unknown { return .live(.socketTimeoutUnknown) }
             var all = Set<ThreadKey>()
             var pids = Set<Int32>()
             var roles: [WakerRole] = []
@@ -307,7 +307,7 @@ public struct WaitGraph: Sendable {
         switch fd.kind {
         case .pipe, .unixSocket:
             guard let peers = fd.peers else { return .live(.otherEndUnknown(fd: fd.fd)) }
-            if fd.peersIncomplete == true { return .live(.peersIncomplete(fd: fd.fd)) }
+            if fd.peersIncomplete { return .live(.peersIncomplete(fd: fd.fd)) }
             guard !peers.isEmpty else { return .live(.noOtherEnd(fd: fd.fd)) }
             let pids = Array(Set(peers.map(\.pid))).sorted()
             let role: WakerRole = fd.kind == .unixSocket ? .socketPeer(target: fd.target, pids: pids)

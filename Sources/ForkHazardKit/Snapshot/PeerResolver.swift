@@ -22,7 +22,7 @@ struct PeerResolver: Sendable {
         var files = Set<String>()
         for process in processes {
             for thread in process.threads {
-                if let lock = thread.wait?.fileLock, lock.type != "posix", let path = lock.path, lock.inode != nil { files.insert(path) }
+                if let lock = thread.wait?.fileLock, lock.type != .posix, let path = lock.path, lock.inode != nil { files.insert(path) }
             }
         }
         guard !wanted.isEmpty || !files.isEmpty else { return }
@@ -44,7 +44,7 @@ struct PeerResolver: Sendable {
         }
         for p in processes.indices {
             for t in processes[p].threads.indices {
-                guard let lock = processes[p].threads[t].wait?.fileLock, lock.type != "posix",
+                guard let lock = processes[p].threads[t].wait?.fileLock, lock.type != .posix,
                       let path = lock.path, let inode = lock.inode else { continue }
                 let pid = processes[p].pid
                 processes[p].threads[t].wait?.fileLock?.sharers = (found.openers[FileKey(path: path, inode: inode)] ?? [])

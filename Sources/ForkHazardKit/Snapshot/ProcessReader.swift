@@ -61,13 +61,11 @@ final class ProcessReader: WaitContext {
             var wait: ThreadWait?
             if pid == getpid() {
                 // Its own wait state would show this very read.
-                wait = ThreadWait(kind: .running, forever: false)
-                wait?.inspector = true
+                wait = ThreadWait(.running(inspector: true), forever: false)
             } else if state.hasExited {
-                wait = ThreadWait(kind: .zombie, forever: false)
+                wait = ThreadWait(.zombie, forever: false)
             } else if threadStat.isKernelThread {
-                wait = ThreadWait(kind: .kernel, forever: false)
-                wait?.kernelFunction = wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }
+                wait = ThreadWait(.kernel(function: wchan.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }), forever: false)
             } else {
                 switch syscall {
                 case .success(let text):
@@ -162,7 +160,7 @@ final class ProcessReader: WaitContext {
             let candidate = Int32(bitPattern: value & 0x3fff_ffff)
             return candidate > 0 ? candidate : nil
         }
-        if futex.operation.hasPrefix("LOCK_PI") || futex.operation == "WAIT_REQUEUE_PI" {
+        if futex.operation.isPriorityInheritance {
             return u32(at: address).flatMap(tid).map { ($0, .piFutexWord) }
         }
         switch lock.kind {

@@ -35,7 +35,7 @@ final class PythonReader: Sendable {
         let frames = (try? runtime.stack(threadState: thread.threadState).get()) ?? []
         return PythonThreadInfo(threadName: names[thread.ident], ident: thread.ident, holdsGIL: thread.holdsGIL,
                                 stack: frames.map { PythonFrameInfo(function: $0.function, file: $0.file, line: $0.line) },
-                                mayBeTorn: mayBeTorn ? true : nil)
+                                mayBeTorn: mayBeTorn)
     }
 
     /// The Python lock object thread `tid` waits on at `futex`, found from its frames; nil when

@@ -56,18 +56,13 @@ struct WaitDecoder {
     func decode(_ state: SyscallState, threadState: TaskState, in context: WaitContext) -> ThreadWait {
         switch state {
         case .running:
-            return ThreadWait(kind: .running, forever: false)
+            return ThreadWait(.running(inspector: false), forever: false)
         case .notInSyscall(_, let pc):
-            var wait = ThreadWait(kind: .userSpace, forever: false)
-            wait.programCounter = pc
-            if threadState.isStopped { wait.stoppedState = threadState }
-            return wait
+            return ThreadWait(.userSpace(programCounter: pc, stopped: threadState.isStopped ? threadState : nil), forever: false)
         case .inSyscall(let number, let args, _, _):
-            let name = SyscallNames.name(number, on: architecture) ?? "syscall_\(number)"
-            var wait = decodeCall(name: name, args: args, in: context)
-            wait.syscall = name
-            wait.syscallNumber = number
-            wait.args = args
+            let name = Syscall(name: SyscallNames.name(number, on: architecture) ?? "syscall_\(number)")
+            var wait = decodeCall(name, args: args, in: context)
+            wait.call = SystemCall(name: name, number: number, args: args)
             return wait
         }
     }
@@ -79,56 +74,56 @@ struct WaitDecoder {
         guard case .inSyscall(let number, let args, _, _) = state, let name = SyscallNames.name(number, on: architecture) else {
             return false
         }
-        switch name {
-        case "nanosleep", "clock_nanosleep", "restart_syscall": return true
-        case "futex", "futex_waitv", "epoll_pwait2": return args[3] != 0
-        case "poll": return Int32(truncatingIfNeeded: args[2]) >= 0
-        case "ppoll", "rt_sigtimedwait": return args[2] != 0
-        case "select", "pselect6": return args[4] != 0
-        case "epoll_wait", "epoll_pwait": return Int32(truncatingIfNeeded: args[3]) >= 0
+        switch Syscall(name: name) {
+        case .nanosleep, .clockNanosleep, .restartSyscall: return true
+        case .futex, .futexWaitv, .epollPwait2: return args[3] != 0
+        case .poll: return Int32(truncatingIfNeeded: args[2]) >= 0
+        case .ppoll, .rtSigtimedwait: return args[2] != 0
+        case .select, .pselect6: return args[4] != 0
+        case .epollWait, .epollPwait: return Int32(truncatingIfNeeded: args[3]) >= 0
         default: return false
         }
     }
 
-    private func decodeCall(name: String, args: [UInt64], in context: WaitContext) -> ThreadWait {
+    private func decodeCall(_ name: Syscall, args: [UInt64], in context: WaitContext) -> ThreadWait {
         switch name {
-        case "futex":
+        case .futex:
             return decodeFutex(args, in: context)
-        case "futex_waitv":
+        case .futexWaitv:
             return decodeFutexWaitv(args, in: context)
-        case "read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "recvmsg", "recvmmsg", "accept", "accept4":
+        case .read, .readv, .pread64, .preadv, .preadv2, .recvfrom, .recvmsg, .recvmmsg, .accept, .accept4:
             return decodeFdCall(name, fd: Int32(truncatingIfNeeded: args[0]), direction: .input, in: context)
-        case "write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg", "sendmmsg", "connect":
+        case .write, .writev, .pwrite64, .pwritev, .pwritev2, .sendto, .sendmsg, .sendmmsg, .connect:
             return decodeFdCall(name, fd: Int32(truncatingIfNeeded: args[0]), direction: .output, in: context)
-        case "poll", "ppoll":
+        case .poll, .ppoll:
             return decodePoll(name, args, in: context)
-        case "select", "pselect6":
+        case .select, .pselect6:
             return decodeSelect(name, args, in: context)
-        case "epoll_wait", "epoll_pwait", "epoll_pwait2":
+        case .epollWait, .epollPwait, .epollPwait2:
             return decodeEpoll(name, args, in: context)
-        case "wait4", "waitid":
+        case .wait4, .waitid:
             return decodeWait(name, args, in: context)
-        case "nanosleep":
+        case .nanosleep:
             return sleep(request: args[0], absoluteClock: nil, in: context)
-        case "clock_nanosleep":
+        case .clockNanosleep:
             let clock = Int32(truncatingIfNeeded: args[0])
             return sleep(request: args[2], absoluteClock: args[1] & 1 != 0 ? clock : nil, in: context)
-        case "flock":
+        case .flock:
             let exclusive = args[1] & 2 != 0
-            return decodeFileLock(fd: Int32(truncatingIfNeeded: args[0]), exclusive: exclusive, type: "flock", in: context)
-        case "fcntl" where args[1] == 7 || args[1] == 38:  // F_SETLKW, F_OFD_SETLKW
+            return decodeFileLock(fd: Int32(truncatingIfNeeded: args[0]), exclusive: exclusive, type: .flock, in: context)
+        case .fcntl where args[1] == 7 || args[1] == 38:  // F_SETLKW, F_OFD_SETLKW
             // struct flock starts with short l_type: F_RDLCK 0, F_WRLCK 1.
             let lockType = context.memory(at: args[2], count: 2).map { $0[0] }
             return decodeFileLock(fd: Int32(truncatingIfNeeded: args[0]), exclusive: lockType.map { $0 != 0 },
-                                  type: args[1] == 7 ? "posix" : "ofd", in: context)
-        case "pause", "rt_sigsuspend":
-            return ThreadWait(kind: .signal, forever: true)
-        case "rt_sigtimedwait":
-            return ThreadWait(kind: .signal, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
-        case "restart_syscall":
-            return ThreadWait(kind: .restarted, forever: false)
+                                  type: args[1] == 7 ? .posix : .ofd, in: context)
+        case .pause, .rtSigsuspend:
+            return ThreadWait(.signal, forever: true)
+        case .rtSigtimedwait:
+            return ThreadWait(.signal, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
+        case .restartSyscall:
+            return ThreadWait(.restarted, forever: false)
         default:
-            return ThreadWait(kind: .other, forever: false)
+            return ThreadWait(.other(futex: nil), forever: false)
         }
     }
 
@@ -138,7 +133,7 @@ struct WaitDecoder {
     /// made it), or by the kernel function it sleeps in where only one call can resume there
     /// (`poll_schedule_timeout`: only `poll` restarts as `restart_syscall`; `ppoll` and `select`
     /// restart as themselves). Nil when neither tells.
-    func resumedCall(frame: String?, wchan: String?) -> String? {
+    func resumedCall(frame: String?, wchan: String?) -> Syscall? {
         if let frame {
             var name = LockClassifier.withoutVersion(frame)
             while name.hasPrefix("_") { name.removeFirst() }
@@ -156,58 +151,45 @@ struct WaitDecoder {
             case _ where name.includes("futex") || name == "lll_lock_wait": candidates = ["futex"]
             default: candidates = []
             }
-            if let known = candidates.first(where: { SyscallNames.number($0, on: architecture) != nil }) { return known }
+            if let known = candidates.first(where: { SyscallNames.number($0, on: architecture) != nil }) { return Syscall(name: known) }
         }
-        if let wchan, wchan.hasPrefix("poll_schedule_timeout"), SyscallNames.number("poll", on: architecture) != nil { return "poll" }
+        if let wchan, wchan.hasPrefix("poll_schedule_timeout"), SyscallNames.number("poll", on: architecture) != nil { return .poll }
         return nil
     }
 
     /// A `restart_syscall` wait decoded as the call it resumed: the argument registers still hold
     /// that call's arguments, so an untimed wait stays untimed, and a timed one shows what it asked
     /// for (a relative timeout as asked, an absolute deadline as the time left to it).
-    func decodeResumed(_ wait: ThreadWait, as name: String, in context: WaitContext) -> ThreadWait {
-        guard let args = wait.args, args.count == 6 else { return wait }
-        var resumed = decodeCall(name: name, args: args, in: context)
-        resumed.syscall = wait.syscall
-        resumed.syscallNumber = wait.syscallNumber
-        resumed.args = args
-        resumed.resumed = name
+    func decodeResumed(_ wait: ThreadWait, as name: Syscall, in context: WaitContext) -> ThreadWait {
+        guard var call = wait.call, call.args.count == 6 else { return wait }
+        var resumed = decodeCall(name, args: call.args, in: context)
+        call.resumed = name
+        resumed.call = call
         return resumed
     }
 
     // MARK: futex
-
-    static let futexOperations: [UInt64: String] = [
-        0: "WAIT", 6: "LOCK_PI", 9: "WAIT_BITSET", 11: "WAIT_REQUEUE_PI", 13: "LOCK_PI2",
-        1: "WAKE", 3: "REQUEUE", 4: "CMP_REQUEUE", 5: "WAKE_OP", 7: "UNLOCK_PI", 8: "TRYLOCK_PI",
-        10: "WAKE_BITSET", 12: "CMP_REQUEUE_PI",
-    ]
 
     private func decodeFutex(_ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let op = args[1]
         let command = op & ~UInt64(0x180)
         let isPrivate = op & 128 != 0
         let realtime = op & 256 != 0
-        let operation = Self.futexOperations[command] ?? "OP_\(command)"
-        let blocking = [0, 6, 9, 11, 13].contains(command)
+        let operation = FutexOperation(command: command)
         var futex = FutexWait(address: args[0], operation: operation, private: isPrivate,
-                              clock: realtime || command == 6 ? "realtime" : "monotonic",
-                              expected: blocking && command != 6 && command != 13 ? UInt32(truncatingIfNeeded: args[2]) : nil)
+                              clock: realtime || operation == .lockPI ? .realtime : .monotonic,
+                              expected: operation.blocks && operation != .lockPI && operation != .lockPI2
+                                  ? UInt32(truncatingIfNeeded: args[2]) : nil)
         futex.mapping = mappingReference(args[0], in: context)
-        guard blocking else {
-            var wait = ThreadWait(kind: .other, forever: false)
-            wait.futex = futex
-            return wait
-        }
+        guard operation.blocks else { return ThreadWait(.other(futex: futex), forever: false) }
         let forever = args[3] == 0
         var timeout: Double?
         if !forever, let value = context.timespec(at: args[3]) {
             // FUTEX_WAIT takes a relative timeout; the others an absolute deadline.
-            timeout = command == 0 ? value : max(0, value - context.now(clock: realtime || command == 6 ? Self.clockRealtime : Self.clockMonotonic))
+            timeout = operation == .wait ? value
+                : max(0, value - context.now(clock: realtime || operation == .lockPI ? Self.clockRealtime : Self.clockMonotonic))
         }
-        var wait = ThreadWait(kind: .futex, forever: forever, timeoutSeconds: timeout)
-        wait.futex = futex
-        return wait
+        return ThreadWait(.futex(futex, lock: nil), forever: forever, timeoutSeconds: timeout)
     }
 
     private func decodeFutexWaitv(_ args: [UInt64], in context: WaitContext) -> ThreadWait {
@@ -219,8 +201,8 @@ struct WaitDecoder {
                 let value: UInt64 = RemoteMemory.littleEndian(entry.prefix(8))
                 let address: UInt64 = RemoteMemory.littleEndian(entry.dropFirst(8).prefix(8))
                 let flags: UInt32 = RemoteMemory.littleEndian(entry.dropFirst(16).prefix(4))
-                var futex = FutexWait(address: address, operation: "WAITV", private: flags & 128 != 0,
-                                      clock: args[4] == 0 ? "realtime" : "monotonic", expected: UInt32(truncatingIfNeeded: value))
+                var futex = FutexWait(address: address, operation: .waitv, private: flags & 128 != 0,
+                                      clock: args[4] == 0 ? .realtime : .monotonic, expected: UInt32(truncatingIfNeeded: value))
                 futex.mapping = mappingReference(address, in: context)
                 futexes.append(futex)
             }
@@ -229,9 +211,7 @@ struct WaitDecoder {
         let timeout = forever ? nil : context.timespec(at: args[3]).map {
             max(0, $0 - context.now(clock: Int32(truncatingIfNeeded: args[4])))
         }
-        var wait = ThreadWait(kind: .futex, forever: forever, timeoutSeconds: timeout)
-        wait.futexes = futexes
-        return wait
+        return ThreadWait(.futexVector(futexes, lock: nil), forever: forever, timeoutSeconds: timeout)
     }
 
     private func mappingReference(_ address: UInt64, in context: WaitContext) -> MappingReference? {
@@ -244,28 +224,24 @@ struct WaitDecoder {
 
     enum Direction { case input, output }
 
-    private func decodeFdCall(_ name: String, fd: Int32, direction: Direction, in context: WaitContext) -> ThreadWait {
+    private func decodeFdCall(_ name: Syscall, fd: Int32, direction: Direction, in context: WaitContext) -> ThreadWait {
         var description = context.describeFd(fd)
-        description.events = direction == .input ? (name.hasPrefix("accept") ? "accept" : "in") : (name == "connect" ? "connect" : "out")
-        var wait = ThreadWait(kind: .fd, forever: true)
-        wait.fds = [description]
+        description.events = direction == .input ? (name == .accept || name == .accept4 ? "accept" : "in") : (name == .connect ? "connect" : "out")
         // A blocking call on a socket ends by itself after the socket's own timeout, if it has one.
         if [.unixSocket, .tcpSocket, .udpSocket, .socket].contains(description.kind) {
             switch context.socketTimeout(fd: fd, send: direction == .output) {
             case let timeout? where timeout > 0:
-                wait.forever = false
-                wait.timeoutSeconds = timeout
-                wait.socketTimeout = true
+                return ThreadWait(.fd(description, socketTimeout: .own), forever: false, timeoutSeconds: timeout)
             case nil:
-                wait.socketTimeoutUnknown = true
+                return ThreadWait(.fd(description, socketTimeout: .unknown), forever: true)
             default:
                 break
             }
         }
-        return wait
+        return ThreadWait(.fd(description, socketTimeout: nil), forever: true)
     }
 
-    private func decodePoll(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
+    private func decodePoll(_ name: Syscall, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let count = Int(min(args[1], 1024))
         var fds: [FdDescription] = []
         let raw = count > 0 ? context.memory(at: args[0], count: count * 8) : nil
@@ -279,19 +255,15 @@ struct WaitDecoder {
                 fds.append(description)
             }
         }
-        var wait: ThreadWait
-        if name == "poll" {
+        let detail = ThreadWait.Detail.poll(fds, unreadableCount: count > 0 && raw == nil ? count : nil)
+        if name == .poll {
             let ms = Int32(truncatingIfNeeded: args[2])
-            wait = ThreadWait(kind: .poll, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
-        } else {
-            wait = ThreadWait(kind: .poll, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
+            return ThreadWait(detail, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
         }
-        wait.fds = fds
-        if count > 0 && raw == nil { wait.unreadableFdCount = count }
-        return wait
+        return ThreadWait(detail, forever: args[2] == 0, timeoutSeconds: args[2] == 0 ? nil : context.timespec(at: args[2]))
     }
 
-    private func decodeSelect(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
+    private func decodeSelect(_ name: Syscall, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let nfds = Int(min(args[0], 4096))
         let setBytes = (nfds + 63) / 64 * 8
         var events: [Int32: [String]] = [:]
@@ -302,36 +274,31 @@ struct WaitDecoder {
             }
         }
         let forever = args[4] == 0
-        var wait = ThreadWait(kind: .poll, forever: forever,
-                              timeoutSeconds: forever ? nil : context.timespec(at: args[4], microseconds: name == "select"))
-        wait.fds = events.keys.sorted().map { fd -> FdDescription in
+        let fds = events.keys.sorted().map { fd -> FdDescription in
             var description = context.describeFd(fd)
             description.events = events[fd]!.joined(separator: "|")
             return description
         }
-        return wait
+        return ThreadWait(.poll(fds, unreadableCount: nil), forever: forever,
+                          timeoutSeconds: forever ? nil : context.timespec(at: args[4], microseconds: name == .select))
     }
 
-    private func decodeEpoll(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
-        let epfd = Int32(truncatingIfNeeded: args[0])
-        var wait: ThreadWait
-        if name == "epoll_pwait2" {
-            wait = ThreadWait(kind: .poll, forever: args[3] == 0, timeoutSeconds: args[3] == 0 ? nil : context.timespec(at: args[3]))
-        } else {
-            let ms = Int32(truncatingIfNeeded: args[3])
-            wait = ThreadWait(kind: .poll, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
+    private func decodeEpoll(_ name: Syscall, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
+        let detail = ThreadWait.Detail.poll([context.describeFd(Int32(truncatingIfNeeded: args[0]))], unreadableCount: nil)
+        if name == .epollPwait2 {
+            return ThreadWait(detail, forever: args[3] == 0, timeoutSeconds: args[3] == 0 ? nil : context.timespec(at: args[3]))
         }
-        wait.fds = [context.describeFd(epfd)]
-        return wait
+        let ms = Int32(truncatingIfNeeded: args[3])
+        return ThreadWait(detail, forever: ms < 0, timeoutSeconds: ms < 0 ? nil : Double(ms) / 1000)
     }
 
     // MARK: children, sleeps, locks
 
-    private func decodeWait(_ name: String, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
+    private func decodeWait(_ name: Syscall, _ args: [UInt64], in context: WaitContext) -> ThreadWait {
         let children = context.children
         let target: ChildTarget
-        let options = name == "wait4" ? args[2] : args[3]
-        if name == "wait4" {
+        let options = name == .wait4 ? args[2] : args[3]
+        if name == .wait4 {
             let pid = Int32(truncatingIfNeeded: args[0])
             switch pid {
             case -1: target = .any
@@ -363,10 +330,7 @@ struct WaitDecoder {
             selected = children.filter { $0.pgrp == group || (nested && own($0.pgrp) == group) }.map(\.pid)
             if nested, let leader = children.first(where: { own($0.pgrp) == group })?.pgrp { shown = .group(leader) }
         }
-        var wait = ThreadWait(kind: .child, forever: options & 1 == 0)  // WNOHANG does not block
-        wait.childTarget = shown
-        wait.children = selected
-        return wait
+        return ThreadWait(.child(shown, children: selected), forever: options & 1 == 0)  // WNOHANG does not block
     }
 
     private func sleep(request: UInt64, absoluteClock: Int32?, in context: WaitContext) -> ThreadWait {
@@ -374,20 +338,16 @@ struct WaitDecoder {
         if let clock = absoluteClock, let deadline = seconds {
             seconds = max(0, deadline - context.now(clock: clock))
         }
-        var wait = ThreadWait(kind: .sleep, forever: false, timeoutSeconds: seconds)
-        wait.absolute = absoluteClock != nil
-        return wait
+        return ThreadWait(.sleep(absolute: absoluteClock != nil), forever: false, timeoutSeconds: seconds)
     }
 
     /// `exclusive` is nil when the lock's type could not be read.
-    private func decodeFileLock(fd: Int32, exclusive: Bool?, type: String, in context: WaitContext) -> ThreadWait {
+    private func decodeFileLock(fd: Int32, exclusive: Bool?, type: FileLockKind, in context: WaitContext) -> ThreadWait {
         let description = context.describeFd(fd)
         let holders = description.inode.map { context.fileLockHolders(fd: fd, inode: $0) } ?? []
-        var wait = ThreadWait(kind: .fileLock, forever: true)
-        wait.fds = [description]
-        wait.fileLock = FileLockWait(fd: fd, path: description.target, inode: description.inode, exclusive: exclusive,
-                                     type: type, holders: holders)
-        return wait
+        let lock = FileLockWait(fd: fd, path: description.target, inode: description.inode, exclusive: exclusive,
+                                type: type, holders: holders)
+        return ThreadWait(.fileLock(lock, fd: description), forever: true)
     }
 }
 
