@@ -408,7 +408,7 @@ extension FixtureSnapshotTests {
             #expect(!wait.forever)
             #expect(wait.syscall == nil)
             #expect(wait.summary.contains("zombie"))
-            #expect(!snapshot.notes.contains { $0.hasPrefix("4001") })
+            #expect(!snapshot.notes.map(\.words).contains { $0.hasPrefix("4001") })
         }
 
         @Test func kernelThread() throws {
@@ -439,12 +439,12 @@ extension FixtureSnapshotTests {
             // No syscall file: nothing known, nothing noted.
             #expect(try snapshot.fixtureThread(4002).wait == nil)
             #expect(try snapshot.fixtureThread(4002).wchan == nil)
-            #expect(!snapshot.notes.contains { $0.hasPrefix("4002/4002") })
+            #expect(!snapshot.notes.map(\.words).contains { $0.hasPrefix("4002/4002") })
             // Garbage and truncated syscall files: a note each.
             #expect(try snapshot.fixtureThread(4003).wait == nil)
             #expect(try snapshot.fixtureThread(4007).wait == nil)
-            #expect(snapshot.notes.contains("4002/4003: unreadable syscall state \"bogus 12 zz\\n\""), "\(snapshot.notes)")
-            #expect(snapshot.notes.contains { $0.hasPrefix("4002/4007: unreadable syscall state") })
+            #expect(snapshot.notes.map(\.words).contains("4002/4003: unreadable syscall state \"bogus 12 zz\\n\""), "\(snapshot.notes)")
+            #expect(snapshot.notes.map(\.words).contains { $0.hasPrefix("4002/4007: unreadable syscall state") })
             #expect(snapshot.notes.count == 2, "\(snapshot.notes)")
         }
 

@@ -77,7 +77,7 @@ struct OwnFilesTests {
             let wait = try #require(own.first { $0.symbol == "inner_wait" })
             #expect(wait.file.map { fileName(of: $0) } == "own_files.c")
             #expect(wait.line == (try pauseLine()))
-            #expect(!report.notes.contains { $0.contains(path) }, "\(report.notes)")
+            #expect(!report.notes.map(\.words).contains { $0.contains(path) }, "\(report.notes)")
         }
     }
 
@@ -107,7 +107,7 @@ struct OwnFilesTests {
         }
         let innerID = try #require(try ELFFile(path: builds.inner).buildIDHex)
         let outerID = try #require(try ELFFile(path: builds.outer).buildIDHex)
-        let note = try #require(report.notes.first { $0.contains("frames in \(path) left unnamed") })
+        let note = try #require(report.notes.map(\.words).first { $0.contains("frames in \(path) left unnamed") })
         #expect(note.hasPrefix("\(victim.pid): "))
         #expect(note.contains(outerID) && note.contains(innerID), "\(note)")
         // libc is still named.

@@ -316,7 +316,7 @@ extension PythonVictim {
         try waitForBlocked(pid: pid, tid: pid, in: "pselect6")  // 3.6 sleeps in select()
         let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [pid])
         #expect(report.process(pid)?.python == nil)
-        #expect(report.notes.contains { $0.hasPrefix("\(pid): Python frames not read: its files are those of CPython 3.6") })
+        #expect(report.notes.map(\.words).contains { $0.hasPrefix("\(pid): Python frames not read: its files are those of CPython 3.6") })
     }
 
     /// An RLock whose owner exited after the fork, its thread descriptor (and so its ident) handed

@@ -53,7 +53,7 @@ import Testing
             let report = try Diagnosis().run(pids: [victim.pid])
             let process = try #require(report.process(victim.pid))
             #expect(process.threads.count >= 9)
-            #expect(!report.notes.contains { $0.contains("stacks not taken") && !$0.contains("exited") },
+            #expect(!report.notes.map(\.words).contains { $0.contains("stacks not taken") && !$0.contains("exited") },
                     "\(report.notes)")
             #expect(try stoppedThreads(of: victim.pid).isEmpty)
         }

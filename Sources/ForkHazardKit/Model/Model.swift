@@ -11,7 +11,7 @@ public struct Snapshot: Sendable {
     /// In tree order: each process follows its parent, siblings by PID.
     public var processes: [ProcessSnapshot]
     /// What could not be read, and why.
-    public var notes: [String]
+    public var notes: [SnapshotNote]
 
     public func process(_ pid: Int32) -> ProcessSnapshot? { processes.first { $0.pid == pid } }
 }

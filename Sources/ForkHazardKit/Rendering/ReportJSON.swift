@@ -23,7 +23,7 @@ extension Report {
         object["roots"] = .pids(roots)
         object["processes"] = .array(processes.map { $0.json(in: self) })
         object["findings"] = .array(findings.map { $0.json(words.text(for: $0)) })
-        object["notes"] = .strings(notes)
+        object["notes"] = .strings(notes.map(\.words))
         return object.json
     }
 }

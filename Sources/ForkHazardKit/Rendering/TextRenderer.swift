@@ -48,7 +48,7 @@ public struct TextRenderer: Sendable {
         if !report.notes.isEmpty {
             out.append("")
             out.append(style("Notes:", .bold))
-            for note in report.notes { out.append("  - \(note)") }
+            for note in report.notes { out.append("  - \(note.words)") }
         }
         out.append("")
         out.append(verdictLine(report))

@@ -198,7 +198,7 @@ public struct Report: Sendable {
     public var roots: [Int32]
     public var processes: [ProcessSnapshot]
     public var findings: [Finding]
-    public var notes: [String]
+    public var notes: [SnapshotNote]
 
     public init(snapshot: Snapshot, findings: [Finding]) {
         schemaVersion = reportSchemaVersion

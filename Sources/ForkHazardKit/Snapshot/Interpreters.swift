@@ -6,7 +6,7 @@ import PythonRuntime
 /// frames are read later: a running thread's inside the stop for its stack (`Stacks`), the
 /// others' after (`PythonFrames`).
 struct Interpreters {
-    func run(_ records: [ProcessRecord], notes: inout [String]) -> [ProcessRecord] {
+    func run(_ records: [ProcessRecord], notes: inout [SnapshotNote]) -> [ProcessRecord] {
         var records = records
         let indices = records.indices.filter { records[$0].snapshot.runtimes?.contains(.python) == true }
         let opened = parallelMap(indices.map { (pid: records[$0].snapshot.pid, maps: records[$0].maps) }) {
@@ -19,10 +19,9 @@ struct Interpreters {
                 records[index].python = python
                 records[index].snapshot.python = python.info
             case .failure(.noInterpreter):
-                notes.append("\(process.pid): Python frames not read: "
-                             + Self.noRuntimeReason(exe: process.exe, maps: records[index].maps))
+                notes.append(.pythonNotRead(pid: process.pid, Self.noRuntimeReason(exe: process.exe, maps: records[index].maps)))
             case .failure(let error):
-                notes.append("\(process.pid): Python frames not read: \(error)")
+                notes.append(.pythonNotRead(pid: process.pid, .failed(error)))
             }
         }
         return records
@@ -30,7 +29,7 @@ struct Interpreters {
 
     /// Why a process that looks like Python has no interpreter to read: the version its files
     /// are named for, where they say it.
-    static func noRuntimeReason(exe: String?, maps: [MemoryMapping]) -> String {
+    static func noRuntimeReason(exe: String?, maps: [MemoryMapping]) -> PythonNotRead {
         let names = ([exe].compactMap { $0 } + maps.map(\.path)).map { $0.split(separator: "/").last.map(String.init) ?? $0 }
         let version = names.lazy.compactMap { name -> String? in
             guard let range = name.firstRange(of: "python") else { return nil }
@@ -38,11 +37,10 @@ struct Interpreters {
             let parts = digits.split(separator: ".")
             return parts.count >= 2 ? "\(parts[0]).\(parts[1])" : nil
         }.first
-        let known = "forkhazard reads CPython \(PythonRuntime.supportedRange), whose runtime state is the symbol _PyRuntime"
         if let version, let minor = Int(version.split(separator: ".")[1]), version.hasPrefix("2.") || (version.hasPrefix("3.") && minor < 8) {
-            return "its files are those of CPython \(version), which keeps its interpreter state elsewhere; \(known)"
+            return .olderVersion(version)
         }
-        return "no _PyRuntime in its executable or libraries (not CPython, or a build without that symbol); \(known)"
+        return .noRuntime
     }
 }
 

@@ -31,11 +31,11 @@ struct FirstLook {
     let decoder: WaitDecoder
     let host: HostInfo
 
-    func run(_ pids: [Int32], notes: inout [String]) -> [ProcessRecord] {
+    func run(_ pids: [Int32], notes: inout [SnapshotNote]) -> [ProcessRecord] {
         let clock = Double(host.clockTicksPerSecond)
-        let read = parallelMap(pids) { pid -> (record: ProcessRecord?, notes: [String]) in
+        let read = parallelMap(pids) { pid -> (record: ProcessRecord?, notes: [SnapshotNote]) in
             let reader = ProcessReader(pid: pid, shared: context)
-            var notes: [String] = []
+            var notes: [SnapshotNote] = []
             let process = reader.read(decoder: decoder, bootTime: host.bootTime, ticksPerSecond: clock, notes: &notes)
             return (process.map { ProcessRecord(snapshot: $0, reader: reader) }, notes)
         }

@@ -12,7 +12,7 @@ struct PeerResolver: Sendable {
         parallelMap(shared.table.allPids, body)
     }
 
-    func resolve(_ processes: inout [ProcessSnapshot], notes: inout [String]) {
+    func resolve(_ processes: inout [ProcessSnapshot], notes: inout [SnapshotNote]) {
         var wanted = Set<UInt64>()
         forEachFd(&processes) { fd, _ in
             if let inode = fd.peerLookupInode { wanted.insert(inode) }
@@ -113,7 +113,7 @@ struct PeerResolver: Sendable {
 
     /// One pass over every process's fd table: holders of the wanted pipe and socket inodes, and
     /// the processes with the wanted files open.
-    private func scan(for wanted: Set<UInt64>, files: Set<String>, notes: inout [String])
+    private func scan(for wanted: Set<UInt64>, files: Set<String>, notes: inout [SnapshotNote])
         -> (holders: [UInt64: [FdHolder]], openers: [FileKey: [Int32]], incomplete: Bool) {
         // One process's part: its holders and opened files, in fd order; nil when its fds are denied.
         struct Part {
@@ -162,8 +162,7 @@ struct PeerResolver: Sendable {
             for key in part.openers { openers[key, default: []].append(pid) }
         }
         if deniedCount > 0 {
-            notes.append("the fds of \(deniedCount) processes could not be read (permission denied): pipe and socket peers may be "
-                         + "incomplete, so no wait on a pipe or socket is called stuck")
+            notes.append(.fdsUnreadable(processes: deniedCount))
         }
         return (holders, openers, deniedCount > 0)
     }

@@ -27,7 +27,7 @@ final class ProcessModules: @unchecked Sendable {
     let root: FileRoot
     private var resolved: [String: ModuleSymbols?] = [:]
     /// Why modules were left unnamed, one line each.
-    private(set) var notes: [String] = []
+    private(set) var notes: [SnapshotNote] = []
 
     init(pid: Int32, maps: [MemoryMapping], symbolizer: Symbolizer, useMappedFiles: Bool = true) {
         self.pid = pid
@@ -69,7 +69,7 @@ final class ProcessModules: @unchecked Sendable {
         if let known = resolved[mapping.path] { return known }
         let (symbols, note) = resolve(mapping)
         resolved[mapping.path] = .some(symbols)
-        if let note { notes.append(note) }
+        if let note { notes.append(.framesUnnamed(pid: pid, path: note.path, note.problem)) }
         return symbols
     }
 
@@ -95,25 +95,24 @@ final class ProcessModules: @unchecked Sendable {
         }
         for (mapping, (symbols, note)) in zip(pending, results) {
             resolved[mapping.path] = .some(symbols)
-            if let note { notes.append(note) }
+            if let note { notes.append(.framesUnnamed(pid: pid, path: note.path, note.problem)) }
         }
     }
 
     /// The module's symbols once its file is known to be the one mapped, else nil and why.
-    private func resolve(_ mapping: MemoryMapping) -> (ModuleSymbols?, String?) {
+    private func resolve(_ mapping: MemoryMapping) -> (ModuleSymbols?, (path: String, problem: ModuleProblem)?) {
         // A module replaced or removed since it was mapped shows as "path (deleted)".
         let deleted = mapping.path.hasSuffix(" (deleted)")
         let path = deleted ? String(mapping.path.dropLast(10)) : mapping.path
         let mapped = useMappedFiles ? "/proc/\(pid)/map_files/\(hex(mapping.start))-\(hex(mapping.end))" : nil
         guard let module = symbolizer.symbols(for: ModuleSource(path: path, root: root, mappedFile: mapped)) else {
-            return (nil, "\(pid): frames in \(path) left unnamed: no readable copy of it"
-                    + (deleted ? " (deleted since it was mapped, and its mapped file cannot be opened)" : " in the process's root"))
+            return (nil, (path, .noReadableCopy(deleted: deleted)))
         }
         let first = maps.filter { $0.path == mapping.path && $0.offset == 0 }.min { $0.start < $1.start }
         let checked = first.map { ModuleSymbols.Mapping(start: $0.start, device: $0.device, inode: $0.inode) }
         if let checked, module.isCheckedMapping(checked) { return (module, nil) }
         if let problem = mismatch(module.module, first: first, mapping: mapping) {
-            return (nil, "\(pid): frames in \(path) left unnamed: \(module.module.path) \(problem)")
+            return (nil, (path, problem))
         }
         if let checked { module.checkedMapping(checked) }
         return (module, nil)
@@ -122,27 +121,24 @@ final class ProcessModules: @unchecked Sendable {
     /// Why `file` is not the module mapped at `mapping`'s path (whose start is mapped at `first`),
     /// or nil when it is: the build-ids in the file and in the process's memory must be equal;
     /// without build-ids, so must the first page of both.
-    private func mismatch(_ file: ELFFile, first: MemoryMapping?, mapping: MemoryMapping) -> String? {
-        guard let first else {
-            return "cannot be checked: the process has no mapping of the file's start, where its build-id is"
-        }
+    private func mismatch(_ file: ELFFile, first: MemoryMapping?, mapping: MemoryMapping) -> ModuleProblem? {
+        guard let first else { return .noMappedStart(file: file.path) }
         let loaded = LoadedImage.buildID(base: first.start) { address, count in memory.bytes(at: address, count: count) }
         switch (loaded, file.buildID) {
         case (.found(let inMemory), let onDisk?):
-            return inMemory == onDisk ? nil
-                : "has build-id \(hexString(onDisk)), the process's mapped copy \(hexString(inMemory)): another file at the same path"
+            return inMemory == onDisk ? nil : .otherBuildID(file: file.path, onDisk: onDisk, inMemory: inMemory)
         case (.found(let inMemory), nil):
-            return "has no build-id, the process's mapped copy \(hexString(inMemory)): another file at the same path"
+            return .otherBuildID(file: file.path, onDisk: nil, inMemory: inMemory)
         case (.absent, let onDisk?):
-            return "has build-id \(hexString(onDisk)), the process's mapped copy none: another file at the same path"
+            return .otherBuildID(file: file.path, onDisk: onDisk, inMemory: nil)
         case (.absent, nil):
             let count = Int(min(4096, first.end - first.start))
             guard let inMemory = memory.bytes(at: first.start, count: count), let onDisk = file.bytes(at: 0, count: count) else {
-                return "cannot be checked: neither it nor the mapped copy has a build-id, and their first page cannot be compared"
+                return .pagesUnreadable(file: file.path)
             }
-            return inMemory == onDisk ? nil : "differs from the process's mapped copy (first page; neither has a build-id)"
+            return inMemory == onDisk ? nil : .firstPageDiffers(file: file.path)
         case (.unreadable, _):
-            return "cannot be checked: the process's memory holds no readable ELF header at \(mapping.path)'s start"
+            return .noHeaderInMemory(file: file.path, mapped: mapping.path)
         }
     }
 }
@@ -166,10 +162,5 @@ final class SharedRoots: Sendable {
         owners.withLock { $0[key] = pid }
         return pid
     }
-}
-
-/// Lowercase hex of bytes.
-private func hexString(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 

@@ -30,7 +30,7 @@ final class ProcessReader: WaitContext {
 
     /// The process with all its threads; nil when it vanished.
     func read(decoder: WaitDecoder, bootTime: UInt64, ticksPerSecond: Double,
-              notes: inout [String]) -> ProcessSnapshot? {
+              notes: inout [SnapshotNote]) -> ProcessSnapshot? {
         guard let statBytes = try? proc.bytes("\(pid)/stat"), let stat = ProcStat(parsing: statBytes) else { return nil }
         func startTime(_ ticks: UInt64) -> String {
             isoTime(secondsSinceEpoch: Double(bootTime) + Double(ticks) / ticksPerSecond)
@@ -38,7 +38,7 @@ final class ProcessReader: WaitContext {
         let argv = ((try? proc.bytes("\(pid)/cmdline")).map(parseCmdline)) ?? []
         var exe: String?
         do { exe = try proc.link("\(pid)/exe") } catch {
-            if error == .denied { notes.append("\(pid): exe: permission denied") }
+            if error == .denied { notes.append(.executableDenied(pid: pid)) }
         }
         let status = (try? proc.bytes("\(pid)/status")).map { ProcStatus(parsing: $0) }
         namespacePids = status?.namespacePids ?? []
@@ -76,7 +76,7 @@ final class ProcessReader: WaitContext {
                             wait = decoder.decodeResumed(restarted, as: name, in: self)
                         }
                     } else if !threadStat.isKernelThread {
-                        notes.append("\(pid)/\(tid): unreadable syscall state \(text.debugDescription)")
+                        notes.append(.unreadableSyscallState(pid: pid, tid: tid, text: text))
                     }
                 case .failure(.denied): denied.insert("syscall")
                 case .failure: break
@@ -94,7 +94,7 @@ final class ProcessReader: WaitContext {
             threads.append(thread)
         }
         if !denied.isEmpty {
-            notes.append("\(pid): \(denied.sorted().joined(separator: ", ")): permission denied, so waits are unknown (\(Permission.hint))")
+            notes.append(.waitsDenied(pid: pid, files: denied.sorted()))
         }
         var snapshot = ProcessSnapshot(
             pid: pid, ppid: stat.ppid, name: stat.comm, argv: argv, exe: exe, uid: status?.uid,

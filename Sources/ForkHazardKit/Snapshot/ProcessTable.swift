@@ -39,7 +39,7 @@ final class SharedContext: Sendable {
     let proc: ProcRoot
     let table: ProcessTable
     private struct Caches {
-        var notes: [String] = []
+        var notes: [SnapshotNote] = []
         var unixTables: [String: [UInt64: UnixSocketEntry]] = [:]
         var inetTables: [String: [UInt64: InetSocketEntry]] = [:]
         var unixPeers: [UInt64: UInt64]?
@@ -53,7 +53,7 @@ final class SharedContext: Sendable {
         self.table = table
     }
 
-    var notes: [String] { caches.withLock { $0.notes } }
+    var notes: [SnapshotNote] { caches.withLock { $0.notes } }
 
     func unixSocket(_ inode: UInt64, pid: Int32) -> UnixSocketEntry? {
         let ns = (try? proc.link("\(pid)/ns/net")) ?? "?"
@@ -88,7 +88,7 @@ final class SharedContext: Sendable {
             guard ns == caches.ownNetNamespace else { return nil }
             if caches.unixPeers == nil {
                 caches.unixPeers = UnixDiag.peers() ?? [:]
-                if caches.unixPeers!.isEmpty { caches.notes.append("unix socket peers unavailable: the sock_diag netlink query failed") }
+                if caches.unixPeers!.isEmpty { caches.notes.append(.unixPeersUnavailable) }
             }
             return caches.unixPeers?[inode]
         }

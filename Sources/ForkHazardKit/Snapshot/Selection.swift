@@ -9,7 +9,7 @@ struct Selection {
     var roots: [Int32] = []
     /// Every process to read, in tree order.
     var order: [Int32] = []
-    var notes: [String] = []
+    var notes: [SnapshotNote] = []
 
     init(requested: [Int32], proc: ProcRoot, table: ProcessTable) throws(InspectError) {
         for pid in requested {
@@ -24,7 +24,7 @@ struct Selection {
             }
             // A TID names its thread group's directory too; show the whole process.
             let tgid = (try? proc.bytes("\(pid)/status")).map { ProcStatus(parsing: $0) }?.tgid ?? stat.pid
-            if tgid != pid { notes.append("\(pid) is a thread of process \(tgid); showing process \(tgid)") }
+            if tgid != pid { notes.append(.threadOfProcess(tid: pid, process: tgid)) }
             if !roots.contains(tgid) { roots.append(tgid) }
         }
         var seen = Set<Int32>()

@@ -15,10 +15,10 @@ struct StackStage {
     /// The records with their threads' stacks; the frames whose source positions wait for a
     /// module's DWARF, read on another thread in `prefetch`, go to `pending`.
     func run(_ records: [ProcessRecord], prefetch: DispatchGroup, pending: inout PendingSources,
-             notes: inout [String]) -> [ProcessRecord] {
+             notes: inout [SnapshotNote]) -> [ProcessRecord] {
         var processes = records.map(\.snapshot)
         let scratch = StackScratch(bytes: options.stackBytes)
-        var stackNotes = [[String]](repeating: [], count: processes.count)
+        var stackNotes = [[SnapshotNote]](repeating: [], count: processes.count)
         let captures = processes.indices.map { index in
             capture(&processes[index], maps: records[index].maps, scratch: scratch, python: records[index].python,
                     notes: &stackNotes[index])
@@ -33,7 +33,7 @@ struct StackStage {
     /// Captures every live thread of `process` (one stopped at a time, released at once): the
     /// copies by thread index.
     func capture(_ process: inout ProcessSnapshot, maps: [MemoryMapping], scratch: StackScratch,
-                 python: PythonReader?, notes: inout [String]) -> [Int: StackCapture] {
+                 python: PythonReader?, notes: inout [SnapshotNote]) -> [Int: StackCapture] {
         guard !process.isKernelThread, process.pid != getpid() else { return [:] }
         var captures: [Int: StackCapture] = [:]
         var failures: [(error: StackError, tids: [Int32])] = []
@@ -52,8 +52,8 @@ struct StackStage {
             } catch {
                 if case .notPermitted = error {
                     // Refused for one thread, refused for all of them.
-                    notes.append("\(process.pid): stacks not taken for \(process.threads.count - captures.count) of "
-                                 + "\(plural(process.threads.count, "thread", "threads")): \(error.reason)")
+                    notes.append(.stacksNotPermitted(pid: process.pid, notTaken: process.threads.count - captures.count,
+                                                     threads: process.threads.count, error.failure))
                     failures = []
                     break
                 }
@@ -63,8 +63,7 @@ struct StackStage {
             }
         }
         for (error, tids) in failures {
-            notes.append("\(process.pid): stack not taken for \(tids.count == 1 ? "thread" : "threads") "
-                         + "\(tids.map(String.init).joined(separator: ", ")): \(error.reason)")
+            notes.append(.stacksNotTaken(pid: process.pid, tids: tids, error.failure))
         }
         Ptrace.releasePending()
         return captures
@@ -74,7 +73,7 @@ struct StackStage {
     /// time), then names their frames; libc's DWARF is read in the background (in `prefetch`).
     /// Returns the frames whose source positions wait for a module's DWARF read on another thread.
     func name(_ processes: inout [ProcessSnapshot], captures: [[Int: StackCapture]], maps: [[MemoryMapping]],
-              prefetch: DispatchGroup, notes: inout [[String]]) -> [(process: Int, PendingSource)] {
+              prefetch: DispatchGroup, notes: inout [[SnapshotNote]]) -> [(process: Int, PendingSource)] {
         let symbolizer = self.symbolizer
         let options = self.options
         var pending: [(process: Int, PendingSource)] = []

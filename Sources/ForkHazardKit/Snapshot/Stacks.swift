@@ -41,13 +41,14 @@ enum StackError: Error, Equatable {
     case didNotStop
     case failed(step: String, errno: Int32)
 
-    var reason: String {
+    /// The failure as a snapshot's note tells it.
+    var failure: StackFailure {
         switch self {
-        case .notPermitted(let code): return "ptrace not permitted (\(String(cString: strerror(code))); \(Permission.hint))"
-        case .exited: return "the thread exited"
-        case .uninterruptible: return "it sleeps uninterruptibly in the kernel (state D), where a stop would wait for it to wake"
-        case .didNotStop: return "it did not stop within \(Ptrace.stopTimeoutMillis) ms; it is released as soon as it stops, or when forkhazard exits"
-        case .failed(let step, let code): return "\(step) failed (\(String(cString: strerror(code))))"
+        case .notPermitted(let code): return .notPermitted(errno: code)
+        case .exited: return .exited
+        case .uninterruptible: return .uninterruptible
+        case .didNotStop: return .didNotStop(millis: Ptrace.stopTimeoutMillis)
+        case .failed(let step, let code): return .failed(step: step, errno: code)
         }
     }
 }
@@ -166,7 +167,7 @@ final class StackUnwinder {
     }
 
     /// Why some modules' frames were left unnamed.
-    var notes: [String] { modules.notes }
+    var notes: [SnapshotNote] { modules.notes }
 
     /// Frames named while their module's DWARF was being read on another thread (libc's, read
     /// from the moment every stack is unwound): their source positions are looked up at the end
