@@ -141,13 +141,13 @@ public struct TextRenderer: Sendable {
     func siblingGroups(_ siblings: [ProcessSnapshot], children: [Int32: [ProcessSnapshot]]) -> [[ProcessSnapshot]] {
         guard !full else { return siblings.map { [$0] } }
         var groups: [[ProcessSnapshot]] = []
-        var bySignature: [String: Int] = [:]
+        var bySignature: [Likeness: Int] = [:]
         for process in siblings {
             guard (children[process.pid] ?? []).isEmpty else {
                 groups.append([process])
                 continue
             }
-            let signature = self.signature(process)
+            let signature = Likeness(process, tag: processTag(process))
             if let index = bySignature[signature] {
                 groups[index].append(process)
             } else {
@@ -162,9 +162,9 @@ public struct TextRenderer: Sendable {
     func threadGroups(_ process: ProcessSnapshot) -> [[ThreadSnapshot]] {
         guard !full else { return process.threads.map { [$0] } }
         var groups: [[ThreadSnapshot]] = []
-        var bySignature: [String: Int] = [:]
+        var bySignature: [Likeness: Int] = [:]
         for thread in process.threads {
-            let signature = threadSignature(thread, own: nil)
+            let signature = Likeness(thread, own: nil)
             if thread.tid != process.pid, let index = bySignature[signature] {
                 groups[index].append(thread)
             } else {
@@ -173,21 +173,6 @@ public struct TextRenderer: Sendable {
             }
         }
         return groups
-    }
-
-    /// What a process looks like apart from numbers of its own: command, threads, waits, stacks.
-    func signature(_ process: ProcessSnapshot) -> String {
-        let own = Set(process.threads.map(\.tid)).union([process.pid])
-        return ([process.name, process.argv.joined(separator: " "), process.state.description, "\(process.threads.count)",
-                 processTag(process)] + process.threads.map { threadSignature($0, own: own) }).joined(separator: "\u{0}")
-    }
-
-    /// Within a process only durations differ between look-alike threads; across processes (`own`
-    /// given) so do their own TIDs, addresses, inodes and fds.
-    func threadSignature(_ thread: ThreadSnapshot, own: Set<Int32>?) -> String {
-        [thread.displayName, thread.state.description, withoutOwnNumbers(thread.waitLine, own: own ?? [], addresses: own != nil),
-         (thread.stack ?? []).map { $0.symbol ?? $0.module ?? "?" }.joined(separator: "<"),
-         (thread.python?.stack ?? []).map { "\($0.function)@\($0.file):\($0.line ?? 0)" }.joined(separator: "<")].joined(separator: "\u{1}")
     }
 
     func processLine(_ process: ProcessSnapshot, members: [ProcessSnapshot]) -> String {
