@@ -113,7 +113,7 @@ public struct SnapshotBuilder: Sendable {
         let context = SharedContext(proc: proc, table: table)
         var processes: [ProcessSnapshot] = []
         var readers: [ProcessReader] = []
-        let live = proc.path == "/proc" && architecture == .host
+        let live = proc.isLive && architecture == .host
         // Each process is read on its own, one per CPU at a time.
         let pids = order
         let read = parallelMap(pids) { pid -> (reader: ProcessReader?, process: ProcessSnapshot?, notes: [String]) in
@@ -130,7 +130,7 @@ public struct SnapshotBuilder: Sendable {
         }
         if processes.isEmpty, let first = requested.first { throw .noSuchProcess(first) }
         // A vfork child or a posix_spawn in flight shares its parent's address space.
-        if proc.path == "/proc" {
+        if proc.isLive {
             let pids = Set(processes.map(\.pid))
             for index in processes.indices where pids.contains(processes[index].ppid) && !processes[index].isKernelThread {
                 if fh_same_memory(processes[index].pid, processes[index].ppid) == 1 {
@@ -529,7 +529,7 @@ final class SharedContext: Sendable {
 
     /// The peer of a unix socket, via sock_diag; only for sockets in this tool's network namespace.
     func unixPeer(_ inode: UInt64, pid: Int32) -> UInt64? {
-        guard proc.path == "/proc", let ns = try? proc.link("\(pid)/ns/net") else { return nil }
+        guard proc.isLive, let ns = try? proc.link("\(pid)/ns/net") else { return nil }
         return caches.withLock { caches in
             if caches.ownNetNamespace == nil { caches.ownNetNamespace = (try? proc.link("self/ns/net")) ?? "" }
             guard ns == caches.ownNetNamespace else { return nil }
