@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 import ProcFS
 import Symbols
+import Syscalls
 
 /// How native stacks are taken.
 public struct StackOptions: Sendable {
@@ -110,7 +111,9 @@ enum Ptrace {
             let got = fh_get_registers(tid, &registers)
             if got != 0 { throw .failed(step: "PTRACE_GETREGSET", errno: -got) }
             let limit = stackMapping(registers.sp).map { Int(min(UInt64(buffer.count), $0.end - registers.sp)) } ?? buffer.count
-            return (registers, max(0, fh_read_memory(pid, registers.sp, buffer.baseAddress, max(0, limit))))
+            // A stack that cannot be read is kept empty: the registers still give the stopped PC.
+            let stack = UnsafeMutableRawBufferPointer(rebasing: buffer[..<max(0, limit)])
+            return (registers, (try? Syscall.readMemory(pid: pid, at: registers.sp, into: stack)) ?? 0)
         }
         let pause = monotonicMicros() - start
         return StackCapture(registers: registers, stack: Array(UnsafeRawBufferPointer(rebasing: buffer[..<count])),
