@@ -279,11 +279,9 @@ public final class Watcher {
             ThreadAtFork(tid: tid, name: (try? proc.text("\(fork.parent)/task/\(tid)/comm"))?.trimmed ?? name, certainty: .certain)
         }
         let childName = (try? proc.text("\(child)/comm"))?.trimmed ?? fork.threads[fork.parent] ?? "?"
-        let facts = ForkFromThreadedFacts(
-            parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"),
-            children: [ProcessRef(pid: child, name: childName)], threadsAtFork: threads, basis: basis, exitedWithoutExec: exited)
-        emit(.finding(Finding(rule: .forkFromThreaded, severity: .warning, pids: [child, fork.parent],
-                              tids: threads.map(\.tid), facts: .forkFromThreaded(facts))))
+        emit(.finding(ForkFromThreaded.finding(
+            parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"), children: [ProcessRef(pid: child, name: childName)],
+            threadsAtFork: threads, basis: basis, exitedWithoutExec: exited, childrenFirst: true)))
     }
 
     private func emit(_ kind: WatchEvent.Kind, report: Report? = nil) {
