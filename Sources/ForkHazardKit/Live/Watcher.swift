@@ -39,7 +39,9 @@ public struct WatchOptions: Sendable {
 }
 
 /// Follows a process tree as it runs: reports each fork from a multi-threaded parent as it happens,
-/// and diagnoses the tree when it stops making progress.
+/// and diagnoses the tree when it stops making progress. The tree is followed here, through the
+/// kernel's process events or by polling /proc; its threads are sampled for progress by a
+/// `ProgressSampler`.
 public final class Watcher {
     public enum Outcome: Sendable, Equatable {
         /// The root exited by itself with this wait status.
@@ -67,6 +69,7 @@ public final class Watcher {
     let options: WatchOptions
     let writer: EventWriter
     let proc = ProcRoot()
+    private var progress: ProgressSampler
 
     private var tree: Set<Int32> = []
     private var pending: [Int32: PendingFork] = [:]
@@ -76,17 +79,8 @@ public final class Watcher {
     private var stalls = 0
     private var lost = 0
     private var eventSource = WatchEvent.EventSource.polling(.forced)
-    /// Each thread's wait line and context switches at the last sample, and since when they have not changed.
-    private var samples: [Int32: (wait: String, switches: UInt64)] = [:]
-    private var unchangedSince: [Int32: Date] = [:]
-    /// The last time a thread changed its wait, ran, started or ended.
-    private var lastProgress = Date()
-    /// The last diagnosis; the next comes a stall later.
-    private var lastLook = Date.distantPast
     /// What the last idle line said, as values, so that it is repeated only when the reason changes.
     private var lastIdle: String?
-    /// A stall's diagnosis proved the tree stuck; no more looks until it moves.
-    private var provenStuck = false
     private(set) public var worstVerdict = Verdict.healthy
 
     struct PendingFork {
@@ -112,6 +106,7 @@ public final class Watcher {
         self.owned = owned
         self.options = options
         self.writer = writer
+        progress = ProgressSampler(proc: proc, stallAfter: options.stallAfter, idleLimit: options.idleLimit)
         // The kernel sends process events only to listeners in the initial PID and user
         // namespaces; elsewhere (in a container) a subscription silently gets nothing.
         let initial = (try? proc.link("self/ns/pid")) == "pid:[\(Self.initialPidNamespace)]"
@@ -163,7 +158,7 @@ public final class Watcher {
                 lastSample = Date()
                 // A thread a diagnosis seized that had not stopped yet is released once it has.
                 Ptrace.releasePending()
-                if let outcome = sampleProgress() { return finish(outcome) }
+                if let outcome = progress.sample(tree).flatMap(act) { return finish(outcome) }
             }
             var pollFd = pollfd(fd: socket?.fd ?? -1, events: Int16(POLLIN), revents: 0)
             _ = poll(&pollFd, socket == nil ? 0 : 1, 20)
@@ -288,67 +283,19 @@ public final class Watcher {
         writer.emit(WatchEvent(kind, root: root, report: report))
     }
 
-    // MARK: progress
+    // MARK: quiet trees
 
-    /// Samples every thread's wait and context switches. Progress is a thread that changed its
-    /// wait, ran, started or ended; a thread that wakes on a timer and returns to the same wait,
-    /// or goes from one timed wait to another (a monitor thread sleeping, then waiting on an event
-    /// with a timeout), is no progress. A stall is a thread that has sat in the same wait, untouched, for
-    /// `stallAfter`, with no progress anywhere for as long: then the tree is diagnosed, and only
-    /// a proof that it is stuck is acted on.
-    private func sampleProgress() -> Outcome? {
-        let now = Date()
-        var current: [Int32: (wait: String, switches: UInt64)] = [:]
-        var progress = false
-        for pid in tree {
-            for tid in (try? proc.numericEntries("\(pid)/task")) ?? [] {
-                guard let wait = (try? proc.text("\(pid)/task/\(tid)/syscall"))?.trimmed else { continue }
-                let status = (try? proc.bytes("\(pid)/task/\(tid)/status")).map { ProcStatus(parsing: $0) }
-                let sample = (wait: wait, switches: (status?.voluntaryContextSwitches ?? 0) &+ (status?.nonvoluntaryContextSwitches ?? 0))
-                current[tid] = sample
-                if wait == "running" || wait.hasPrefix("-1") { progress = true }
-                if let old = samples[tid] {
-                    if !Self.sameWait(old.wait, wait), !Self.bothTimed(old.wait, wait) { progress = true }
-                    if old.wait != wait || old.switches != sample.switches { unchangedSince[tid] = now }
-                } else {
-                    progress = true
-                    unchangedSince[tid] = now
-                }
-            }
+    /// A quiet tree due to be looked at: diagnosed at a stall, ended (or the watch stopped) at the idle limit.
+    private func act(_ quiet: ProgressSampler.Quiet) -> Outcome? {
+        switch quiet {
+        case .stalled(let seconds): return look(quiet: seconds)
+        case .idleLimit(let seconds): return idleLimitReached(quiet: seconds)
         }
-        if Set(current.keys) != Set(samples.keys) { progress = true }
-        samples = current
-        unchangedSince = unchangedSince.filter { current[$0.key] != nil }
-        if progress {
-            lastProgress = now
-            provenStuck = false
-        }
-        if let limit = options.idleLimit, now.timeIntervalSince(lastProgress) >= limit {
-            return idleLimitReached(quiet: now.timeIntervalSince(lastProgress))
-        }
-        let quiet = now.timeIntervalSince(max(lastProgress, lastLook))
-        let stalled = unchangedSince.values.contains { now.timeIntervalSince($0) >= options.stallAfter }
-        guard !provenStuck, quiet >= options.stallAfter, stalled else { return nil }
-        return look(quiet: now.timeIntervalSince(lastProgress))
-    }
-
-    /// Two samples of one thread are waits that each end by themselves: a timer's thread at work.
-    static func bothTimed(_ a: String, _ b: String) -> Bool {
-        [a, b].allSatisfy { line in SyscallState(parsing: line).map { WaitDecoder.wakesByItself($0, on: .host) } ?? false }
-    }
-
-    /// Two samples of one thread are the same wait: the same call with the same arguments, or that
-    /// call resumed as `restart_syscall` after a stop (its argument registers unchanged).
-    static func sameWait(_ a: String, _ b: String) -> Bool {
-        guard a != b else { return true }
-        let x = a.split(separator: " "), y = b.split(separator: " ")
-        guard x.count >= 7, y.count >= 7, x[1...6] == y[1...6], let number = Int(y[0]) else { return false }
-        return SyscallNames.name(number, on: .host) == "restart_syscall"
     }
 
     /// Diagnoses the quiet tree; acts only on a proof that it is stuck (an error finding).
     private func look(quiet: Double) -> Outcome? {
-        lastLook = Date()
+        progress.looking()
         guard let report = try? options.diagnosis.run(pids: jobMembers()) else { return nil }
         worstVerdict = max(worstVerdict, report.verdict)
         guard report.verdict == .deadlock else {
@@ -362,7 +309,7 @@ public final class Watcher {
             return nil
         }
         stalls += 1
-        provenStuck = true
+        progress.provedStuck()
         lastIdle = nil
         emit(.stall(quietSeconds: quiet))
         publish(report)
