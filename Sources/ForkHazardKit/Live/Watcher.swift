@@ -6,6 +6,7 @@ import Foundation
 #endif
 import Glibc
 import ProcFS
+import Syscalls
 
 /// What `run` and `watch` do when a stall's diagnosis proves the tree stuck.
 public enum StallAction: String, Sendable, CaseIterable {
@@ -41,7 +42,7 @@ public struct WatchOptions: Sendable {
 /// Follows a process tree as it runs: reports each fork from a multi-threaded parent as it happens,
 /// and diagnoses the tree when it stops making progress. The tree is followed here, through the
 /// kernel's process events or by polling /proc; its threads are sampled for progress by a
-/// `ProgressSampler`.
+/// `ProgressSampler`, and a job this process started is ended by its `JobControl`.
 public final class Watcher {
     public enum Outcome: Sendable, Equatable {
         /// The root exited by itself with this wait status.
@@ -63,12 +64,13 @@ public final class Watcher {
         public static let idleLimitStatus: Int32 = 125
     }
 
-    private(set) var root: Int32 = 0
+    var root: Int32 { job.root }
     /// Whether this process started the root (then it may reap it and end it).
     let owned: Bool
     let options: WatchOptions
     let writer: EventWriter
     let proc = ProcRoot()
+    private var job: JobControl
     private var progress: ProgressSampler
 
     private var tree: Set<Int32> = []
@@ -106,6 +108,7 @@ public final class Watcher {
         self.owned = owned
         self.options = options
         self.writer = writer
+        job = JobControl(owned: owned, proc: proc)
         progress = ProgressSampler(proc: proc, stallAfter: options.stallAfter, idleLimit: options.idleLimit)
         // The kernel sends process events only to listeners in the initial PID and user
         // namespaces; elsewhere (in a container) a subscription silently gets nothing.
@@ -125,7 +128,7 @@ public final class Watcher {
 
     /// Watches the tree of `root` until it ends, or until a stall is acted on.
     public func run(root: Int32) -> Outcome {
-        self.root = root
+        job.root = root
         let socket = self.socket
         rescan()
         emit(.start(processes: tree.count, source: eventSource, stallAfter: options.stallAfter))
@@ -160,8 +163,8 @@ public final class Watcher {
                 Ptrace.releasePending()
                 if let outcome = progress.sample(tree).flatMap(act) { return finish(outcome) }
             }
-            var pollFd = pollfd(fd: socket?.fd ?? -1, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pollFd, socket == nil ? 0 : 1, 20)
+            var events = socket.map { [pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0)] } ?? []
+            _ = try? Syscall.poll(&events, timeoutMillis: 20)
         }
     }
 
@@ -296,7 +299,7 @@ public final class Watcher {
     /// Diagnoses the quiet tree; acts only on a proof that it is stuck (an error finding).
     private func look(quiet: Double) -> Outcome? {
         progress.looking()
-        guard let report = try? options.diagnosis.run(pids: jobMembers()) else { return nil }
+        guard let report = try? options.diagnosis.run(pids: job.members(seen: tree)) else { return nil }
         worstVerdict = max(worstVerdict, report.verdict)
         guard report.verdict == .deadlock else {
             let reasons = Self.idleReasons(report)
@@ -315,7 +318,7 @@ public final class Watcher {
         publish(report)
         switch options.onStall {
         case .kill where owned:
-            endTree(.stuck)
+            endTree(.stuck, members: job.members(seen: tree))
             return .killedWhenStuck
         case .report where !owned, .kill:
             return .stuck
@@ -327,12 +330,12 @@ public final class Watcher {
     /// No progress for the idle limit: the report, then the tree ends (ours) or the watch does.
     private func idleLimitReached(quiet: Double) -> Outcome {
         emit(.idleLimit(quietSeconds: quiet, limit: options.idleLimit ?? quiet, ending: owned))
-        if let report = try? options.diagnosis.run(pids: jobMembers()) {
+        if let report = try? options.diagnosis.run(pids: job.members(seen: tree)) {
             worstVerdict = max(worstVerdict, report.verdict)
             publish(report)
         }
         guard owned else { return .idleLimit }
-        endTree(.idleLimit)
+        endTree(.idleLimit, members: job.members(seen: tree))
         return .killedAtIdleLimit
     }
 
@@ -378,89 +381,23 @@ public final class Watcher {
         return Array(live.sorted { (rank($0.1), $0.0) < (rank($1.1), $1.0) }.prefix(2))
     }
 
-    /// Every live process of the job: the root, every process seen in its tree (a daemon that left
-    /// it by a double fork stays: `run` is its subreaper), and their descendants; the root first.
-    private func jobMembers() -> [Int32] {
-        let table = ProcessTable(proc: proc)
-        var members = Set(tree).union([root])
-        // As subreaper, every child of this process other than the root is an orphan of the job.
-        if owned { members.formUnion(table.children(of: getpid())) }
-        for pid in members { members.formUnion(table.descendants(of: pid)) }
-        return [root] + members.subtracting([root]).filter { alive($0) }.sorted()
-    }
+    // MARK: the job
 
-    /// SIGTERM to the root, then to every other process of the job, by PID; SIGKILL to what is
-    /// left after the grace; everything reaped. Only for a tree this process started. The job is
-    /// looked at again until none of it is left: a supervisor that restarts what it loses, or a
-    /// process forked just before its parent was killed, does not survive `run`. As subreaper,
-    /// every process of the job is a descendant of this one, so nothing else is ever signalled.
-    private func endTree(_ why: WatchEvent.KillReason, members start: [Int32]? = nil) {
-        let leftOnly = start != nil
-        // Zombies count until reaped: the job is over when no process of it is left at all. The
-        // root is one until it is reaped (its status kept).
-        func remaining() -> [Int32] {
-            let all = ProcessTable(proc: proc).descendants(of: getpid())
-            return leftOnly ? all.filter { $0 != root } : all
-        }
-        var members = start ?? jobMembers()
+    /// Ends processes of the job, a tree this process started, saying so first.
+    private func endTree(_ why: WatchEvent.KillReason, members: [Int32]) {
         emit(.kill(pids: members, grace: options.killGrace, why: why))
-        var terminated = Set<Int32>()
-        func terminate(_ pids: [Int32]) {
-            for pid in pids where terminated.insert(pid).inserted { kill(pid, SIGTERM) }
-        }
-        terminate(members)
-        let deadline = Date().addingTimeInterval(options.killGrace)
-        while Date() < deadline {
-            reapChildren()
-            members = remaining()
-            if members.isEmpty { return }
-            terminate(members.filter { alive($0) })  // what was started during the grace, too
-            usleep(20_000)
-        }
-        for _ in 0..<200 {
-            reapChildren()
-            members = remaining()
-            if members.isEmpty { break }
-            for pid in members { kill(pid, SIGKILL) }
-            usleep(10_000)
-        }
-        while rootStatus == nil && !leftOnly {
-            var status: Int32 = 0
-            let reaped = waitpid(-1, &status, 0)
-            if reaped == root { rootStatus = status } else if reaped < 0 && errno != EINTR { break }
-        }
-        reapChildren()
-    }
-
-    /// The root's wait status, once reaped.
-    private var rootStatus: Int32?
-
-    /// Reaps every child that has ended: the root (its status kept) and, as subreaper, orphaned
-    /// processes of the job.
-    private func reapChildren() {
-        guard owned else { return }
-        while true {
-            var status: Int32 = 0
-            let reaped = waitpid(-1, &status, WNOHANG)
-            guard reaped > 0 else { return }
-            if reaped == root { rootStatus = status }
-        }
-    }
-
-    private func alive(_ pid: Int32) -> Bool {
-        guard let stat = (try? proc.bytes("\(pid)/stat")).flatMap({ ProcStat(parsing: $0) }) else { return false }
-        return stat.state != "Z" && stat.state != "X"
+        job.end(members, grace: options.killGrace, leftBehindOnly: why == .leftBehind)
     }
 
     private func rootEnded() -> Outcome? {
-        guard owned else { return alive(root) ? nil : .treeGone }
-        reapChildren()
-        return rootStatus.map { .exited(status: $0) }
+        guard owned else { return job.alive(root) ? nil : .treeGone }
+        job.reapChildren()
+        return job.rootStatus.map { .exited(status: $0) }
     }
 
     /// What the command left running (a daemon) ends with it: nothing of the job outlives `run`.
     private func endLeftBehind() {
-        let leftBehind = jobMembers().filter { $0 != root }
+        let leftBehind = job.leftBehind(seen: tree)
         if !leftBehind.isEmpty { endTree(.leftBehind, members: leftBehind) }
     }
 
