@@ -49,9 +49,10 @@ struct JobControl {
     /// SIGTERM to each of `start`, by PID; SIGKILL to what is left after `grace`; everything
     /// reaped. The job is looked at again until none of it is left: a supervisor that restarts
     /// what it loses, or a process forked just before its parent was killed, does not survive
-    /// `run`. As subreaper, every process of the job is a descendant of this one, so nothing else
-    /// is ever signalled. `leftBehindOnly`: the root has been reaped, and this ends only what it
-    /// left.
+    /// `run`. As subreaper, every process of the job is a descendant of this one, and only
+    /// descendants are signalled: a PID of `start` whose process has ended and whose number went to
+    /// a process outside the job is left alone. `leftBehindOnly`: the root has been reaped, and
+    /// this ends only what it left.
     mutating func end(_ start: [Int32], grace: Double, leftBehindOnly: Bool) {
         guard owned else { return }
         // Zombies count until reaped: the job is over when no process of it is left at all. The
@@ -64,7 +65,8 @@ struct JobControl {
         func terminate(_ pids: [Int32]) {
             for pid in pids where terminated.insert(pid).inserted { try? calls.kill(pid, SIGTERM) }
         }
-        terminate(start)
+        let ours = Set(remaining())
+        terminate(start.filter { ours.contains($0) })
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline {
             reapChildren()
