@@ -30,14 +30,19 @@ let package = Package(
         // ELF symbol tables, DWARF line tables and debug files: addresses to function names
         // and source lines.
         .target(name: "Symbols", dependencies: ["CSymbols"]),
+        // One wrapper for each system call made on other processes and on the tool's children
+        // (process_vm_readv, poll, kill, waitpid): a typed errno, EINTR retried inside. Swift only,
+        // so that PythonRuntime, which reads memory through it, links no libunwind.
+        .target(name: "Syscalls"),
         // CPython's interpreter state read from outside a live process: threads, frames, names, locks.
-        .target(name: "PythonRuntime", dependencies: ["ProcFS", "Symbols"]),
+        .target(name: "PythonRuntime", dependencies: ["ProcFS", "Symbols", "Syscalls"]),
         // Snapshot model, wait decoding, analysis and rendering.
-        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "PythonRuntime", "CForkHazard"]),
+        .target(name: "ForkHazardKit", dependencies: ["ProcFS", "Symbols", "PythonRuntime", "CForkHazard", "Syscalls"]),
         .executableTarget(
             name: "forkhazard",
             dependencies: [
                 "ForkHazardKit",
+                "Syscalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             plugins: ["BuildInfo"]),
@@ -49,7 +54,7 @@ let package = Package(
             name: "ProcFSTests", dependencies: ["ProcFS"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "VictimSupport"],
+            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "Syscalls", "VictimSupport"],
             resources: [.copy("Victims"), .copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
         .testTarget(

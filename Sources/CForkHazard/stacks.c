@@ -250,6 +250,15 @@ struct fh_unwinder {
     struct page pages[PAGE_CACHE];
 };
 
+/* `len` bytes at `address` of process `pid`, with process_vm_readv: the unwinder's own reads of
+ * code and unwind tables, made from libunwind's accessors (Swift reads through its one wrapper of
+ * the call). Returns the bytes read, or -1 with errno set. */
+static ssize_t read_memory(pid_t pid, uint64_t address, void *buffer, size_t len) {
+    struct iovec local = {buffer, len};
+    struct iovec remote = {(void *)(uintptr_t)address, len};
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
 /* libunwind passes the UPT handle, not ours, to the accessors _UPT_find_proc_info drives. */
 static __thread fh_unwinder *current;
 
@@ -264,13 +273,13 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int
     uint64_t base = addr & ~(uint64_t)4095;
     if ((addr & 4095) + sizeof *val > 4096) {
         /* Straddles two pages: read directly. */
-        return fh_read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
+        return read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
     }
     struct page *p = &u->pages[(base >> 12) % PAGE_CACHE];
     if (!p->valid || p->base != base) {
-        if (fh_read_memory(u->pid, base, p->bytes, sizeof p->bytes) != (ssize_t)sizeof p->bytes) {
+        if (read_memory(u->pid, base, p->bytes, sizeof p->bytes) != (ssize_t)sizeof p->bytes) {
             p->valid = 0;
-            return fh_read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
+            return read_memory(u->pid, addr, val, sizeof *val) == (ssize_t)sizeof *val ? 0 : -UNW_EINVAL;
         }
         p->base = base;
         p->valid = 1;
@@ -332,13 +341,13 @@ static int encoded_size(uint8_t encoding) {
  * data-relative to the header. Anything else leaves the module to libunwind's search. */
 static int read_table(fh_unwinder *u, struct code_mapping *m) {
     Elf64_Ehdr eh;
-    if (fh_read_memory(u->pid, m->base, &eh, sizeof eh) != (ssize_t)sizeof eh) return -1;
+    if (read_memory(u->pid, m->base, &eh, sizeof eh) != (ssize_t)sizeof eh) return -1;
     if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) return -1;
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256) return -1;
     Elf64_Phdr ph[256];
     size_t bytes = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
     if (eh.e_phoff > UINT64_MAX - m->base) return -1;
-    if (fh_read_memory(u->pid, m->base + eh.e_phoff, ph, bytes) != (ssize_t)bytes) return -1;
+    if (read_memory(u->pid, m->base + eh.e_phoff, ph, bytes) != (ssize_t)bytes) return -1;
     const Elf64_Phdr *first = NULL, *frame = NULL;
     uint64_t low = UINT64_MAX, high = 0;
     for (int i = 0; i < eh.e_phnum; i++) {
@@ -355,7 +364,7 @@ static int read_table(fh_unwinder *u, struct code_mapping *m) {
     uint64_t bias = m->base - first->p_vaddr;
     uint64_t header = bias + frame->p_vaddr;
     uint8_t h[4 + 8 + 8];
-    if (fh_read_memory(u->pid, header, h, sizeof h) != (ssize_t)sizeof h) return -1;
+    if (read_memory(u->pid, header, h, sizeof h) != (ssize_t)sizeof h) return -1;
     int frame_pointer = encoded_size(h[1]), count_size = encoded_size(h[2]);
     /* version 1; the table DW_EH_PE_datarel | DW_EH_PE_sdata4, as libunwind requires. */
     if (h[0] != 1 || h[3] != 0x3b || frame_pointer < 0 || count_size <= 0) return -1;

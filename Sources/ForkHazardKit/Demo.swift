@@ -6,6 +6,7 @@ import Foundation
 #endif
 import Glibc
 import ProcFS
+import Syscalls
 
 /// `forkhazard demo`: starts a real fork-after-threads deadlock (this executable in its hidden
 /// victim mode), diagnoses it like `forkhazard <pid>`, and kills only the processes it started.
@@ -33,16 +34,15 @@ public enum Demo {
     /// Kills only what the demo started, by PID. The victim reaps its child and exits; if it
     /// does not within a second, it is killed too.
     private static func stop(victim: pid_t, child: pid_t) {
-        var status: Int32 = 0
         if child > 0 {
-            kill(child, SIGKILL)
+            try? SystemCalls.kill(child, SIGKILL)
             for _ in 0..<500 {
-                if waitpid(victim, &status, WNOHANG) == victim { return }
+                if (try? SystemCalls.waitpid(victim, options: WNOHANG))?.pid == victim { return }
                 usleep(2000)
             }
         }
-        kill(victim, SIGKILL)
-        while waitpid(victim, &status, 0) < 0 && errno == EINTR {}
+        try? SystemCalls.kill(victim, SIGKILL)
+        _ = try? SystemCalls.waitpid(victim, options: 0)
     }
 
     /// Starts the victim from `executable`, waits until its forked child blocks, diagnoses the
@@ -70,10 +70,10 @@ public enum Demo {
         defer { stop(victim: victim, child: child) }
         progress("started victim \(victim) (\(argv.dropFirst().joined(separator: " ")))")
 
-        var pollFd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+        var pollFds = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
         var line: [UInt8] = []
         while !line.contains(UInt8(ascii: "\n")) {
-            guard poll(&pollFd, 1, 5000) > 0 else { close(readEnd); throw Failure.notReady("no word from it in 5 s") }
+            guard ((try? SystemCalls.poll(&pollFds, timeoutMillis: 5000)) ?? 0) > 0 else { close(readEnd); throw Failure.notReady("no word from it in 5 s") }
             var byte: UInt8 = 0
             guard read(readEnd, &byte, 1) == 1 else { break }
             line.append(byte)

@@ -37,6 +37,11 @@ public struct ProcRoot: Sendable {
         self.path = path
     }
 
+    /// Whether this is the running system's /proc rather than a fixture tree: only then are its
+    /// PIDs processes that system calls can reach (ptrace, process_vm_readv, kcmp, sock_diag), and
+    /// the paths it gives files of this system.
+    public var isLive: Bool { path == "/proc" }
+
     public func url(_ components: String...) -> String {
         ([path] + components).joined(separator: "/")
     }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import Syscalls
 
 /// Reads bytes of another process's address space. The readers of interpreter state work on target
 /// addresses and know nothing about how the bytes are copied.
@@ -21,14 +17,11 @@ public struct ProcessMemory: RemoteMemoryReader {
     }
 
     public func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
-        guard address != 0, count > 0, count <= ProcessMemory.largestRead,
-              let call = ProcessMemory.processVMReadv else { return nil }
+        guard address != 0, count > 0, count <= ProcessMemory.largestRead else { return nil }
         // Not zero-filled first: all of it is read, or none of it is kept.
         var copied = 0
         let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
-            var local = iovec(iov_base: raw.baseAddress, iov_len: count)
-            var remote = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: count)
-            copied = call(pid, &local, 1, &remote, 1, 0)
+            copied = (try? SystemCalls.readMemory(pid: pid, at: address, into: UnsafeMutableRawBufferPointer(raw))) ?? 0
             initialized = copied == count ? count : 0
         }
         return copied == count ? buffer : nil
@@ -36,18 +29,6 @@ public struct ProcessMemory: RemoteMemoryReader {
 
     /// No single read of interpreter state needs more.
     static let largestRead = 1 << 20
-
-    typealias ProcessVMReadv = @convention(c) (
-        pid_t, UnsafePointer<iovec>?, UInt, UnsafePointer<iovec>?, UInt, UInt
-    ) -> Int
-
-    /// glibc's `process_vm_readv`, which Swift's Glibc module does not declare (it needs
-    /// `_GNU_SOURCE`): looked up once by name.
-    static let processVMReadv: ProcessVMReadv? = {
-        // glibc: a nil handle is RTLD_DEFAULT.
-        guard let symbol = dlsym(nil, "process_vm_readv") else { return nil }
-        return unsafeBitCast(symbol, to: ProcessVMReadv.self)
-    }()
 }
 
 /// Little-endian reads of fixed-size values through a reader.

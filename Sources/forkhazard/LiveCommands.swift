@@ -6,6 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import Syscalls
 
 /// `2s`, `500ms`, `1m`, `1h` or plain seconds.
 struct TimeSpan: ExpressibleByArgument, CustomStringConvertible {
@@ -231,7 +232,8 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard kill(pid, 0) == 0 || errno == EPERM else { throw fail("no process with PID \(pid)", status: 3) }
+        // A process this one may not signal (another user's) exists too: only a missing one is an error.
+        do { try SystemCalls.kill(pid, 0) } catch { guard error == .notPermitted else { throw fail("no process with PID \(pid)", status: 3) } }
         let writer = try live.writer()
         Signals.installRelease()
         let watcher = Watcher(owned: false, options: live.watchOptions(onStall: onStall.action, killGrace: 0), writer: writer)

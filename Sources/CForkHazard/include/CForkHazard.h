@@ -14,10 +14,6 @@ void fh_demo_victim(int ready_fd) __attribute__((noreturn));
 
 
 
-/// `process_vm_readv` of one range: reads `len` bytes at `remote_address` in process `pid` into
-/// `buffer` without stopping it. Returns the bytes read, or -1 with errno set.
-ssize_t fh_read_memory(pid_t pid, uint64_t remote_address, void *buffer, size_t len);
-
 /// Whether processes `a` and `b` share one address space (kcmp KCMP_VM): 1 yes (a vfork child, a
 /// posix_spawn in flight), 0 no, or -errno.
 int fh_same_memory(pid_t a, pid_t b);

@@ -6,6 +6,7 @@ import Foundation
 #endif
 import Glibc
 import ProcFS
+import Syscalls
 
 /// What `run` and `watch` do when a stall's diagnosis proves the tree stuck.
 public enum StallAction: String, Sendable, CaseIterable {
@@ -39,7 +40,9 @@ public struct WatchOptions: Sendable {
 }
 
 /// Follows a process tree as it runs: reports each fork from a multi-threaded parent as it happens,
-/// and diagnoses the tree when it stops making progress.
+/// and diagnoses the tree when it stops making progress. The tree is followed here, through the
+/// kernel's process events or by polling /proc; its threads are sampled for progress by a
+/// `ProgressSampler`, and a job this process started is ended by its `JobControl`.
 public final class Watcher {
     public enum Outcome: Sendable, Equatable {
         /// The root exited by itself with this wait status.
@@ -61,12 +64,14 @@ public final class Watcher {
         public static let idleLimitStatus: Int32 = 125
     }
 
-    private(set) var root: Int32 = 0
+    var root: Int32 { job.root }
     /// Whether this process started the root (then it may reap it and end it).
     let owned: Bool
     let options: WatchOptions
     let writer: EventWriter
     let proc = ProcRoot()
+    private var job: JobControl
+    private var progress: ProgressSampler
 
     private var tree: Set<Int32> = []
     private var pending: [Int32: PendingFork] = [:]
@@ -76,17 +81,8 @@ public final class Watcher {
     private var stalls = 0
     private var lost = 0
     private var eventSource = WatchEvent.EventSource.polling(.forced)
-    /// Each thread's wait line and context switches at the last sample, and since when they have not changed.
-    private var samples: [Int32: (wait: String, switches: UInt64)] = [:]
-    private var unchangedSince: [Int32: Date] = [:]
-    /// The last time a thread changed its wait, ran, started or ended.
-    private var lastProgress = Date()
-    /// The last diagnosis; the next comes a stall later.
-    private var lastLook = Date.distantPast
     /// What the last idle line said, as values, so that it is repeated only when the reason changes.
     private var lastIdle: String?
-    /// A stall's diagnosis proved the tree stuck; no more looks until it moves.
-    private var provenStuck = false
     private(set) public var worstVerdict = Verdict.healthy
 
     struct PendingFork {
@@ -112,6 +108,8 @@ public final class Watcher {
         self.owned = owned
         self.options = options
         self.writer = writer
+        job = JobControl(owned: owned, proc: proc)
+        progress = ProgressSampler(proc: proc, stallAfter: options.stallAfter, idleLimit: options.idleLimit)
         // The kernel sends process events only to listeners in the initial PID and user
         // namespaces; elsewhere (in a container) a subscription silently gets nothing.
         let initial = (try? proc.link("self/ns/pid")) == "pid:[\(Self.initialPidNamespace)]"
@@ -130,7 +128,7 @@ public final class Watcher {
 
     /// Watches the tree of `root` until it ends, or until a stall is acted on.
     public func run(root: Int32) -> Outcome {
-        self.root = root
+        job.root = root
         let socket = self.socket
         rescan()
         emit(.start(processes: tree.count, source: eventSource, stallAfter: options.stallAfter))
@@ -163,10 +161,10 @@ public final class Watcher {
                 lastSample = Date()
                 // A thread a diagnosis seized that had not stopped yet is released once it has.
                 Ptrace.releasePending()
-                if let outcome = sampleProgress() { return finish(outcome) }
+                if let outcome = progress.sample(tree).flatMap(act) { return finish(outcome) }
             }
-            var pollFd = pollfd(fd: socket?.fd ?? -1, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pollFd, socket == nil ? 0 : 1, 20)
+            var events = socket.map { [pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0)] } ?? []
+            _ = try? SystemCalls.poll(&events, timeoutMillis: 20)
         }
     }
 
@@ -279,79 +277,29 @@ public final class Watcher {
             ThreadAtFork(tid: tid, name: (try? proc.text("\(fork.parent)/task/\(tid)/comm"))?.trimmed ?? name, certainty: .certain)
         }
         let childName = (try? proc.text("\(child)/comm"))?.trimmed ?? fork.threads[fork.parent] ?? "?"
-        let facts = ForkFromThreadedFacts(
-            parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"),
-            children: [ProcessRef(pid: child, name: childName)], threadsAtFork: threads, basis: basis, exitedWithoutExec: exited)
-        emit(.finding(Finding(rule: .forkFromThreaded, severity: .warning, pids: [child, fork.parent],
-                              tids: threads.map(\.tid), facts: .forkFromThreaded(facts))))
+        emit(.finding(ForkFromThreaded.finding(
+            parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"), children: [ProcessRef(pid: child, name: childName)],
+            threadsAtFork: threads, basis: basis, exitedWithoutExec: exited, childrenFirst: true)))
     }
 
     private func emit(_ kind: WatchEvent.Kind, report: Report? = nil) {
         writer.emit(WatchEvent(kind, root: root, report: report))
     }
 
-    // MARK: progress
+    // MARK: quiet trees
 
-    /// Samples every thread's wait and context switches. Progress is a thread that changed its
-    /// wait, ran, started or ended; a thread that wakes on a timer and returns to the same wait,
-    /// or goes from one timed wait to another (a monitor thread sleeping, then waiting on an event
-    /// with a timeout), is no progress. A stall is a thread that has sat in the same wait, untouched, for
-    /// `stallAfter`, with no progress anywhere for as long: then the tree is diagnosed, and only
-    /// a proof that it is stuck is acted on.
-    private func sampleProgress() -> Outcome? {
-        let now = Date()
-        var current: [Int32: (wait: String, switches: UInt64)] = [:]
-        var progress = false
-        for pid in tree {
-            for tid in (try? proc.numericEntries("\(pid)/task")) ?? [] {
-                guard let wait = (try? proc.text("\(pid)/task/\(tid)/syscall"))?.trimmed else { continue }
-                let status = (try? proc.bytes("\(pid)/task/\(tid)/status")).map { ProcStatus(parsing: $0) }
-                let sample = (wait: wait, switches: (status?.voluntaryContextSwitches ?? 0) &+ (status?.nonvoluntaryContextSwitches ?? 0))
-                current[tid] = sample
-                if wait == "running" || wait.hasPrefix("-1") { progress = true }
-                if let old = samples[tid] {
-                    if !Self.sameWait(old.wait, wait), !Self.bothTimed(old.wait, wait) { progress = true }
-                    if old.wait != wait || old.switches != sample.switches { unchangedSince[tid] = now }
-                } else {
-                    progress = true
-                    unchangedSince[tid] = now
-                }
-            }
+    /// A quiet tree due to be looked at: diagnosed at a stall, ended (or the watch stopped) at the idle limit.
+    private func act(_ quiet: ProgressSampler.Quiet) -> Outcome? {
+        switch quiet {
+        case .stalled(let seconds): return look(quiet: seconds)
+        case .idleLimit(let seconds): return idleLimitReached(quiet: seconds)
         }
-        if Set(current.keys) != Set(samples.keys) { progress = true }
-        samples = current
-        unchangedSince = unchangedSince.filter { current[$0.key] != nil }
-        if progress {
-            lastProgress = now
-            provenStuck = false
-        }
-        if let limit = options.idleLimit, now.timeIntervalSince(lastProgress) >= limit {
-            return idleLimitReached(quiet: now.timeIntervalSince(lastProgress))
-        }
-        let quiet = now.timeIntervalSince(max(lastProgress, lastLook))
-        let stalled = unchangedSince.values.contains { now.timeIntervalSince($0) >= options.stallAfter }
-        guard !provenStuck, quiet >= options.stallAfter, stalled else { return nil }
-        return look(quiet: now.timeIntervalSince(lastProgress))
-    }
-
-    /// Two samples of one thread are waits that each end by themselves: a timer's thread at work.
-    static func bothTimed(_ a: String, _ b: String) -> Bool {
-        [a, b].allSatisfy { line in SyscallState(parsing: line).map { WaitDecoder.wakesByItself($0, on: .host) } ?? false }
-    }
-
-    /// Two samples of one thread are the same wait: the same call with the same arguments, or that
-    /// call resumed as `restart_syscall` after a stop (its argument registers unchanged).
-    static func sameWait(_ a: String, _ b: String) -> Bool {
-        guard a != b else { return true }
-        let x = a.split(separator: " "), y = b.split(separator: " ")
-        guard x.count >= 7, y.count >= 7, x[1...6] == y[1...6], let number = Int(y[0]) else { return false }
-        return SyscallNames.name(number, on: .host) == "restart_syscall"
     }
 
     /// Diagnoses the quiet tree; acts only on a proof that it is stuck (an error finding).
     private func look(quiet: Double) -> Outcome? {
-        lastLook = Date()
-        guard let report = try? options.diagnosis.run(pids: jobMembers()) else { return nil }
+        progress.looking()
+        guard let report = try? options.diagnosis.run(pids: job.members(seen: tree)) else { return nil }
         worstVerdict = max(worstVerdict, report.verdict)
         guard report.verdict == .deadlock else {
             let reasons = Self.idleReasons(report)
@@ -364,13 +312,13 @@ public final class Watcher {
             return nil
         }
         stalls += 1
-        provenStuck = true
+        progress.provedStuck()
         lastIdle = nil
         emit(.stall(quietSeconds: quiet))
         publish(report)
         switch options.onStall {
         case .kill where owned:
-            endTree(.stuck)
+            endTree(.stuck, members: job.members(seen: tree))
             return .killedWhenStuck
         case .report where !owned, .kill:
             return .stuck
@@ -382,12 +330,12 @@ public final class Watcher {
     /// No progress for the idle limit: the report, then the tree ends (ours) or the watch does.
     private func idleLimitReached(quiet: Double) -> Outcome {
         emit(.idleLimit(quietSeconds: quiet, limit: options.idleLimit ?? quiet, ending: owned))
-        if let report = try? options.diagnosis.run(pids: jobMembers()) {
+        if let report = try? options.diagnosis.run(pids: job.members(seen: tree)) {
             worstVerdict = max(worstVerdict, report.verdict)
             publish(report)
         }
         guard owned else { return .idleLimit }
-        endTree(.idleLimit)
+        endTree(.idleLimit, members: job.members(seen: tree))
         return .killedAtIdleLimit
     }
 
@@ -433,89 +381,23 @@ public final class Watcher {
         return Array(live.sorted { (rank($0.1), $0.0) < (rank($1.1), $1.0) }.prefix(2))
     }
 
-    /// Every live process of the job: the root, every process seen in its tree (a daemon that left
-    /// it by a double fork stays: `run` is its subreaper), and their descendants; the root first.
-    private func jobMembers() -> [Int32] {
-        let table = ProcessTable(proc: proc)
-        var members = Set(tree).union([root])
-        // As subreaper, every child of this process other than the root is an orphan of the job.
-        if owned { members.formUnion(table.children(of: getpid())) }
-        for pid in members { members.formUnion(table.descendants(of: pid)) }
-        return [root] + members.subtracting([root]).filter { alive($0) }.sorted()
-    }
+    // MARK: the job
 
-    /// SIGTERM to the root, then to every other process of the job, by PID; SIGKILL to what is
-    /// left after the grace; everything reaped. Only for a tree this process started. The job is
-    /// looked at again until none of it is left: a supervisor that restarts what it loses, or a
-    /// process forked just before its parent was killed, does not survive `run`. As subreaper,
-    /// every process of the job is a descendant of this one, so nothing else is ever signalled.
-    private func endTree(_ why: WatchEvent.KillReason, members start: [Int32]? = nil) {
-        let leftOnly = start != nil
-        // Zombies count until reaped: the job is over when no process of it is left at all. The
-        // root is one until it is reaped (its status kept).
-        func remaining() -> [Int32] {
-            let all = ProcessTable(proc: proc).descendants(of: getpid())
-            return leftOnly ? all.filter { $0 != root } : all
-        }
-        var members = start ?? jobMembers()
+    /// Ends processes of the job, a tree this process started, saying so first.
+    private func endTree(_ why: WatchEvent.KillReason, members: [Int32]) {
         emit(.kill(pids: members, grace: options.killGrace, why: why))
-        var terminated = Set<Int32>()
-        func terminate(_ pids: [Int32]) {
-            for pid in pids where terminated.insert(pid).inserted { kill(pid, SIGTERM) }
-        }
-        terminate(members)
-        let deadline = Date().addingTimeInterval(options.killGrace)
-        while Date() < deadline {
-            reapChildren()
-            members = remaining()
-            if members.isEmpty { return }
-            terminate(members.filter { alive($0) })  // what was started during the grace, too
-            usleep(20_000)
-        }
-        for _ in 0..<200 {
-            reapChildren()
-            members = remaining()
-            if members.isEmpty { break }
-            for pid in members { kill(pid, SIGKILL) }
-            usleep(10_000)
-        }
-        while rootStatus == nil && !leftOnly {
-            var status: Int32 = 0
-            let reaped = waitpid(-1, &status, 0)
-            if reaped == root { rootStatus = status } else if reaped < 0 && errno != EINTR { break }
-        }
-        reapChildren()
-    }
-
-    /// The root's wait status, once reaped.
-    private var rootStatus: Int32?
-
-    /// Reaps every child that has ended: the root (its status kept) and, as subreaper, orphaned
-    /// processes of the job.
-    private func reapChildren() {
-        guard owned else { return }
-        while true {
-            var status: Int32 = 0
-            let reaped = waitpid(-1, &status, WNOHANG)
-            guard reaped > 0 else { return }
-            if reaped == root { rootStatus = status }
-        }
-    }
-
-    private func alive(_ pid: Int32) -> Bool {
-        guard let stat = (try? proc.bytes("\(pid)/stat")).flatMap({ ProcStat(parsing: $0) }) else { return false }
-        return stat.state != "Z" && stat.state != "X"
+        job.end(members, grace: options.killGrace, leftBehindOnly: why == .leftBehind)
     }
 
     private func rootEnded() -> Outcome? {
-        guard owned else { return alive(root) ? nil : .treeGone }
-        reapChildren()
-        return rootStatus.map { .exited(status: $0) }
+        guard owned else { return job.alive(root) ? nil : .treeGone }
+        job.reapChildren()
+        return job.rootStatus.map { .exited(status: $0) }
     }
 
     /// What the command left running (a daemon) ends with it: nothing of the job outlives `run`.
     private func endLeftBehind() {
-        let leftBehind = jobMembers().filter { $0 != root }
+        let leftBehind = job.leftBehind(seen: tree)
         if !leftBehind.isEmpty { endTree(.leftBehind, members: leftBehind) }
     }
 

@@ -18,13 +18,24 @@ public struct ForkFromThreaded: Rule {
         }
         return order.compactMap { key -> Finding? in
             guard let children = groups[key], let parent = snapshot.process(key.parent) else { return nil }
-            let facts = ForkFromThreadedFacts(
-                parent: ProcessRef(pid: parent.pid, name: parent.name),
-                children: children.map { ProcessRef(pid: $0.pid, name: $0.name) },
-                threadsAtFork: key.threads, basis: commonBasis(children))
-            return Finding(rule: id, severity: .warning, pids: [parent.pid] + children.map(\.pid),
-                           tids: key.threads.map(\.tid), facts: .forkFromThreaded(facts))
+            return Self.finding(parent: ProcessRef(pid: parent.pid, name: parent.name),
+                                children: children.map { ProcessRef(pid: $0.pid, name: $0.name) },
+                                threadsAtFork: key.threads, basis: commonBasis(children))
         }
+    }
+
+    /// The finding on `children`, forked without exec from `parent` while it had `threadsAtFork`:
+    /// the rule's, and the one `run` and `watch` report as such a fork happens (`exitedWithoutExec`:
+    /// the child was gone before it could be looked at). Its PIDs start with the parent's, or, for
+    /// a fork seen live, with the child's, the process the event is about.
+    static func finding(parent: ProcessRef, children: [ProcessRef], threadsAtFork: [ThreadAtFork], basis: [ForkBasis],
+                        exitedWithoutExec: Bool = false, childrenFirst: Bool = false) -> Finding {
+        let facts = ForkFromThreadedFacts(parent: parent, children: children, threadsAtFork: threadsAtFork, basis: basis,
+                                          exitedWithoutExec: exitedWithoutExec)
+        let childPids = children.map(\.pid)
+        return Finding(rule: .forkFromThreaded, severity: .warning,
+                       pids: childrenFirst ? childPids + [parent.pid] : [parent.pid] + childPids,
+                       tids: threadsAtFork.map(\.tid), facts: .forkFromThreaded(facts))
     }
 }
 

@@ -45,7 +45,7 @@ struct FirstLook {
             if let record { records.append(record) }
         }
         // A vfork child or a posix_spawn in flight shares its parent's address space.
-        if context.proc.path == "/proc" {
+        if context.proc.isLive {
             let pids = Set(records.map(\.snapshot.pid))
             for index in records.indices {
                 let process = records[index].snapshot

@@ -143,7 +143,7 @@ final class ProcessReader: WaitContext {
         func mapsFile(named prefix: String) -> Bool { names.contains { $0.starts(with: prefix.utf8) } }
         if exe.map({ lastPathComponent($0).utf8.starts(with: "python".utf8) }) == true || mapsFile(named: "libpython") {
             found.append(.python)
-        } else if let exe, proc.path == "/proc", exe.hasPrefix("/"), !exe.hasSuffix(" (deleted)"),
+        } else if let exe, proc.isLive, exe.hasPrefix("/"), !exe.hasSuffix(" (deleted)"),
                   PythonRuntime.mayBeEmbedded(in: exe, root: ProcessModules.root(of: pid)) {
             // A static CPython under another name (a renamed interpreter, a program embedding it).
             found.append(.python)
@@ -198,12 +198,12 @@ final class ProcessReader: WaitContext {
     }
 
     func memory(at address: UInt64, count: Int) -> [UInt8]? {
-        guard proc.path == "/proc" else { return nil }
+        guard proc.isLive else { return nil }
         return remote.bytes(at: address, count: count)
     }
 
     func socketTimeout(fd: Int32, send: Bool) -> Double? {
-        guard proc.path == "/proc" else { return nil }
+        guard proc.isLive else { return nil }
         var seconds = 0.0
         return fh_socket_timeout(pid, fd, send ? 1 : 0, &seconds) == 0 ? seconds : nil
     }

@@ -82,7 +82,7 @@ final class SharedContext: Sendable {
 
     /// The peer of a unix socket, via sock_diag; only for sockets in this tool's network namespace.
     func unixPeer(_ inode: UInt64, pid: Int32) -> UInt64? {
-        guard proc.path == "/proc", let ns = try? proc.link("\(pid)/ns/net") else { return nil }
+        guard proc.isLive, let ns = try? proc.link("\(pid)/ns/net") else { return nil }
         return caches.withLock { caches in
             if caches.ownNetNamespace == nil { caches.ownNetNamespace = (try? proc.link("self/ns/net")) ?? "" }
             guard ns == caches.ownNetNamespace else { return nil }

@@ -1,4 +1,4 @@
-import CForkHazard
+import Syscalls
 
 /// Reads another process's memory with `process_vm_readv`: no stop, no ptrace attach. Needs the
 /// same permission as ptrace (PTRACE_MODE_ATTACH); returns nil when denied or unmapped.
@@ -10,7 +10,7 @@ struct RemoteMemory: Sendable {
         // Not zero-filled first: all of it is read, or none of it is kept.
         var n = 0
         let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
-            n = fh_read_memory(pid, address, raw.baseAddress, count)
+            n = (try? SystemCalls.readMemory(pid: pid, at: address, into: UnsafeMutableRawBufferPointer(raw))) ?? 0
             initialized = n == count ? count : 0
         }
         return n == count ? buffer : nil

@@ -83,7 +83,7 @@ public struct SnapshotBuilder: Sendable {
         var notes = selection.notes
         let context = SharedContext(proc: proc, table: table)
         let decoder = WaitDecoder(architecture: architecture)
-        let live = proc.path == "/proc" && architecture == .host
+        let live = proc.isLive && architecture == .host
 
         var records = FirstLook(context: context, decoder: decoder, host: host).run(selection.order, notes: &notes)
         if records.isEmpty, let first = requested.first { throw .noSuchProcess(first) }

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 import ProcFS
 import Symbols
+import Syscalls
 
 /// How native stacks are taken.
 public struct StackOptions: Sendable {
@@ -65,27 +66,28 @@ enum Ptrace {
     /// Stops thread `tid` with PTRACE_SEIZE + PTRACE_INTERRUPT, runs `body`, and releases it on
     /// every path. A signal to the tool (INT, TERM, HUP) releases it too; if the tool dies, the
     /// kernel detaches. Never PTRACE_ATTACH, never SIGSTOP.
-    static func withStopped<T>(_ tid: Int32, _ body: () throws(StackError) -> T) throws(StackError) -> T {
+    static func withStopped<T>(_ tid: Int32, calls: ProcessCalls = .live,
+                               _ body: () throws(StackError) -> T) throws(StackError) -> T {
         fh_install_release_handlers()
-        let seized = fh_ptrace_seize(tid)
-        if seized != 0 {
-            throw seized == -ESRCH ? .exited : .notPermitted(errno: -seized)
-        }
-        fh_stopped_add(tid)
+        do { try calls.seize(tid) } catch { throw error == .noSuchProcess ? .exited : .notPermitted(errno: error.code) }
+        calls.markSeized(tid)
         var stopped = true
         defer {
-            // One that never stopped cannot be detached yet: it is released once it stops.
-            if stopped { fh_ptrace_detach(tid) } else { fh_pending_add(tid) }
-            fh_stopped_remove(tid)
+            // One that never stopped cannot be detached yet: it is released once it stops. A
+            // release that fails finds the thread gone from its stop (it exited, or was killed).
+            if stopped { try? calls.detach(tid) } else { calls.releaseOnceStopped(tid) }
+            calls.unmarkSeized(tid)
         }
-        let interrupted = fh_ptrace_interrupt(tid)
-        if interrupted != 0 { throw interrupted == -ESRCH ? .exited : .failed(step: "PTRACE_INTERRUPT", errno: -interrupted) }
-        let waited = fh_wait_stop(tid, stopTimeoutMillis)
-        if waited == -ETIMEDOUT {
-            stopped = false
-            throw .didNotStop
+        do { try calls.interrupt(tid) } catch {
+            throw error == .noSuchProcess ? .exited : .failed(step: "PTRACE_INTERRUPT", errno: error.code)
         }
-        if waited != 0 { throw waited == -ESRCH ? .exited : .failed(step: "waitpid", errno: -waited) }
+        do { try calls.waitForStop(tid, stopTimeoutMillis) } catch {
+            if error == .timedOut {
+                stopped = false
+                throw .didNotStop
+            }
+            throw error == .noSuchProcess ? .exited : .failed(step: "waitpid", errno: error.code)
+        }
         return try body()
     }
 
@@ -102,16 +104,17 @@ enum Ptrace {
     /// copied out after its release. `whileStopped` runs inside the stop, after the copy (a running
     /// Python thread's frames are read there).
     static func capture(tid: Int32, pid: Int32, scratch: StackScratch, stackMapping: (UInt64) -> MemoryMapping?,
-                        whileStopped: (() -> Void)? = nil) throws(StackError) -> StackCapture {
+                        whileStopped: (() -> Void)? = nil, calls: ProcessCalls = .live) throws(StackError) -> StackCapture {
         let start = monotonicMicros()
         let buffer = scratch.bytes
-        let (registers, count) = try withStopped(tid) { () throws(StackError) -> (fh_registers, Int) in
+        let (registers, count) = try withStopped(tid, calls: calls) { () throws(StackError) -> (fh_registers, Int) in
             defer { whileStopped?() }
-            var registers = fh_registers()
-            let got = fh_get_registers(tid, &registers)
-            if got != 0 { throw .failed(step: "PTRACE_GETREGSET", errno: -got) }
+            let registers: fh_registers
+            do throws(Errno) { registers = try calls.registers(tid) } catch { throw .failed(step: "PTRACE_GETREGSET", errno: error.code) }
             let limit = stackMapping(registers.sp).map { Int(min(UInt64(buffer.count), $0.end - registers.sp)) } ?? buffer.count
-            return (registers, max(0, fh_read_memory(pid, registers.sp, buffer.baseAddress, max(0, limit))))
+            // A stack that cannot be read is kept empty: the registers still give the stopped PC.
+            let stack = UnsafeMutableRawBufferPointer(rebasing: buffer[..<max(0, limit)])
+            return (registers, (try? calls.readMemory(pid, registers.sp, stack)) ?? 0)
         }
         let pause = monotonicMicros() - start
         return StackCapture(registers: registers, stack: Array(UnsafeRawBufferPointer(rebasing: buffer[..<count])),
