@@ -54,3 +54,9 @@ public struct Analyzer: Sendable {
         return result.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 }
+
+/// The fork basis every one of `children` has.
+func commonBasis(_ children: [ProcessSnapshot]) -> [ForkBasis] {
+    let all = children.map { $0.forkOrigin?.basis ?? [] }
+    return (all.first ?? []).filter { basis in all.allSatisfy { $0.contains(basis) } }
+}
