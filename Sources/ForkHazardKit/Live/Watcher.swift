@@ -283,7 +283,7 @@ public final class Watcher {
             parent: ProcessRef(pid: fork.parent, name: fork.threads[fork.parent] ?? "?"),
             children: [ProcessRef(pid: child, name: childName)], threadsAtFork: threads, basis: basis, exitedWithoutExec: exited)
         emit(.finding(Finding(rule: .forkFromThreaded, severity: .warning, pids: [child, fork.parent],
-                              tids: threads.map(\.tid), facts: .forkFromThreaded(facts))))
+                              tids: threads.map(\.tid), facts: facts)))
     }
 
     private func emit(_ kind: WatchEvent.Kind, report: Report? = nil) {

@@ -1,5 +1,6 @@
-// The words: every sentence and line a person reads is made here from the model's values. The
-// text, JSON, GitHub-annotation and event renderers all speak through these functions.
+// The words: every sentence and line a person reads is made from the model's values, here and, for
+// the findings of each rule, in that rule's folder under Rules/ (with the helpers here). The text,
+// JSON, GitHub-annotation and event renderers all speak through these functions.
 
 func hex(_ value: UInt64) -> String { String(value, radix: 16) }
 
@@ -488,14 +489,10 @@ public struct FindingWords {
         self.report = report
     }
 
+    /// Each rule's facts put themselves into words (Rules/<Rule>/<Rule>Words.swift), with the
+    /// helpers below.
     public func text(for finding: Finding) -> FindingText {
-        switch finding.facts {
-        case .inheritedLock(let facts): return inheritedLock(facts)
-        case .forkFromThreaded(let facts): return forkFromThreaded(facts)
-        case .deadlock(let facts): return deadlock(facts, pids: finding.pids)
-        case .lostWorker(let facts): return lostWorker(facts)
-        case .stopped(let facts): return stopped(facts)
-        }
+        finding.facts.text(of: finding, words: self)
     }
 
     // MARK: people

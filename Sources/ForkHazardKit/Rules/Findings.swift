@@ -39,15 +39,19 @@ public struct Finding: Sendable {
     public var pids: [Int32]
     /// Every thread involved, a lock's owner included.
     public var tids: [Int32]
-    public var facts: Facts
+    /// The rule's own facts: `finding.facts as? DeadlockFacts` where one rule's are needed.
+    public var facts: any RuleFacts
+}
 
-    public enum Facts: Sendable {
-        case inheritedLock(InheritedLockFacts)
-        case forkFromThreaded(ForkFromThreadedFacts)
-        case deadlock(DeadlockFacts)
-        case lostWorker(LostWorkerFacts)
-        case stopped(StoppedFacts)
-    }
+/// The values a rule's finding rests on, a type of each rule's own (in its folder under Rules/,
+/// beside the rule). The renderers know no rule: they ask the facts for their words and JSON.
+public protocol RuleFacts: Sendable {
+    /// The finding in words: its message, evidence and remedy, and the summary's cause and fix.
+    /// `words` gives the report's names, waits and stacks, when there is a report.
+    func text(of finding: Finding, words: FindingWords) -> FindingText
+
+    /// The finding's `facts` in JSON (docs/json.md).
+    var json: JSON { get }
 }
 
 /// A process as a finding names it, so that a finding can be told without its snapshot (as

@@ -1,5 +1,5 @@
 /// `deadlock`: a group of threads in untimed waits that only each other could end.
-public struct DeadlockFacts: Sendable {
+public struct DeadlockFacts: RuleFacts {
     /// Every stuck thread with who alone could wake it.
     public var members: [Member]
     /// Processes waiting on each other in a cycle, the first repeated at the end.

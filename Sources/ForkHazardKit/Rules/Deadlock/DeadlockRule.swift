@@ -25,7 +25,7 @@ public struct DeadlockRule: Rule {
         return merged.map { facts, _ in
             let threads = facts.members.map(\.thread)
             return Finding(rule: id, severity: .error, pids: Array(Set(threads.map(\.pid))).sorted(),
-                           tids: threads.map(\.tid), facts: .deadlock(facts))
+                           tids: threads.map(\.tid), facts: facts)
         }
     }
 

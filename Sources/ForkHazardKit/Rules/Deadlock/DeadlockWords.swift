@@ -1,4 +1,9 @@
-/// `deadlock` in words.
+// `deadlock` in words: the sentences of its findings.
+
+extension DeadlockFacts {
+    public func text(of finding: Finding, words: FindingWords) -> FindingText { words.deadlock(self, pids: finding.pids) }
+}
+
 extension FindingWords {
     func deadlock(_ facts: DeadlockFacts, pids: [Int32]) -> FindingText {
         let members = facts.members

@@ -1,5 +1,5 @@
 /// `fork-from-threaded`: processes forked without exec from a parent that had other threads.
-public struct ForkFromThreadedFacts: Sendable {
+public struct ForkFromThreadedFacts: RuleFacts {
     public var parent: ProcessRef
     public var children: [ProcessRef]
     /// The parent's threads at the fork, the forking one among them.

@@ -23,7 +23,7 @@ public struct ForkFromThreaded: Rule {
                 children: children.map { ProcessRef(pid: $0.pid, name: $0.name) },
                 threadsAtFork: key.threads, basis: commonBasis(children))
             return Finding(rule: id, severity: .warning, pids: [parent.pid] + children.map(\.pid),
-                           tids: key.threads.map(\.tid), facts: .forkFromThreaded(facts))
+                           tids: key.threads.map(\.tid), facts: facts)
         }
     }
 }

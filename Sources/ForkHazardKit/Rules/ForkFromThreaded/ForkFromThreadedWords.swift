@@ -1,4 +1,9 @@
-/// `fork-from-threaded` in words.
+// `fork-from-threaded` in words: the sentences of its findings.
+
+extension ForkFromThreadedFacts {
+    public func text(of finding: Finding, words: FindingWords) -> FindingText { words.forkFromThreaded(self) }
+}
+
 extension FindingWords {
     func forkFromThreaded(_ facts: ForkFromThreadedFacts) -> FindingText {
         let children = group(facts.children)

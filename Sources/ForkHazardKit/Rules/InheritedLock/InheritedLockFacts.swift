@@ -1,6 +1,6 @@
 /// `inherited-lock`: threads of processes forked without exec wait forever on one lock that no
 /// thread of their own can release.
-public struct InheritedLockFacts: Sendable {
+public struct InheritedLockFacts: RuleFacts {
     public var parent: ProcessRef
     /// The processes whose threads wait, by PID.
     public var children: [ProcessRef]

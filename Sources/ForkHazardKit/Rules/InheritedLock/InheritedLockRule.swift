@@ -90,7 +90,7 @@ public struct InheritedLock: Rule {
             case .goneIdent, .goneInNamespace: break  // no host TID to list
             case .unrecorded(_, let candidates): tids += candidates.map(\.tid)
             }
-            return Finding(rule: id, severity: .error, pids: pids, tids: tids, facts: .inheritedLock(facts))
+            return Finding(rule: id, severity: .error, pids: pids, tids: tids, facts: facts)
         }
     }
 }

@@ -1,4 +1,9 @@
-/// `inherited-lock` in words.
+// `inherited-lock` in words: the sentences of its findings.
+
+extension InheritedLockFacts {
+    public func text(of finding: Finding, words: FindingWords) -> FindingText { words.inheritedLock(self) }
+}
+
 extension FindingWords {
     func inheritedLock(_ facts: InheritedLockFacts) -> FindingText {
         // A Python lock by the object the waiting frame reaches it as: `RLock self._lock`.

@@ -1,5 +1,5 @@
 /// `lost-worker`: a pool's parent waits for a result that a dead worker took with it.
-public struct LostWorkerFacts: Sendable {
+public struct LostWorkerFacts: RuleFacts {
     public var parent: ProcessRef
     public var workers: [Int32]
     public var originals: [Int32]

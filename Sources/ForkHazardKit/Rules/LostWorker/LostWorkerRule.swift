@@ -45,7 +45,7 @@ public struct LostWorkerRule: Rule {
                 poolThreads: helpers.map(\.tid), mainThread: main.tid,
                 replacementDelays: replacements.map { Double($0.startTicks >= firstStart ? $0.startTicks - firstStart : 0) / ticks })
             return Finding(rule: id, severity: .error, pids: [parent.pid] + workers.map(\.pid),
-                           tids: [main.tid] + helpers.map(\.tid) + replacements.map(\.pid), facts: .lostWorker(facts))
+                           tids: [main.tid] + helpers.map(\.tid) + replacements.map(\.pid), facts: facts)
         }
     }
 

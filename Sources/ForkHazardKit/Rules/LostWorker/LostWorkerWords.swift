@@ -1,4 +1,9 @@
-/// `lost-worker` in words.
+// `lost-worker` in words: the sentences of its findings.
+
+extension LostWorkerFacts {
+    public func text(of finding: Finding, words: FindingWords) -> FindingText { words.lostWorker(self) }
+}
+
 extension FindingWords {
     func lostWorker(_ facts: LostWorkerFacts) -> FindingText {
         let parent = "\(facts.parent.name) \(facts.parent.pid)"

@@ -1,5 +1,5 @@
 /// `stopped`: processes stopped by a signal or a tracer hold up the threads that wait for them.
-public struct StoppedFacts: Sendable {
+public struct StoppedFacts: RuleFacts {
     public var processes: [ProcessRef]
     /// `.stopped` (by a signal) or `.tracingStop` (by its tracer).
     public var state: TaskState

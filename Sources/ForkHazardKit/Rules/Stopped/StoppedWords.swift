@@ -1,4 +1,9 @@
-/// `stopped` in words.
+// `stopped` in words: the sentences of its findings.
+
+extension StoppedFacts {
+    public func text(of finding: Finding, words: FindingWords) -> FindingText { words.stopped(self) }
+}
+
 extension FindingWords {
     func stopped(_ facts: StoppedFacts) -> FindingText {
         let stoppedOnes = facts.threads.map { threads in
