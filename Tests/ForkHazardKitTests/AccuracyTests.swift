@@ -130,7 +130,7 @@ import Testing
         for stacks in [nil, StackOptions()] {
             let report = try Diagnosis(builder: SnapshotBuilder(stacks: stacks)).run(pids: [victim.pid])
             let finding = try #require(report.findings(.stopped).first, "\(report.findings.map(\.rule))")
-            guard case .stopped(let facts) = finding.facts else { Issue.record("no stopped facts"); return }
+            guard let facts = finding.facts as? StoppedFacts else { Issue.record("no stopped facts"); return }
             #expect(facts.threads == [ThreadKey(pid: victim.pid, tid: thread)])
             #expect(facts.tracer?.pid == tracer.pid)
             #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)], "main joins it")
@@ -151,7 +151,7 @@ import Testing
             let report = try Diagnosis(builder: SnapshotBuilder(stacks: stacks)).run(pids: [victim.pid])
             #expect(report.findings.map(\.rule) == [.stopped])
             #expect(report.verdict == .hazard)
-            guard case .stopped(let facts)? = report.findings.first?.facts else { Issue.record("no stopped facts"); return }
+            guard let facts = report.findings.first?.facts as? StoppedFacts else { Issue.record("no stopped facts"); return }
             #expect(facts.processes.map(\.pid) == [victim.helper])
             #expect(facts.threads == nil, "the whole process is stopped")
             #expect(facts.waiters == [ThreadKey(pid: victim.pid, tid: victim.pid)])
@@ -216,7 +216,7 @@ import Testing
         try waitForBlocked(pid: victim.helper, tid: victim.helper, in: "read")
         try victim.waitUntilBlocked(in: "futex")
         let report = try Diagnosis(builder: SnapshotBuilder(stacks: nil)).run(pids: [victim.pid])
-        guard case .lostWorker(let facts)? = report.findings(.lostWorker).first?.facts else {
+        guard let facts = report.findings(.lostWorker).first?.facts as? LostWorkerFacts else {
             Issue.record("no lost-worker: \(report.findings.map { report.words($0).message })")
             return
         }

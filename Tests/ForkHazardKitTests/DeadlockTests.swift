@@ -16,7 +16,7 @@ import Testing
         let deadlock = try #require(report.findings.first)
         #expect(deadlock.pids == [victim.pid, victim.helper])
         #expect(Set(deadlock.tids) == [victim.pid, victim.helper])
-        guard case .deadlock(let facts) = deadlock.facts else { Issue.record("not deadlock facts"); return }
+        guard let facts = deadlock.facts as? DeadlockFacts else { Issue.record("not deadlock facts"); return }
         #expect(Set(facts.cycle ?? []) == [victim.pid, victim.helper])
         let evidence = report.evidence(deadlock)
         #expect(evidence.contains { $0.hasPrefix("cycle: ") && $0.contains("\(victim.pid)") && $0.contains("\(victim.helper)") })

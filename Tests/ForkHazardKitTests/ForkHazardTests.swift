@@ -22,7 +22,7 @@ import Testing
         #expect(inherited.severity == .error)
         #expect(inherited.tids == [child, holder.tid], "the waiter and the lock's owner")
         #expect(report.evidence(inherited).contains { $0.contains("is owned by TID \(holder.tid) (its mutex __owner), thread 'holder' of parent \(victim.pid)") })
-        guard case .inheritedLock(let facts) = inherited.facts else { Issue.record("not inherited-lock facts"); return }
+        guard let facts = inherited.facts as? InheritedLockFacts else { Issue.record("not inherited-lock facts"); return }
         #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: holder.tid)))
         #expect(facts.confirmed, "the deadlock proof found the child stuck")
         #expect(report.findings(.deadlock).allSatisfy { $0.pids.contains(victim.pid) }, "no deadlock made only of the child: it is the same cause")

@@ -56,7 +56,7 @@ import Testing
         #expect(lock.ownerNamespaceTid == 2)
         // The parent's wait4 names its child by its namespace PID; the report shows the host's.
         #expect(report.thread(contained.victim)?.wait?.children == [contained.child])
-        guard case .inheritedLock(let facts)? = report.findings(.inheritedLock).first?.facts else {
+        guard let facts = report.findings(.inheritedLock).first?.facts as? InheritedLockFacts else {
             Issue.record("no inherited-lock")
             return
         }

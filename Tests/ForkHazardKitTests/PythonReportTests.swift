@@ -71,7 +71,7 @@ extension PythonVictim {
         #expect(rlock.owner == holder)
         #expect(report.thread(rlockChild)?.python?.stack.first?.function.hasSuffix("update") == true)
         let rlockFinding = try #require(report.findings(.inheritedLock, naming: rlockChild).first)
-        guard case .inheritedLock(let facts) = rlockFinding.facts else { Issue.record("no facts"); return }
+        guard let facts = rlockFinding.facts as? InheritedLockFacts else { Issue.record("no facts"); return }
         #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: holder)))
         #expect(report.words(rlockFinding).cause.contains("RLock `self._lock` that thread \(holder) 'rlock-holder' of its parent \(victim.pid) held"))
 
@@ -124,7 +124,7 @@ extension PythonVictim {
         let findings = report.findings.filter { $0.rule == .inheritedLock }
         #expect(findings.count == 1, "one finding for one lock: \(findings.map { report.words($0).cause })")
         let finding = try #require(findings.first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("no facts"); return }
         #expect(Set(facts.children.map(\.pid)) == Set(workers))
         #expect(facts.holder == .thread(ThreadKey(pid: victim.pid, tid: writer)))
         #expect(facts.lock.python?.typeName == "_thread.RLock" && facts.lock.python?.path == "self._lock")
@@ -175,7 +175,7 @@ extension PythonVictim {
         let inherited = report.findings.filter { $0.rule == .inheritedLock }
         #expect(inherited.count == 1, "\(TextRenderer(color: false).render(report))")
         let finding = try #require(inherited.first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("no facts"); return }
         #expect(facts.parent.pid == server && Set(facts.children.map(\.pid)) == Set(workers))
         #expect(facts.lock.python?.path == "python_forkserver_preload.LOCK")
         let words = report.words(finding)
@@ -334,7 +334,7 @@ extension PythonVictim {
         #expect(lock.python?.ownerIdent == UInt64(idents["holder"]!)!)
         #expect(lock.owner == nil, "the thread with that ident now started after the fork")
         let finding = try #require(report.findings(.inheritedLock, naming: child).first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("no facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("no facts"); return }
         #expect(facts.holder == .goneIdent(UInt64(idents["holder"]!)!))
         #expect(!finding.tids.contains(newcomer))
         #expect(!report.words(finding).cause.contains("newcomer"))

@@ -9,7 +9,7 @@ import Testing
 
     func deadlockMembers(_ report: Report) -> Set<ThreadKey> {
         Set(report.findings.flatMap { finding -> [ThreadKey] in
-            if case .deadlock(let facts) = finding.facts { return facts.members.map(\.thread) }
+            if let facts = finding.facts as? DeadlockFacts { return facts.members.map(\.thread) }
             return []
         })
     }
@@ -22,7 +22,7 @@ import Testing
         tree.process(101, parent: 100, threads: [.init(101, wait: .readPipe(inode: 2, writers: [100]))])
         let report = tree.report()
         #expect(rules(report) == [.deadlock])
-        guard case .deadlock(let facts)? = report.findings.first?.facts else { Issue.record("no deadlock"); return }
+        guard let facts = report.findings.first?.facts as? DeadlockFacts else { Issue.record("no deadlock"); return }
         #expect(facts.cycle == [100, 101, 100])
     }
 
@@ -55,7 +55,7 @@ import Testing
         let report = tree.report()
         #expect(Set(rules(report)) == [.inheritedLock, .deadlock, .forkFromThreaded], "\(TextRenderer(color: false).render(report))")
         #expect(deadlockMembers(report) == [ThreadKey(pid: 100, tid: 100), ThreadKey(pid: 101, tid: 101)])
-        guard case .inheritedLock(let facts)? = report.findings(.inheritedLock).first?.facts else { Issue.record("no inherited-lock"); return }
+        guard let facts = report.findings(.inheritedLock).first?.facts as? InheritedLockFacts else { Issue.record("no inherited-lock"); return }
         #expect(facts.holder == .thread(ThreadKey(pid: 100, tid: 102)))
         #expect(facts.confirmed)
     }
@@ -241,7 +241,7 @@ import Testing
         let report = tree.report()
         #expect(rules(report) == [.stopped])
         #expect(report.verdict == .hazard)
-        guard case .stopped(let facts)? = report.findings.first?.facts else { Issue.record("no stopped"); return }
+        guard let facts = report.findings.first?.facts as? StoppedFacts else { Issue.record("no stopped"); return }
         #expect(facts.processes.map(\.pid) == [101])
         #expect(facts.waiters == [ThreadKey(pid: 100, tid: 100)])
         #expect(report.words(report.findings[0]).fix.contains("kill -CONT 101"))
@@ -297,7 +297,7 @@ import Testing
         #expect(Set(warning.pids) == [100, 101, 102, 103])
         // The parent waits for the children: that deadlock includes it, and stays.
         #expect(deadlockMembers(report).contains(ThreadKey(pid: 100, tid: 100)))
-        guard case .deadlock(let facts)? = report.findings(.deadlock).first?.facts else { return }
+        guard let facts = report.findings(.deadlock).first?.facts as? DeadlockFacts else { return }
         #expect(Set(facts.inheritedLockWaiters.map(\.pid)) == [101, 102, 103])
     }
 
@@ -309,7 +309,7 @@ import Testing
         }
         let report = tree.report()
         #expect(!rules(report).contains(.deadlock))
-        guard case .inheritedLock(let facts)? = report.findings(.inheritedLock).first?.facts else { Issue.record("no inherited-lock"); return }
+        guard let facts = report.findings(.inheritedLock).first?.facts as? InheritedLockFacts else { Issue.record("no inherited-lock"); return }
         #expect(facts.confirmed)
         #expect(facts.waiters.count == 2)
     }
@@ -409,7 +409,7 @@ import Testing
     @Test func aReplacementWorkerInTheSameTickIsFound() {
         let report = pool(replacementStart: 1000).report()
         #expect(report.findings(.lostWorker).count == 1)
-        guard case .lostWorker(let facts)? = report.findings(.lostWorker).first?.facts else { return }
+        guard let facts = report.findings(.lostWorker).first?.facts as? LostWorkerFacts else { return }
         #expect(facts.replacements == [110])
         #expect(facts.originals == [101, 102])
     }
@@ -452,7 +452,7 @@ import Testing
         tree.process(101, parent: 100, threads: [.init(101, wait: wait)])
         let report = tree.report()
         let finding = try #require(report.findings(.inheritedLock).first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("facts"); return }
         #expect(facts.holder == .thread(ThreadKey(pid: 100, tid: 99)))
         #expect(report.evidence(finding).contains { $0.contains("rwlock __cur_writer") })
     }
@@ -463,7 +463,7 @@ import Testing
         tree.process(100, threads: [.init(100, wait: .child([101])), .init(99, start: 900, wait: .futex(0x10, lock: .libgompBarrier))])
         tree.process(101, parent: 100, threads: [.init(101, wait: .futex(0x20, lock: .libgompBarrier))])
         let finding = try #require(tree.report().findings(.inheritedLock).first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("facts"); return }
         guard case .unrecorded(let why, let candidates) = facts.holder else { Issue.record("holder \(facts.holder)"); return }
         #expect(why == .barrier)
         #expect(candidates.map(\.tid) == [99])
@@ -496,7 +496,7 @@ import Testing
         tree.process(101, parent: 100, name: "python3", runtimes: [.python], threads: [.init(101, wait: wait)])
         let report = tree.report()
         let finding = try #require(report.findings(.inheritedLock).first)
-        guard case .inheritedLock(let facts) = finding.facts else { Issue.record("facts"); return }
+        guard let facts = finding.facts as? InheritedLockFacts else { Issue.record("facts"); return }
         #expect(facts.holder == .thread(ThreadKey(pid: 100, tid: 99)))
         if source == .pythonImportOwner { #expect(report.words(finding).cause.contains("the import of slowmod")) }
     }

@@ -302,68 +302,8 @@ extension Finding {
         return object.json
     }
 
-    var factsJSON: JSON {
-        var object = JSONObject()
-        switch facts {
-        case .inheritedLock(let facts):
-            object["parent"] = .from(facts.parent.pid)
-            object["children"] = .pids(facts.children.map(\.pid))
-            object["waiters"] = .array(facts.waiters.map(\.json))
-            object["lock"] = facts.lock.json
-            var holder = JSONObject()
-            switch facts.holder {
-            case .thread(let key):
-                holder["kind"] = .string("thread")
-                holder["pid"] = .from(key.pid)
-                holder["tid"] = .from(key.tid)
-            case .gone(let tid):
-                holder["kind"] = .string("gone")
-                holder["tid"] = .from(tid)
-            case .goneInNamespace(let tid):
-                holder["kind"] = .string("gone")
-                holder["namespaceTid"] = .from(tid)
-            case .goneIdent(let ident):
-                holder["kind"] = .string("gone")
-                holder["ident"] = .from(ident)
-            case .unrecorded(let why, let candidates):
-                holder["kind"] = .string("unrecorded")
-                holder["reason"] = .string(why.rawValue)
-                holder["candidates"] = .array(candidates.map(\.jsonObject.json))
-            }
-            object["holder"] = holder.json
-            object["confirmed"] = .bool(facts.confirmed)
-        case .forkFromThreaded(let facts):
-            object["parent"] = .from(facts.parent.pid)
-            object["children"] = .pids(facts.children.map(\.pid))
-            object["threadsAtFork"] = .array(facts.threadsAtFork.map(\.jsonObject.json))
-            object["exitedWithoutExec"] = .bool(facts.exitedWithoutExec)
-        case .deadlock(let facts):
-            object["members"] = .array(facts.members.map { member in
-                var m = JSONObject()
-                m["pid"] = .from(member.thread.pid)
-                m["tid"] = .from(member.thread.tid)
-                m["wakers"] = member.wakers.json
-                return m.json
-            })
-            object["cycle"] = facts.cycle.map(JSON.pids) ?? .null
-            object["unwakeable"] = .array(facts.unwakeable.map(\.json))
-            object["inheritedLockWaiters"] = .array(facts.inheritedLockWaiters.map(\.json))
-        case .stopped(let facts):
-            object["processes"] = .pids(facts.processes.map(\.pid))
-            object["state"] = .string(facts.state.description)
-            object["tracer"] = .from(facts.tracer?.pid)
-            object["waiters"] = .array(facts.waiters.map(\.json))
-            if let threads = facts.threads { object["threads"] = .array(threads.map(\.json)) }
-        case .lostWorker(let facts):
-            object["parent"] = .from(facts.parent.pid)
-            object["workers"] = .pids(facts.workers)
-            object["originals"] = .pids(facts.originals)
-            object["replacements"] = .pids(facts.replacements)
-            object["poolThreads"] = .pids(facts.poolThreads)
-            object["mainThread"] = .from(facts.mainThread)
-        }
-        return object.json
-    }
+    /// The rule's facts as JSON (Rules/<Rule>/<Rule>JSON.swift).
+    var factsJSON: JSON { facts.json }
 }
 
 extension WaitGraph.Wakers {

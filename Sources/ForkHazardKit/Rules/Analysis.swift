@@ -28,7 +28,7 @@ public struct Analyzer: Sendable {
         var result = findings
         var waiterOf: [ThreadKey: Int] = [:]
         for (index, finding) in result.enumerated() {
-            if case .inheritedLock(let facts) = finding.facts {
+            if let facts = finding.facts as? InheritedLockFacts {
                 for waiter in facts.waiters { waiterOf[waiter] = index }
             }
         }
@@ -36,21 +36,27 @@ public struct Analyzer: Sendable {
         var stuck = Set<ThreadKey>()
         var dropped = Set<Int>()
         for (index, finding) in result.enumerated() {
-            guard case .deadlock(var facts) = finding.facts else { continue }
+            guard var facts = finding.facts as? DeadlockFacts else { continue }
             let members = facts.members.map(\.thread)
             stuck.formUnion(members)
             if members.allSatisfy({ waiterOf[$0] != nil }) {
                 dropped.insert(index)
             } else {
                 facts.inheritedLockWaiters = members.filter { waiterOf[$0] != nil }
-                result[index].facts = .deadlock(facts)
+                result[index].facts = facts
             }
         }
         for (index, finding) in result.enumerated() {
-            guard case .inheritedLock(var facts) = finding.facts else { continue }
+            guard var facts = finding.facts as? InheritedLockFacts else { continue }
             facts.confirmed = facts.waiters.allSatisfy(stuck.contains)
-            result[index].facts = .inheritedLock(facts)
+            result[index].facts = facts
         }
         return result.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
+}
+
+/// The fork basis every one of `children` has.
+func commonBasis(_ children: [ProcessSnapshot]) -> [ForkBasis] {
+    let all = children.map { $0.forkOrigin?.basis ?? [] }
+    return (all.first ?? []).filter { basis in all.allSatisfy { $0.contains(basis) } }
 }

@@ -39,15 +39,19 @@ public struct Finding: Sendable {
     public var pids: [Int32]
     /// Every thread involved, a lock's owner included.
     public var tids: [Int32]
-    public var facts: Facts
+    /// The rule's own facts: `finding.facts as? DeadlockFacts` where one rule's are needed.
+    public var facts: any RuleFacts
+}
 
-    public enum Facts: Sendable {
-        case inheritedLock(InheritedLockFacts)
-        case forkFromThreaded(ForkFromThreadedFacts)
-        case deadlock(DeadlockFacts)
-        case lostWorker(LostWorkerFacts)
-        case stopped(StoppedFacts)
-    }
+/// The values a rule's finding rests on, a type of each rule's own (in its folder under Rules/,
+/// beside the rule). The renderers know no rule: they ask the facts for their words and JSON.
+public protocol RuleFacts: Sendable {
+    /// The finding in words: its message, evidence and remedy, and the summary's cause and fix.
+    /// `words` gives the report's names, waits and stacks, when there is a report.
+    func text(of finding: Finding, words: FindingWords) -> FindingText
+
+    /// The finding's `facts` in JSON (docs/json.md).
+    var json: JSON { get }
 }
 
 /// A process as a finding names it, so that a finding can be told without its snapshot (as
@@ -60,112 +64,6 @@ public struct ProcessRef: Sendable, Hashable {
         self.pid = pid
         self.name = name
     }
-}
-
-/// `inherited-lock`: threads of processes forked without exec wait forever on one lock that no
-/// thread of their own can release.
-public struct InheritedLockFacts: Sendable {
-    public var parent: ProcessRef
-    /// The processes whose threads wait, by PID.
-    public var children: [ProcessRef]
-    /// The waiting threads.
-    public var waiters: [ThreadKey]
-    /// The lock, as the first waiter sees it (its kind, address, owner).
-    public var lock: LockInfo
-    public var holder: Holder
-    /// What the children's fork without exec rests on (shared by all of them).
-    public var basis: [ForkBasis]
-    /// The deadlock analysis found every waiter stuck for good (a second look included).
-    public var confirmed: Bool
-
-    public enum Holder: Sendable, Equatable {
-        /// The lock records its owner; that thread is alive in this process of the snapshot.
-        case thread(ThreadKey)
-        /// The lock records its owner, a TID no process of the tree has.
-        case gone(tid: Int32)
-        /// The lock records its owner as a TID of the children's PID namespace that no thread
-        /// there has (no host TID to give).
-        case goneInNamespace(tid: Int32)
-        /// A Python lock records its owner's thread ident, which no thread of the tree has.
-        case goneIdent(UInt64)
-        /// The lock records no owner (or it could not be read); the child has no other thread, so
-        /// one of these threads of the parent, alive at the fork, held it.
-        case unrecorded(NoOwner, candidates: [ThreadAtFork])
-    }
-
-    public enum NoOwner: String, Sendable {
-        /// Semaphores, CPython locks, condition variables.
-        case notRecorded
-        /// A libgomp barrier waits for the team's other threads, which the child does not have.
-        case barrier
-        case unreadable
-    }
-}
-
-/// `fork-from-threaded`: processes forked without exec from a parent that had other threads.
-public struct ForkFromThreadedFacts: Sendable {
-    public var parent: ProcessRef
-    public var children: [ProcessRef]
-    /// The parent's threads at the fork, the forking one among them.
-    public var threadsAtFork: [ThreadAtFork]
-    public var basis: [ForkBasis]
-    /// Seen live by `run`/`watch`: the child exited without exec before it could be looked at.
-    public var exitedWithoutExec: Bool
-
-    public init(parent: ProcessRef, children: [ProcessRef], threadsAtFork: [ThreadAtFork], basis: [ForkBasis],
-                exitedWithoutExec: Bool = false) {
-        self.parent = parent
-        self.children = children
-        self.threadsAtFork = threadsAtFork
-        self.basis = basis
-        self.exitedWithoutExec = exitedWithoutExec
-    }
-
-    /// Threads besides the one that forked (the parent's main thread stands for it).
-    public var otherThreads: [ThreadAtFork] { threadsAtFork.filter { $0.tid != parent.pid } }
-}
-
-/// `deadlock`: a group of threads in untimed waits that only each other could end.
-public struct DeadlockFacts: Sendable {
-    /// Every stuck thread with who alone could wake it.
-    public var members: [Member]
-    /// Processes waiting on each other in a cycle, the first repeated at the end.
-    public var cycle: [Int32]?
-    /// The threads nothing at all can wake: the end of the chain.
-    public var unwakeable: [ThreadKey]
-    /// Members whose wait is an inherited lock, explained by that finding.
-    public var inheritedLockWaiters: [ThreadKey]
-
-    public struct Member: Sendable {
-        public var thread: ThreadKey
-        public var wakers: WaitGraph.Wakers
-    }
-}
-
-/// `lost-worker`: a pool's parent waits for a result that a dead worker took with it.
-public struct LostWorkerFacts: Sendable {
-    public var parent: ProcessRef
-    public var workers: [Int32]
-    public var originals: [Int32]
-    public var replacements: [Int32]
-    /// The pool's own threads in the parent; the first one's TID separates originals from replacements.
-    public var poolThreads: [Int32]
-    public var mainThread: Int32
-    /// Seconds each replacement started after the first original.
-    public var replacementDelays: [Double]
-}
-
-/// `stopped`: processes stopped by a signal or a tracer hold up the threads that wait for them.
-public struct StoppedFacts: Sendable {
-    public var processes: [ProcessRef]
-    /// `.stopped` (by a signal) or `.tracingStop` (by its tracer).
-    public var state: TaskState
-    public var tracer: ProcessRef?
-    /// When only some threads of one process are stopped (a tracer holding one thread): those;
-    /// nil when the whole processes are.
-    public var threads: [ThreadKey]?
-    /// Threads of the tree that wait for them, directly or through other waits.
-    public var waiters: [ThreadKey]
 }
 
 /// Ordered by severity: healthy < hazard < deadlock.

@@ -38,7 +38,7 @@ public struct StoppedRule: Rule {
                                      tracer: group.tracer, threads: key.partOf == nil ? nil : group.threads, waiters: waiters)
             let pids = group.processes.map(\.pid) + Array(Set(waiters.map(\.pid)).subtracting(group.processes.map(\.pid))).sorted()
             return Finding(rule: id, severity: .warning, pids: pids, tids: seeds.sorted().map(\.tid) + waiters.map(\.tid),
-                           facts: .stopped(facts))
+                           facts: facts)
         }
     }
 }
