@@ -13,6 +13,17 @@ struct Likeness: Hashable {
                  (thread.python?.stack ?? []).map { [$0.function, $0.file, $0.line ?? 0] as [AnyHashable] }]
     }
 
+    /// A member of a deadlock in a process among siblings: its process's command, its wait and who
+    /// can wake it, without
+    /// the numbers that are its process's own (`own`: its PID and TIDs) and addresses, inodes and
+    /// fd numbers; `inherited`: it waits on an inherited lock.
+    init(member thread: ThreadSnapshot?, of process: ProcessSnapshot?, isMain: Bool, wakers: WaitGraph.Wakers, inherited: Bool,
+         own: Set<Int32>) {
+        func id(_ value: Int32?) -> Int32? { value.map { own.contains($0) ? 0 : $0 } }
+        parts = [process?.name, process?.argv, isMain, thread?.wait.map { Likeness.wait($0, own: own) }, thread?.wait == nil ? thread?.wchan : nil,
+                 Likeness.wakers(wakers, id: id), inherited]
+    }
+
     /// A process by its command, state, tag and threads, each thread as across processes.
     init(_ process: ProcessSnapshot, tag: String) {
         let own = Set(process.threads.map(\.tid)).union([process.pid])
@@ -53,6 +64,44 @@ struct Likeness: Hashable {
         case .signal, .restarted, .zombie: break
         }
         return parts
+    }
+
+    private static func wakers(_ wakers: WaitGraph.Wakers, id: (Int32?) -> Int32?) -> [AnyHashable] {
+        switch wakers {
+        case .only(let threads, let processes, let roles):
+            return [threads.isEmpty && processes.isEmpty, roles.map { role($0, id: id) }]
+        case .live(let why):
+            switch why {
+            case .timed(let seconds): return ["timed", seconds == nil]
+            case .endsByItself(let kind): return ["endsByItself", kind]
+            case .outsideTree(let pid, let role): return ["outsideTree", id(pid), Self.role(role, id: id)]
+            case .external(let fd): return ["external", Self.fd(fd, id: id, across: true)]
+            case .stopped(let state): return ["stopped", state]
+            case .otherEndUnknown: return ["otherEndUnknown"]
+            case .noOtherEnd: return ["noOtherEnd"]
+            case .peersIncomplete: return ["peersIncomplete"]
+            case .waitUnknown, .notSteady, .mappersUnknown, .lockHolderUnknown, .fdsUnreadable, .noChild, .futexVector,
+                 .signalHandler, .epollUnknown, .socketTimeoutUnknown:
+                return ["\(why)"]
+            }
+        }
+    }
+
+    private static func role(_ role: WaitGraph.WakerRole, id: (Int32?) -> Int32?) -> [AnyHashable] {
+        switch role {
+        case .lockOwner(let tid): return ["lockOwner", id(tid)]
+        case .otherThreads(let pid): return ["otherThreads", id(pid)]
+        case .noOtherThread(let pid): return ["noOtherThread", id(pid)]
+        case .mappers(let path, let pids): return ["mappers", path, pids.map(id)]
+        case .fileLockHolders(let pids): return ["fileLockHolders", pids.map(id)]
+        case .pipeWriters(_, let pids): return ["pipeWriters", pids.map(id)]
+        case .pipeReaders(_, let pids): return ["pipeReaders", pids.map(id)]
+        case .socketPeer(_, let pids): return ["socketPeer", pids.map(id)]
+        case .children(let pids): return ["children", pids.map(id)]
+        case .joinedThread(let tid): return ["joinedThread", id(tid)]
+        case .joinedThreadMissing(let tid): return ["joinedThreadMissing", id(tid)]
+        case .sharedAddressSpace(let pid): return ["sharedAddressSpace", id(pid)]
+        }
     }
 
     private static func futex(_ futex: FutexWait, across: Bool) -> [AnyHashable] {

@@ -317,33 +317,6 @@ func describeHolders(_ holders: [FdHolder]) -> String {
     return parts.joined(separator: ", ") + (byFd.count > holdersShown ? " and \(byFd.count - holdersShown) more fds" : "")
 }
 
-/// A wait line without the numbers that differ between look-alike processes: addresses,
-/// inodes, fd numbers, durations and the process's own PID and TIDs.
-/// `addresses`: addresses, inodes and fd numbers go too; durations always go (a sleep's time left).
-func withoutOwnNumbers(_ line: String, own: Set<Int32>, addresses: Bool = true) -> String {
-    var out = ""
-    var token = ""
-    func flush() {
-        guard !token.isEmpty else { return }
-        let isNumber = token.first?.isNumber == true
-        let duration = isNumber && !token.hasPrefix("0x") && token.contains { !$0.isNumber }  // 3598s, 4.0s, 120ms
-        let mask = duration || Int32(token).map(own.contains) == true
-            || (addresses && (token.hasPrefix("0x") || (isNumber && (out.hasSuffix(":[") || out.hasSuffix("fd ")))))
-        out += mask ? "#" : token
-        token = ""
-    }
-    for character in line {
-        if character.isLetter || character.isNumber || character == "." || character == "µ" {
-            token.append(character)
-        } else {
-            flush()
-            out.append(character)
-        }
-    }
-    flush()
-    return out
-}
-
 // MARK: fork provenance
 
 extension ForkBasis.ExecMarker {

@@ -9,7 +9,7 @@ extension FindingWords {
         let members = facts.members
         let inherited = Set(facts.inheritedLockWaiters)
         // One line per member; members of sibling processes whose lines read the same are one line.
-        var lines: [(key: String, first: ThreadKey, pids: [Int32])] = []
+        var lines: [(key: Likeness, first: ThreadKey, pids: [Int32])] = []
         func reason(_ member: DeadlockFacts.Member, own: String?) -> String {
             var text: String
             switch member.wakers {
@@ -26,9 +26,8 @@ extension FindingWords {
         for member in members {
             let process = report?.process(member.thread.pid)
             let own = Set(process?.threads.map(\.tid) ?? []).union([member.thread.pid])
-            let key = [process?.name ?? "?", (process?.argv ?? []).joined(separator: " "), "\(member.thread.tid == member.thread.pid)",
-                       withoutOwnNumbers(report?.thread(member.thread)?.waitLine ?? "?", own: own),
-                       withoutOwnNumbers(reason(member, own: "the process"), own: own)].joined(separator: "\u{0}")
+            let key = Likeness(member: report?.thread(member.thread), of: process, isMain: member.thread.tid == member.thread.pid,
+                               wakers: member.wakers, inherited: inherited.contains(member.thread), own: own)
             if let index = lines.firstIndex(where: { $0.key == key && !$0.pids.contains(member.thread.pid) }) {
                 lines[index].pids.append(member.thread.pid)
             } else {
