@@ -50,11 +50,10 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "VictimSupport"],
-            resources: [.copy("Victims"), .copy("Fixtures")]),
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
         .testTarget(
-            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"],
-            resources: [.copy("Victims")]),
+            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"]),
         // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the
         // same targets under libFuzzer.
         .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols", "PythonRuntime"], exclude: ["seed-program.c"]),

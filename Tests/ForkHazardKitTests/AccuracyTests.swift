@@ -13,7 +13,7 @@ import Testing
     static let pythons = [debianPython] + ["3.14", "3.15"].compactMap(sidPython)
 
     func script(_ name: String) throws -> String {
-        try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
+        try victimPath(name)
     }
 
     func healthy(_ pid: Int32, _ why: Comment) throws {

@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func poolWhoseWorkerDiedMidTask() throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_pool_lost.py", ofType: nil))
+        let script = try victimPath("python_pool_lost.py")
         let victim = try Victim(debianPython, [script])
         // Wait until the replacement worker is there and everything has settled.
         var report: Report?

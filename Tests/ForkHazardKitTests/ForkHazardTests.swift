@@ -186,6 +186,6 @@ import Testing
     }
 
     func script(_ name: String) throws -> String {
-        try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
+        try victimPath(name)
     }
 }

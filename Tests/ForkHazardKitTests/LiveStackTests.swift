@@ -85,7 +85,7 @@ import Testing
     func pythonLockWait315() throws { try parkedLockWait(python: try #require(sidPython("3.15"))) }
 
     func parkedLockWait(python: String) throws {
-        let victim = try Victim(python, [try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))])
+        let victim = try Victim(python, [try victimPath("python_lock.py")])
         try victim.waitUntilBlocked(in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
         let thread = try #require(report.thread(victim.pid))
@@ -103,7 +103,7 @@ import Testing
     }
 
     func pythonLockWait(python: String) throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_lock.py", ofType: nil))
+        let script = try victimPath("python_lock.py")
         let victim = try Victim(python, [script])
         try victim.waitUntilBlocked(in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
@@ -137,7 +137,7 @@ import Testing
         let child = victim.helper
         try waitForBlocked(pid: child, tid: child, in: "futex")
         let report = try Diagnosis().run(pids: [victim.pid])
-        let source = try String(contentsOfFile: try #require(Bundle.module.path(forResource: "Victims/waits.c", ofType: nil)),
+        let source = try String(contentsOfFile: try victimPath("waits.c"),
                                 encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
         func line(containing text: String) throws -> Int {
             try #require(source.firstIndex { $0.contains(text) }) + 1

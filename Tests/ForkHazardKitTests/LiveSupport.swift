@@ -13,8 +13,7 @@ enum VictimBuild {
     static func compile(_ source: String, output: String, flags: [String] = []) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-victims-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let sourcePath = source.hasPrefix("/") ? source
-            : Bundle.module.path(forResource: "Victims/\(source)", ofType: nil) ?? Bundle.module.bundlePath + "/Victims/\(source)"
+        let sourcePath = source.hasPrefix("/") ? source : victimsDirectory + "/" + source
         let binary = dir.appendingPathComponent(output).path
         let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread"] + flags + ["-o", binary, sourcePath])
         precondition(status == 0, "could not compile \(sourcePath)")
@@ -251,9 +250,4 @@ final class CapturedRun {
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)
     }
-}
-
-/// The path of a victim shipped with these tests (`Victims/NAME`).
-func victimPath(_ name: String) throws -> String {
-    try #require(Bundle.module.path(forResource: "Victims/\(name)", ofType: nil))
 }

@@ -48,7 +48,7 @@ struct OwnFilesTests {
     }
 
     func pauseLine() throws -> Int {
-        let source = try String(contentsOfFile: try #require(Bundle.module.path(forResource: "Victims/own_files.c", ofType: nil)),
+        let source = try String(contentsOfFile: try victimPath("own_files.c"),
                                 encoding: .utf8)
         return try #require(source.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("pause();") }) + 1
     }
@@ -152,8 +152,7 @@ struct OwnFilesTests {
         let own = try builds.copy(try #require(pythonBinary("3.12")), to: "python3.12")
         // The premise: the host's file at the path holds a runtime of its own.
         #expect(try ELFFile(path: path, loadSymbols: false).section(named: ".PyRuntime") != nil)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("PythonRuntimeTests/Victims/python_threads.py").path
+        let script = try victimPath("python_threads.py")
         // unshare execs the shell, which execs the interpreter: one PID throughout.
         let victim = try PythonVictim("/usr/bin/unshare", "--mount", ["--propagation", "private", "/bin/sh", "-c",
                                                                  "mount --bind '\(own)' '\(path)' && exec '\(path)' '\(script)'"])

@@ -7,8 +7,7 @@ import Testing
 extension PythonVictim {
     /// A victim script of the Python reader's tests, which prints `thread NAME IDENT TID` and `child KIND PID`.
     convenience init(_ python: String, readerVictim script: String) throws {
-        try self.init(python, URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("PythonRuntimeTests/Victims/\(script)").path)
+        try self.init(python, try victimPath(script))
     }
 
     /// TIDs by thread name.
@@ -54,7 +53,7 @@ extension PythonVictim {
     func inheritedPythonLocks315() throws { try inheritedPythonLocks(try #require(sidPython("3.15"))) }
 
     func inheritedPythonLocks(_ python: String) throws {
-        let victim = try PythonVictim(python, readerVictim: "python_fork.py")
+        let victim = try PythonVictim(python, readerVictim: "python_fork_rlock_import.py")
         let rlockChild = try #require(victim.children["rlock"]), importChild = try #require(victim.children["import"])
         let holder = try #require(victim.threads["rlock-holder"]), loader = try #require(victim.threads["loader"])
         try waitForBlocked(pid: rlockChild, tid: rlockChild, in: "futex")
@@ -365,7 +364,7 @@ extension PythonVictim {
     /// A pool that replaced its workers by design (maxtasksperchild) while its parent waits for a
     /// client: no lost worker.
     @Test func aPoolReplacingWorkersByDesignIsNoLostWorker() throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_services.py", ofType: nil))
+        let script = try victimPath("python_services.py")
         var checked = false
         for _ in 0..<5 where !checked {
             let victim = try Victim("/usr/bin/python3", [script, "pool-maxtasks"])

@@ -9,7 +9,7 @@ import Testing
     /// A fork pool whose workers all hang on the lock a parent thread held at fork.
     @Test(arguments: [(16, 60), (64, 70)])
     func poolOnAnInheritedLock(workers: Int, maxLines: Int) throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork.py", ofType: nil))
+        let script = try victimPath("python_fork.py")
         let victim = try Victim("/usr/bin/python3", [script, "pool-lock", String(workers)])
         var pool: [Int32] = []
         try waitUntil(timeout: 30) {
@@ -43,8 +43,7 @@ import Testing
 
     /// 300 processes × 4 threads, the benchmark's wide tree.
     @Test func wideTreeOfSleepers() throws {
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Scripts/bench-victims/sleepers.c").path
+        let source = try victimPath("sleepers.c")
         let binary = VictimBuild.compile(source, output: "sleepers", flags: ["-O2"])
         let root = try spawnClean(binary, ["300", "4"])
         defer {

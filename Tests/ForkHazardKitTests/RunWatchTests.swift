@@ -37,7 +37,7 @@ import Testing
 
     @Test func reportsAForkFromAThreadedParentWhileItHappens() throws {
         let python = debianPython
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
+        let script = try victimPath("python_fork_exits.py")
         let run = try CapturedRun(tool, ["run", "--json", "--", python, script])
         #expect(run.wait() == 0)
         let events = jsonLines(run.stderr)
@@ -97,7 +97,7 @@ import Testing
 
     /// A job blocked on a TCP peer outside its tree, which answers after 4 s.
     @Test func aJobWaitingOnANetworkPeer() throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_tcp.py", ofType: nil))
+        let script = try victimPath("python_tcp.py")
         let server = try Victim("/usr/bin/python3", [script, "server", "4"])
         let port = server.helper
         let run = try CapturedRun(tool, ["run", "--stall-after", "1s", "--", "/usr/bin/python3", script, "client", String(port)])
@@ -163,7 +163,7 @@ import Testing
     /// The same with a thread that goes round three different timed waits.
     @Test(arguments: ["pool-lock-ticking", "pool-lock-ticking-mixed"])
     func aTickingThreadDoesNotHideAStuckPool(mode: String) throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork.py", ofType: nil))
+        let script = try victimPath("python_fork.py")
         let started = Date()
         let run = try CapturedRun(tool, ["run", "--json", "--stall-after", "2s", "--kill-grace", "1s", "--",
                                          "/usr/bin/python3", script, mode])
@@ -280,7 +280,7 @@ import Testing
 
     @Test func pollingFallbackFindsForksToo() throws {
         let python = debianPython
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
+        let script = try victimPath("python_fork_exits.py")
         let run = try CapturedRun(tool, ["run", "--poll", "--", python, script])
         #expect(run.wait() == 0)
         #expect(run.stderr.contains("events: polling /proc"))

@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func aPythonPoolStuckOnAnInheritedLockValidates() throws {
-        let script = try #require(Bundle.module.path(forResource: "Victims/python_fork.py", ofType: nil))
+        let script = try victimPath("python_fork.py")
         let victim = try Victim(debianPython, [script, "pool-lock", "4"])
         try waitUntil(timeout: 30) {
             let pool = descendants(of: victim.pid)
@@ -138,7 +138,7 @@ import Testing
         let command = try arguments.map { argument in
             switch argument {
             case "waits": return VictimBuild.waits
-            case "python_fork_exits.py": return try #require(Bundle.module.path(forResource: "Victims/python_fork_exits.py", ofType: nil))
+            case "python_fork_exits.py": return try victimPath("python_fork_exits.py")
             default: return argument
             }
         }

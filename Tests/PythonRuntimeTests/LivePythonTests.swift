@@ -97,7 +97,7 @@ func checkVictim(_ python: Interpreter) throws {
 /// parent and the two children it forked), the Python thread name and the function, file and line
 /// of every frame equal py-spy's on the same thread.
 func checkReport(_ python: Interpreter) throws {
-    let victim = try PythonVictim(python.path, victimScript("python_fork.py"))
+    let victim = try PythonVictim(python.path, victimScript("python_fork_rlock_import.py"))
     let children = victim.lines(tagged: "child").compactMap { $0.count == 3 ? Int32($0[2]) : nil }
     #expect(children.count == 2)
     for child in children { _ = try ForkedChild(pid: child).waitUntilInFutex([child]) }
@@ -212,7 +212,7 @@ func checkThreads(_ python: Interpreter) throws {
 /// Children forked while the parent's threads held an RLock and an import lock: each child's lock,
 /// found from the child's own frames, names the parent's thread by its ident.
 func checkForkedChildren(_ python: Interpreter) throws {
-    let victim = try PythonVictim(python.path, victimScript("python_fork.py"))
+    let victim = try PythonVictim(python.path, victimScript("python_fork_rlock_import.py"))
     var parentThreads: [String: UInt64] = [:]
     for words in victim.lines(tagged: "thread") where words.count == 4 { parentThreads[words[1]] = UInt64(words[2]) }
     var children: [String: Int32] = [:]

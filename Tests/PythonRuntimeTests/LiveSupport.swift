@@ -29,9 +29,9 @@ struct Interpreter: Sendable, CustomStringConvertible {
     }
 }
 
-/// Path of a shipped victim script.
+/// Path of a victim script in Tests/Victims.
 func victimScript(_ name: String) -> String {
-    Bundle.module.path(forResource: "Victims/\(name)", ofType: nil) ?? Bundle.module.bundlePath + "/Victims/\(name)"
+    victimsDirectory + "/" + name
 }
 
 extension PythonVictim {
