@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "VictimSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
+        .testTarget(name: "SymbolsTests", dependencies: ["Symbols", "VictimSupport"]),
         .testTarget(
             name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"]),
         // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the

@@ -17,14 +17,12 @@ import Testing
 
     @Test func aProcessThatIsGoneCannotBeInspected() throws {
         // A PID that existed a moment ago and was reaped.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/true")
-        try process.run()
-        process.waitUntilExit()
-        let result = try runForkhazard([String(process.processIdentifier)])
+        let gone = try spawnClean("/bin/true", [])
+        reap(gone)
+        let result = try runForkhazard([String(gone)])
         #expect(result.status == 3)
         #expect(result.stdout.isEmpty)
-        #expect(result.stderr == "forkhazard: no process with PID \(process.processIdentifier)\n")
+        #expect(result.stderr == "forkhazard: no process with PID \(gone)\n")
     }
 
     @Test func oneGonePidAmongLiveOnesFailsWholly() throws {
@@ -134,17 +132,9 @@ import Testing
 
     /// The first line a command prints on stdout, or nil when it fails.
     func output(of arguments: String...) throws -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
+        let result = try runCommand("/usr/bin/env", arguments)
+        guard result.status == 0 else { return nil }
+        return result.stdout.split(separator: "\n").first.map(String.init)
     }
 
     @Test func demoDiagnosesARealForkDeadlockAndCleansUp() throws {
@@ -200,16 +190,10 @@ import Testing
     func unreadableWaitsAreNullWithANoteAndTheRunGoesOn() throws {
         let victim = try Victim(scenario: "sleep")
         try victim.waitUntilBlocked(in: "clock_nanosleep")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", forkhazardBinary(), "--json", String(victim.pid)]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        let report = try jsonObject(String(decoding: data, as: UTF8.self))
+        let result = try runCommand("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                         forkhazardBinary(), "--json", String(victim.pid)])
+        #expect(result.status == 0)
+        let report = try jsonObject(result.stdout)
         let thread = try #require(((report["processes"] as? [[String: Any]])?.first?["threads"] as? [[String: Any]])?.first)
         #expect(thread["wait"] is NSNull, "present and null")
         #expect(thread["name"] as? String == "waits" && thread["state"] as? String == "S")

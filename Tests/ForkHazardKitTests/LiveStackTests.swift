@@ -42,14 +42,7 @@ import Testing
     /// program's own from libunwind's search of its file.
     @Test func aProgramWithoutAnUnwindTableHeader() throws {
         let binary = VictimBuild.compile("waits.c", output: "waits-no-eh-frame-hdr", flags: ["-Wl,--no-eh-frame-hdr"])
-        let readelf = Process()
-        let output = Pipe()
-        readelf.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        readelf.arguments = ["readelf", "-lW", binary]
-        readelf.standardOutput = output
-        try readelf.run()
-        let headers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        readelf.waitUntilExit()
+        let headers = try runCommand("/usr/bin/env", ["readelf", "-lW", binary]).stdout
         #expect(headers.contains("LOAD") && !headers.contains("GNU_EH_FRAME"))
         let victim = try Victim(binary, ["fork-mutex"])
         let child = victim.helper

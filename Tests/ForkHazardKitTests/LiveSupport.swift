@@ -15,20 +15,11 @@ enum VictimBuild {
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let sourcePath = source.hasPrefix("/") ? source : victimsDirectory + "/" + source
         let binary = dir.appendingPathComponent(output).path
-        let status = runTool("/usr/bin/env", ["cc", "-O0", "-g", "-pthread"] + flags + ["-o", binary, sourcePath])
-        precondition(status == 0, "could not compile \(sourcePath)")
+        let compiled = Result { try runCommand("/usr/bin/env", ["cc", "-O0", "-g", "-pthread"] + flags + ["-o", binary, sourcePath]) }
+        precondition((try? compiled.get())?.status == 0,
+                     "could not compile \(sourcePath): \((try? compiled.get())?.output ?? "\(compiled)")")
         return binary
     }
-}
-
-@discardableResult
-func runTool(_ path: String, _ arguments: [String]) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    do { try process.run() } catch { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
 }
 
 /// A victim process this test started: killed by PID, with everything it started, when the test ends.
@@ -171,35 +162,10 @@ func forkhazardBinary() -> String {
     return dir.appendingPathComponent("forkhazard").path
 }
 
-struct CommandResult: Equatable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
 /// Runs the forkhazard executable with `arguments` (and the test's environment plus `environment`)
 /// and collects its output.
 func runForkhazard(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     try runCommand(forkhazardBinary(), arguments, environment: environment)
-}
-
-/// Runs `path` with `arguments` and collects its output.
-func runCommand(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
 }
 
 /// A command started with a clean signal mask, its stdout and stderr captured in files.

@@ -257,7 +257,7 @@ enum SchemaValidator {
         }
         try (documents.map { $0.trimmingCharacters(in: .newlines) }.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
         try validatorProgram.write(toFile: program, atomically: false, encoding: .utf8)
-        let run = try capture(python, [program, schemaDirectory, schema.rawValue, input])
+        let run = try runCommand(python, [program, schemaDirectory, schema.rawValue, input])
         guard run.status == 0, let results = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: [String]]] else {
             throw SetupError(description: "the validator failed (status \(run.status)): \(run.stderr)")
         }
@@ -269,11 +269,11 @@ enum SchemaValidator {
         if try works(venv) { return venv + "/bin/python" }
         let staging = "\(venv).\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
-        let made = try capture(debianPython, ["-m", "venv", staging])
+        let made = try runCommand(debianPython, ["-m", "venv", staging])
         guard made.status == 0 else {
             throw SetupError(description: "\(debianPython) -m venv \(staging) failed (Scripts/bootstrap installs python3-venv): \(made.stderr)")
         }
-        let pip = try capture(staging + "/bin/python", ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", requirement])
+        let pip = try runCommand(staging + "/bin/python", ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", requirement])
         guard pip.status == 0 else {
             try? FileManager.default.removeItem(atPath: staging)
             throw SetupError(description: "could not install \(requirement) from PyPI into a virtual environment (pip exited \(pip.status)); "
@@ -292,30 +292,7 @@ enum SchemaValidator {
 
     static func works(_ venv: String) throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: venv + "/bin/python") else { return false }
-        return try capture(venv + "/bin/python", ["-c", "import jsonschema, referencing; jsonschema.Draft202012Validator"]).status == 0
-    }
-
-    /// Runs a program to its end, its stdout and stderr in files (no pipe to fill up).
-    static func capture(_ path: String, _ arguments: [String]) throws -> CommandResult {
-        let dir = FileManager.default.temporaryDirectory.path, tag = UUID().uuidString
-        let outPath = "\(dir)/fh-schema-out-\(tag)", errPath = "\(dir)/fh-schema-err-\(tag)"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus,
-                             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        return try runCommand(venv + "/bin/python", ["-c", "import jsonschema, referencing; jsonschema.Draft202012Validator"]).status == 0
     }
 
     /// `validate.py SCHEMA_DIR SCHEMA DOCUMENTS`: checks both schemas against the 2020-12 meta-schema,

@@ -120,9 +120,9 @@ struct LiveLineTableTests {
     }
 
     static func check(_ python: Interpreter, minor: Int) throws {
-        let result = run(python.path, ["-c", script])
+        let result = try runCommand(python.path, ["-c", script])
         #expect(result.status == 0, "\(result.output.prefix(500))")
-        let codes = try JSONDecoder().decode([Code].self, from: Data(result.output.utf8))
+        let codes = try JSONDecoder().decode([Code].self, from: Data(result.stdout.utf8))
         #expect(codes.count > 200)
         var checked = 0
         for code in codes {
@@ -174,7 +174,7 @@ struct LiveLineTableTests {
     @Test("Debian's python3 location table")
     func locationsSystem() throws {
         let python = try #require(Interpreter.system, "/usr/bin/python3 is missing")
-        let minor = Int(run(python.path, ["-c", "import sys; print(sys.version_info[1])"]).output.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let minor = Int(try runCommand(python.path, ["-c", "import sys; print(sys.version_info[1])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
         try Self.check(python, minor: minor)
     }
 }

@@ -67,20 +67,6 @@ struct ForkedChild {
     }
 }
 
-/// Runs a command to the end; its status and output.
-func run(_ path: String, _ arguments: [String]) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    do { try process.run() } catch { return (-1, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// py-spy from PyPI, installed once per test run into a virtual environment under the temporary
 /// directory, made by the first interpreter here that has `venv` (Debian's python3 first).
 enum PySpy {
@@ -94,14 +80,18 @@ enum PySpy {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forkhazard-pyspy-\(getpid())").path
         let candidates = ([Interpreter.system] + (8...13).reversed().map { Interpreter.pyenv($0) }).compactMap { $0 }
         var attempts: [String] = []
+        /// A command's result, or what kept it from starting.
+        func attempt(_ path: String, _ arguments: [String]) -> CommandResult {
+            do { return try runCommand(path, arguments) } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
+        }
         for python in candidates {
             try? FileManager.default.removeItem(atPath: directory)
-            let venv = run(python.path, ["-m", "venv", directory])
+            let venv = attempt(python.path, ["-m", "venv", directory])
             guard venv.status == 0 else {
                 attempts.append("\(python.path) -m venv: \(venv.output.suffix(300))")
                 continue
             }
-            let pip = run("\(directory)/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "py-spy"])
+            let pip = attempt("\(directory)/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "py-spy"])
             let binary = "\(directory)/bin/py-spy"
             if pip.status == 0 && FileManager.default.isExecutableFile(atPath: binary) { return .success(binary) }
             attempts.append("pip install py-spy (venv of \(python.path)): \(pip.output.suffix(500))")
@@ -125,11 +115,11 @@ enum PySpy {
 
     /// `py-spy dump --json --pid PID`.
     static func dump(_ binary: String, pid: Int32) throws -> [Thread] {
-        let result = run(binary, ["dump", "--json", "--pid", "\(pid)"])
-        guard result.status == 0, let start = result.output.firstIndex(of: "[") else {
+        let result = try runCommand(binary, ["dump", "--json", "--pid", "\(pid)"])
+        guard result.status == 0, let start = result.stdout.firstIndex(of: "[") else {
             throw PySpyUnavailable(description: "py-spy dump failed (\(result.status)): \(result.output.prefix(2000))")
         }
-        return try JSONDecoder().decode([Thread].self, from: Data(result.output[start...].utf8))
+        return try JSONDecoder().decode([Thread].self, from: Data(result.stdout[start...].utf8))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import VictimSupport
 @testable import Symbols
 
 /// The system C library; libc6-dbg provides its debug file by build-id.
@@ -11,24 +12,14 @@ struct CommandFailed: Error, CustomStringConvertible {
     var description: String { "`\(command)` exited \(status): \(output)" }
 }
 
-/// Runs `command` with /bin/sh in `directory`; throws on a non-zero exit.
+/// Runs `command` with /bin/sh in `directory`; its stdout and stderr; throws on a non-zero exit.
 @discardableResult
 func shell(_ command: String, in directory: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(command: command, status: process.terminationStatus, output: output)
+    let result = try runCommand("/bin/sh", ["-c", command], in: directory)
+    guard result.status == 0 else {
+        throw CommandFailed(command: command, status: result.status, output: result.output)
     }
-    return output
+    return result.output
 }
 
 /// A fresh temporary directory, removed by `remove()`.

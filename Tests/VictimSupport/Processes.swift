@@ -1,8 +1,8 @@
 import Foundation
 import ProcFS
 
-// What the live tests of every target share: starting victims as a shell would, reaping them,
-// finding what they started, and the interpreters they run under.
+// What the tests of every target share: running a command to its end, starting victims as a
+// shell would, reaping them, finding what they started, and the interpreters they run under.
 
 public enum VictimError: Error, CustomStringConvertible {
     case notReady(String)
@@ -13,6 +13,69 @@ public enum VictimError: Error, CustomStringConvertible {
         case .notReady(let why): return "victim not ready: \(why)"
         case .notBlocked(let why): return "victim not blocked: \(why)"
         }
+    }
+}
+
+/// What a command run to its end did.
+public struct CommandResult: Equatable, Sendable {
+    /// Its exit status (the signal's number when a signal ended it).
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    /// Its stdout, then its stderr: for messages.
+    public var output: String { stdout + stderr }
+}
+
+/// Runs `path` with `arguments` to its end and collects its output: stdin is /dev/null, the
+/// environment the test's plus `environment`, the working directory `directory` (else this
+/// process's). It returns once the command has exited and every holder of its stdout and stderr
+/// has closed them. The command is started by Foundation's `Process`, which gives it no other file
+/// descriptor of the test runner (a pipe of another test's victim) and a process group of its own.
+public func runCommand(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                       in directory: String? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // stderr is read on a thread of its own, so that a command filling one pipe while this reads
+    // the other does not wait forever.
+    let errors = PipeReader(err.fileHandleForReading)
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = errors.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// Reads a pipe to its end on a thread of its own.
+private final class PipeReader: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
     }
 }
 
