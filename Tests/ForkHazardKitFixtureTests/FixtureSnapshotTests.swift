@@ -4,7 +4,7 @@ import Testing
 
 @testable import ForkHazardKit
 
-/// Fake /proc trees under Tests/ForkHazardKitTests/Fixtures, one directory per scenario:
+/// Fake /proc trees under Tests/ForkHazardKitFixtureTests/Fixtures, one directory per scenario:
 ///
 /// - `aarch64-hung`: 2000 `server` (threads in wait4, private and shared futexes, a pipe read,
 ///   clock_nanosleep, epoll_pwait, flock, one running, one outside a system call) with children

@@ -90,27 +90,3 @@ import Testing
         try expectHealthy(victim.pid)
     }
 }
-
-/// `sh -c COMMAND`, killed with its descendants when the test ends.
-final class ShellVictim {
-    let pid: Int32
-
-    init(_ command: String) throws {
-        pid = try spawnClean("/bin/sh", ["-c", command])
-    }
-
-    deinit {
-        let started = descendants(of: pid)
-        kill(pid, SIGKILL)
-        for child in started { kill(child, SIGKILL) }
-        _ = reap(pid)
-    }
-}
-
-func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while !condition() {
-        guard Date() < deadline else { throw VictimError.notReady("condition not met in \(timeout) s") }
-        usleep(5000)
-    }
-}

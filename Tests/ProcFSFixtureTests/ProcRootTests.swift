@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-/// The fake /proc tree under Tests/ProcFSTests/Fixtures/proc.
+/// The fake /proc tree under Tests/ProcFSFixtureTests/Fixtures/proc.
 enum ProcFSFixtures {
     static let root: String = {
         if let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil),

@@ -50,7 +50,7 @@ struct LivePythonTests {
                 guard var bytes = memory.read(address, count) else { return nil }
                 let start = max(address, versionField), end = min(address + UInt64(count), versionField + 8)
                 if start < end {
-                    for at in start..<end { bytes[Int(at - address)] = littleEndian(0x0310_00a1)[Int(at - versionField)] }
+                    for at in start..<end { bytes[Int(at - address)] = withUnsafeBytes(of: UInt64(0x0310_00a1).littleEndian) { Array($0) }[Int(at - versionField)] }
                 }
                 return bytes
             }

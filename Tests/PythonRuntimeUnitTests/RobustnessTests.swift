@@ -1,6 +1,7 @@
 import Foundation
 import ProcFS
 import Testing
+import VictimSupport
 
 @testable import PythonRuntime
 
@@ -151,13 +152,6 @@ struct RobustnessTests {
             Issue.record("3.13.1 lock objects read with 3.13.0's layout")
             return
         }
-    }
-}
-
-extension Result {
-    var failureValue: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
     }
 }
 

@@ -122,6 +122,56 @@ public func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = n
     return pid
 }
 
+/// A command started with a clean signal mask, its stdout and stderr captured in files.
+public final class CapturedRun {
+    public let pid: pid_t
+    public let outPath: String
+    public let errPath: String
+    public private(set) var status: Int32?
+    public private(set) var signal: Int32?
+
+    public init(_ path: String, _ arguments: [String]) throws {
+        let dir = FileManager.default.temporaryDirectory.path
+        let tag = UUID().uuidString
+        outPath = "\(dir)/fh-out-\(tag)"
+        errPath = "\(dir)/fh-err-\(tag)"
+        let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(out); close(err) }
+        pid = try spawnClean(path, arguments, stdout: out, stderr: err)
+    }
+
+    /// Waits for it to end; kills it (by PID), and what it started, if it takes longer than `timeout`.
+    @discardableResult
+    public func wait(timeout: TimeInterval = 60) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, WNOHANG) == 0 {
+            if Date() > deadline {
+                // Its descendants first, found while it is their ancestor, so none is left behind.
+                let started = descendants(of: pid)
+                kill(pid, SIGSTOP)
+                for child in descendants(of: pid) + started { kill(child, SIGKILL) }
+                kill(pid, SIGKILL)
+                waitpid(pid, &raw, 0)
+                break
+            }
+            usleep(10_000)
+        }
+        let sig = raw & 0x7f
+        if sig == 0 { status = (raw >> 8) & 0xff } else { signal = sig }
+        return status
+    }
+
+    public var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+}
+
 /// Waits for a child; returns the signal that ended it, or nil when it exited.
 @discardableResult
 public func reap(_ pid: pid_t) -> Int32? {
