@@ -1,18 +1,23 @@
 import Foundation
-import Testing
 import VictimSupport
 
 /// Every document valid against `schema`, the published one and its closed copy (which lists every
-/// field forkhazard writes).
-public func expectValid(_ documents: [String], against schema: SchemaValidator.Schema,
-                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+/// field forkhazard writes); throws what is wrong with each one that is not, so that the test fails
+/// saying so. (It throws rather than records expectations: this target is built with the package,
+/// by `swift build` too, where Swift Testing is not available.)
+public func expectValid(_ documents: [String], against schema: SchemaValidator.Schema) throws {
     let results = try SchemaValidator.validate(documents, against: schema)
-    #expect(results.count == documents.count, sourceLocation: sourceLocation)
-    for (document, result) in zip(documents, results) {
-        #expect(result.open.isEmpty, "\(result.open) in \(document.prefix(300))", sourceLocation: sourceLocation)
-        #expect(result.closed.isEmpty, "fields the schema does not list: \(result.closed) in \(document.prefix(300))",
-                sourceLocation: sourceLocation)
+    var problems: [String] = []
+    if results.count != documents.count {
+        problems.append("\(results.count) results for \(documents.count) documents")
     }
+    for (document, result) in zip(documents, results) {
+        if !result.open.isEmpty { problems.append("\(result.open) in \(document.prefix(300))") }
+        if !result.closed.isEmpty {
+            problems.append("fields the schema does not list: \(result.closed) in \(document.prefix(300))")
+        }
+    }
+    if !problems.isEmpty { throw SchemaValidator.Invalid(schema: schema, problems: problems) }
 }
 
 /// Python's `jsonschema` (from PyPI) in a virtual environment under the temp dir: made by the first
@@ -33,6 +38,13 @@ public enum SchemaValidator {
 
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String
+    }
+
+    /// Documents that `expectValid` found invalid, and why.
+    public struct Invalid: Error, CustomStringConvertible {
+        public var schema: Schema
+        public var problems: [String]
+        public var description: String { "not valid against \(schema.rawValue): " + problems.joined(separator: "; ") }
     }
 
     public static let schemaDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
