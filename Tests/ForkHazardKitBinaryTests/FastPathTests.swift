@@ -5,7 +5,8 @@ import Testing
 /// must come out exactly as the parser makes them: the same values, and the same output, errors
 /// and exit status when run. `FORKHAZARD_ARGUMENTS=parser` turns the fast path off, `=fast` turns
 /// the parser off (a command line left to it exits 70), and `FORKHAZARD_PRINT_REQUEST` prints the
-/// parsed value instead of running it.
+/// parsed value instead of running it. These switches exist in debug builds only (`swift test`'s);
+/// a release build reads neither variable.
 @Suite("Argument fast path") struct FastPathTests {
     struct Row: Sendable, CustomTestStringConvertible {
         /// Whether the fast path reads it (else it leaves it to the parser).
