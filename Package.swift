@@ -48,18 +48,29 @@ let package = Package(
             plugins: ["BuildInfo"]),
         // The commit the binary is built from, for --version: written before every build.
         .plugin(name: "BuildInfo", capability: .buildTool()),
-        // What the live tests share: victims started as a shell would, and the interpreters they run under.
+        // What the tests share: commands run to their end, victims (Tests/Victims) started as a
+        // shell would, the built executable, and the interpreters they run under.
         .target(name: "VictimSupport", dependencies: ["ProcFS"], path: "Tests/VictimSupport"),
+        // What the ForkHazardKit tests share to read reports: findings in words, JSON, the JSON Schemas.
+        .target(name: "ReportSupport", dependencies: ["ForkHazardKit", "VictimSupport"], path: "Tests/ReportSupport"),
+        // One test target per library and kind (README, "Tests"): unit tests (pure logic, no
+        // process started), fixture tests (parsers over fixture /proc trees and files), live tests
+        // (victims started and diagnosed) and binary tests (the built forkhazard executable run).
+        .testTarget(name: "ProcFSUnitTests", dependencies: ["ProcFS"]),
+        .testTarget(name: "ProcFSFixtureTests", dependencies: ["ProcFS"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SymbolsUnitTests", dependencies: ["Symbols"]),
+        .testTarget(name: "SymbolsFixtureTests", dependencies: ["Symbols", "VictimSupport"]),
+        .testTarget(name: "PythonRuntimeUnitTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport"]),
         .testTarget(
-            name: "ProcFSTests", dependencies: ["ProcFS"],
+            name: "PythonRuntimeLiveTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"]),
+        .testTarget(name: "ForkHazardKitUnitTests", dependencies: ["ForkHazardKit", "ProcFS", "Syscalls", "ReportSupport"]),
+        .testTarget(
+            name: "ForkHazardKitFixtureTests", dependencies: ["ForkHazardKit", "ProcFS", "ReportSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ForkHazardKitTests", dependencies: ["ForkHazardKit", "ProcFS", "Syscalls", "VictimSupport"],
-            resources: [.copy("Victims"), .copy("Fixtures")]),
-        .testTarget(name: "SymbolsTests", dependencies: ["Symbols"]),
+            name: "ForkHazardKitLiveTests", dependencies: ["ForkHazardKit", "ProcFS", "Symbols", "VictimSupport", "ReportSupport"]),
         .testTarget(
-            name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "ProcFS", "VictimSupport", "ForkHazardKit"],
-            resources: [.copy("Victims")]),
+            name: "ForkHazardKitBinaryTests", dependencies: ["ForkHazardKit", "ProcFS", "VictimSupport", "ReportSupport"]),
         // The parsers of untrusted input, fuzzed briefly with fixed seeds; Scripts/fuzz runs the
         // same targets under libFuzzer.
         .testTarget(name: "FuzzTests", dependencies: ["ProcFS", "Symbols", "PythonRuntime"], exclude: ["seed-program.c"]),

@@ -158,7 +158,9 @@ struct OptionWords {
     }
 }
 
-/// Switches for the tests that hold the fast path to the parser (CommandLineTests); not for users.
+#if DEBUG
+/// Switches for the tests that hold the fast path to the parser (FastPathTests); not for users, and
+/// in debug builds only.
 enum TestHooks {
     enum Mode { case normal, parserOnly, fastPathOnly }
 
@@ -178,3 +180,16 @@ enum TestHooks {
     /// `FORKHAZARD_PRINT_REQUEST=1`: print the parsed request instead of running it.
     static var printRequest: Bool { getenv("FORKHAZARD_PRINT_REQUEST") != nil }
 }
+#else
+/// A release build has no test switches: it reads neither FORKHAZARD_ARGUMENTS nor
+/// FORKHAZARD_PRINT_REQUEST, and always runs the fast path, then the parser.
+enum TestHooks {
+    enum Mode { case normal, parserOnly, fastPathOnly }
+
+    static var mode: Mode { .normal }
+
+    static let declinedStatus: Int32 = 70
+
+    static var printRequest: Bool { false }
+}
+#endif

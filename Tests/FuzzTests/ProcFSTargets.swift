@@ -4,7 +4,7 @@
 
 /// Real /proc files captured for the fixture tests: every file called `name`.
 func procFixtures(_ name: String) -> [FuzzSeed] {
-    let roots = ["Tests/ProcFSTests/Fixtures", "Tests/ForkHazardKitTests/Fixtures"].map { fuzzRepositoryRoot + "/" + $0 }
+    let roots = ["Tests/ProcFSFixtureTests/Fixtures", "Tests/ForkHazardKitFixtureTests/Fixtures"].map { fuzzRepositoryRoot + "/" + $0 }
     let paths = roots.flatMap { filesBelow($0) { path in path.hasSuffix("/" + name) } }
     return paths.compactMap(readFileBytes).map { FuzzSeed(bytes: $0) }
 }
@@ -89,14 +89,14 @@ extension FuzzTargets {
             _ = SyscallState(parsing: String(decoding: input, as: UTF8.self))
         },
         FuzzTarget("fdinfo", tokens: procTokens, seeds: {
-            let roots = ["Tests/ForkHazardKitTests/Fixtures"].map { fuzzRepositoryRoot + "/" + $0 }
+            let roots = ["Tests/ForkHazardKitFixtureTests/Fixtures"].map { fuzzRepositoryRoot + "/" + $0 }
             return roots.flatMap { filesBelow($0) { $0.contains("/fdinfo/") } }.compactMap(readFileBytes).map { FuzzSeed(bytes: $0) }
         }) { input in
             let info = FdInfo(parsing: String(decoding: input, as: UTF8.self))
             _ = info.accessMode
         },
         FuzzTarget("fd-link", tokens: procTokens, seeds: {
-            let root = fuzzRepositoryRoot + "/Tests/ForkHazardKitTests/Fixtures"
+            let root = fuzzRepositoryRoot + "/Tests/ForkHazardKitFixtureTests/Fixtures"
             let links = linkTargetsBelow(root) { $0.contains("/fd/") || $0.hasSuffix("/exe") }
             return (links + ["pipe:[12345]", "socket:[67890]", "anon_inode:[eventpoll]", "anon_inode:inotify", "/dev/pts/3"])
                 .map { FuzzSeed(bytes: Array($0.utf8)) }
@@ -121,7 +121,7 @@ extension FuzzTargets {
             _ = parseCmdline(input)
         },
         FuzzTarget("boot-time", tokens: procTokens, seeds: {
-            [FuzzSeed(bytes: readFileBytes(fuzzRepositoryRoot + "/Tests/ProcFSTests/Fixtures/proc/stat") ?? [])]
+            [FuzzSeed(bytes: readFileBytes(fuzzRepositoryRoot + "/Tests/ProcFSFixtureTests/Fixtures/proc/stat") ?? [])]
         }) { input in
             _ = parseBootTime(String(decoding: input, as: UTF8.self))
         },

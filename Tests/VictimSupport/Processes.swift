@@ -1,8 +1,8 @@
 import Foundation
 import ProcFS
 
-// What the live tests of every target share: starting victims as a shell would, reaping them,
-// finding what they started, and the interpreters they run under.
+// What the tests of every target share: running a command to its end, starting victims as a
+// shell would, reaping them, finding what they started, and the interpreters they run under.
 
 public enum VictimError: Error, CustomStringConvertible {
     case notReady(String)
@@ -13,6 +13,69 @@ public enum VictimError: Error, CustomStringConvertible {
         case .notReady(let why): return "victim not ready: \(why)"
         case .notBlocked(let why): return "victim not blocked: \(why)"
         }
+    }
+}
+
+/// What a command run to its end did.
+public struct CommandResult: Equatable, Sendable {
+    /// Its exit status (the signal's number when a signal ended it).
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    /// Its stdout, then its stderr: for messages.
+    public var output: String { stdout + stderr }
+}
+
+/// Runs `path` with `arguments` to its end and collects its output: stdin is /dev/null, the
+/// environment the test's plus `environment`, the working directory `directory` (else this
+/// process's). It returns once the command has exited and every holder of its stdout and stderr
+/// has closed them. The command is started by Foundation's `Process`, which gives it no other file
+/// descriptor of the test runner (a pipe of another test's victim) and a process group of its own.
+public func runCommand(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                       in directory: String? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // stderr is read on a thread of its own, so that a command filling one pipe while this reads
+    // the other does not wait forever.
+    let errors = PipeReader(err.fileHandleForReading)
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = errors.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// Reads a pipe to its end on a thread of its own.
+private final class PipeReader: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
     }
 }
 
@@ -57,6 +120,56 @@ public func spawnClean(_ path: String, _ arguments: [String], stdout: Int32? = n
     let status = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
     guard status == 0 else { throw VictimError.notReady("posix_spawn \(path): \(status)") }
     return pid
+}
+
+/// A command started with a clean signal mask, its stdout and stderr captured in files.
+public final class CapturedRun {
+    public let pid: pid_t
+    public let outPath: String
+    public let errPath: String
+    public private(set) var status: Int32?
+    public private(set) var signal: Int32?
+
+    public init(_ path: String, _ arguments: [String]) throws {
+        let dir = FileManager.default.temporaryDirectory.path
+        let tag = UUID().uuidString
+        outPath = "\(dir)/fh-out-\(tag)"
+        errPath = "\(dir)/fh-err-\(tag)"
+        let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(out); close(err) }
+        pid = try spawnClean(path, arguments, stdout: out, stderr: err)
+    }
+
+    /// Waits for it to end; kills it (by PID), and what it started, if it takes longer than `timeout`.
+    @discardableResult
+    public func wait(timeout: TimeInterval = 60) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, WNOHANG) == 0 {
+            if Date() > deadline {
+                // Its descendants first, found while it is their ancestor, so none is left behind.
+                let started = descendants(of: pid)
+                kill(pid, SIGSTOP)
+                for child in descendants(of: pid) + started { kill(child, SIGKILL) }
+                kill(pid, SIGKILL)
+                waitpid(pid, &raw, 0)
+                break
+            }
+            usleep(10_000)
+        }
+        let sig = raw & 0x7f
+        if sig == 0 { status = (raw >> 8) & 0xff } else { signal = sig }
+        return status
+    }
+
+    public var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
 }
 
 /// Waits for a child; returns the signal that ended it, or nil when it exited.
