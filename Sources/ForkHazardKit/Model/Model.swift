@@ -216,6 +216,54 @@ public struct ThreadSnapshot: Sendable {
 public struct PythonProcessInfo: Sendable, Equatable {
     /// `3.11.7`.
     public var version: String
+    /// Its asyncio event loops and tasks, when it has any and they could be read.
+    public var asyncio: AsyncioInfo? = nil
+}
+
+/// asyncio in a process: its tasks, and which thread runs each event loop.
+public struct AsyncioInfo: Sendable, Equatable {
+    public var tasks: [TaskInfo]
+    public var loops: [LoopInfo]
+
+    public func task(_ address: UInt64) -> TaskInfo? { tasks.first { $0.address == address } }
+}
+
+/// An event loop, by its object's address.
+public struct LoopInfo: Sendable, Equatable {
+    public var address: UInt64
+    /// The thread running it (inside `run_forever`), when one is.
+    public var tid: Int32?
+    /// The task it is running at this moment, by address.
+    public var runningTask: UInt64?
+}
+
+/// An asyncio task: its name, its suspended coroutines, what it awaits and who awaits it.
+public struct TaskInfo: Sendable, Equatable {
+    public enum State: String, Sendable {
+        case pending, cancelled, finished
+    }
+
+    public var address: UInt64
+    /// `Task.get_name()`.
+    public var name: String?
+    public var state: State
+    /// Where its coroutines are suspended, outermost (the task's own) first.
+    public var coroutines: [PythonFrameInfo]
+    /// What it awaits; nil when it is ready to run, running or done.
+    public var awaiting: Awaited?
+    /// The tasks that await it, by address.
+    public var awaitedBy: [UInt64]
+    /// Its event loop, by address.
+    public var loop: UInt64
+
+    /// The object a task awaits: another task, or a future (an asyncio.Lock's, Event's, Queue's
+    /// waiter, a sleep's, a transport's).
+    public struct Awaited: Sendable, Equatable {
+        public var address: UInt64
+        public var typeName: String
+        /// It is another task.
+        public var isTask: Bool
+    }
 }
 
 /// A thread as CPython knows it.

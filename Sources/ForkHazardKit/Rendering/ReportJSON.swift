@@ -55,7 +55,12 @@ extension ProcessSnapshot {
         object["startTime"] = .string(startTime)
         object["startTicks"] = .from(startTicks)
         object["isKernelThread"] = .bool(isKernelThread)
-        object["python"] = python.map { .fields(["version": .string($0.version)]) } ?? .null
+        object["python"] = python.map { python in
+            var p = JSONObject()
+            p["version"] = .string(python.version)
+            p.optional("asyncio", python.asyncio?.json ?? .null)
+            return p.json
+        } ?? .null
         object["threads"] = .array(threads.map(\.json))
         if let layout {
             var layoutObject = JSONObject()
@@ -315,5 +320,36 @@ extension WaitGraph.Wakers {
             return .fields(["live": .bool(false), "threads": .array(threads.sorted().map(\.json)),
                             "processes": .pids(processes.sorted()), "reasons": .strings(roles.map { $0.words() })])
         }
+    }
+}
+
+extension AsyncioInfo {
+    var json: JSON {
+        .fields([
+            "loops": .array(loops.map { loop in
+                var object = JSONObject()
+                object["address"] = .hex(loop.address)
+                object["tid"] = .from(loop.tid)
+                object.optional("runningTask", .hex(loop.runningTask))
+                return object.json
+            }),
+            "tasks": .array(tasks.map(\.json)),
+        ])
+    }
+}
+
+extension TaskInfo {
+    var json: JSON {
+        var object = JSONObject()
+        object["address"] = .hex(address)
+        object["name"] = .from(name)
+        object["state"] = .string(state.rawValue)
+        object["loop"] = .hex(loop)
+        object["coroutines"] = .array(coroutines.map { .fields(["function": .string($0.function), "file": .string($0.file), "line": .from($0.line)]) })
+        object["awaiting"] = awaiting.map { awaited in
+            .fields(["address": .hex(awaited.address), "type": .string(awaited.typeName), "isTask": .bool(awaited.isTask)])
+        } ?? .null
+        object["awaitedBy"] = .strings(awaitedBy.map(hexAddress))
+        return object.json
     }
 }

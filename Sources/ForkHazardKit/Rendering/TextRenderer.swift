@@ -124,6 +124,15 @@ public struct TextRenderer: Sendable {
                 } else if let stack = thread.stack, !stack.isEmpty {
                     out.append(indent + style(stackLine(stack), .dim))
                 }
+                if let asyncio = process.python?.asyncio {
+                    for loop in asyncio.loops where loop.tid == thread.tid { out += taskLines(asyncio, loop: loop, indent: indent) }
+                }
+            }
+            if let asyncio = process.python?.asyncio {
+                let threads = Set(process.threads.map(\.tid))
+                for loop in asyncio.loops where loop.tid.map(threads.contains) != true {
+                    out += taskLines(asyncio, loop: loop, indent: bar + "  ")
+                }
             }
             let entries = siblingGroups(kids, children: children)
             for (index, child) in entries.enumerated() {
@@ -218,6 +227,26 @@ public struct TextRenderer: Sendable {
         let shown = frames.prefix(stackFramesShown).map(\.display)
         let more = frames.count > stackFramesShown ? " <- … (+\(frames.count - stackFramesShown))" : ""
         return "at " + shown.joined(separator: " <- ") + more + (torn ? "  (read while running: may be torn)" : "")
+    }
+
+    /// A loop's tasks, one line each with what it awaits and where, then its coroutines.
+    func taskLines(_ asyncio: AsyncioInfo, loop: LoopInfo, indent: String) -> [String] {
+        let tasks = asyncio.tasks.filter { $0.loop == loop.address }
+        guard !tasks.isEmpty else { return [] }
+        let shownTasks = full ? tasks : Array(tasks.prefix(tasksShown))
+        var lines = ["\(indent)asyncio loop \(hexAddress(loop.address))" + (loop.tid == nil ? ", run by no thread now" : "")
+                     + ": \(plural(tasks.count, "task", "tasks"))"]
+        for task in shownTasks {
+            var line = "\(indent)  task \(task.words(in: asyncio))"
+            if task.state != .pending { line += " [\(task.state.rawValue)]" }
+            if loop.runningTask == task.address { line += " running" }
+            lines.append(line)
+            if !task.coroutines.isEmpty {
+                lines.append(indent + "    " + style(pythonStackLine(task.coroutines.reversed(), torn: false), .dim))
+            }
+        }
+        if shownTasks.count < tasks.count { lines.append("\(indent)  … \(tasks.count - shownTasks.count) more tasks (--full shows them)") }
+        return lines
     }
 
     /// `at __lll_lock_wait <- pthread_mutex_lock <- main <- … (+3)`.

@@ -537,3 +537,23 @@ public struct FindingWords {
         return (full.joined(separator: " "), short.prefix(1).uppercased() + short.dropFirst() + ".")
     }
 }
+
+// MARK: asyncio
+
+/// How many tasks of a loop the text report lists before it counts the rest.
+let tasksShown = 8
+
+extension TaskInfo {
+    /// `'publish'`, or `at 0x7f…` for a task without a name.
+    var label: String { name.map { "'\($0)'" } ?? "at \(hexAddress(address))" }
+
+    /// `'publish' awaits task 'ingest'`, `'main' awaits a Future`, `'worker' ready to run`.
+    func words(in asyncio: AsyncioInfo) -> String {
+        guard let awaited = awaiting else { return label + (state == .pending ? " ready to run" : "") }
+        if awaited.isTask {
+            return "\(label) awaits task " + (asyncio.task(awaited.address)?.label ?? "at \(hexAddress(awaited.address))")
+        }
+        let type = awaited.typeName.split(separator: ".").last.map(String.init) ?? awaited.typeName
+        return "\(label) awaits \(article(type)) \(type) \(hexAddress(awaited.address))"
+    }
+}

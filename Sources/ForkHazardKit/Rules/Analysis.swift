@@ -9,7 +9,7 @@ public struct Analyzer: Sendable {
     public var rules: [any Rule]
 
     /// The rules a plain diagnosis runs.
-    public static let standard = Analyzer(rules: [InheritedLock(), DeadlockRule(), LostWorkerRule(), StoppedRule(), ForkFromThreaded()])
+    public static let standard = Analyzer(rules: [InheritedLock(), DeadlockRule(), LostWorkerRule(), StoppedRule(), ForkFromThreaded(), TaskDeadlockRule()])
 
     public init(rules: [any Rule]) {
         self.rules = rules

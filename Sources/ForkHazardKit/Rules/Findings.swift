@@ -28,6 +28,7 @@ public enum RuleID: String, Sendable, CaseIterable {
     case lostWorker = "lost-worker"
     case forkFromThreaded = "fork-from-threaded"
     case stopped
+    case taskDeadlock = "task-deadlock"
 }
 
 /// What a rule found: one finding per cause, with the facts it rests on as values. The renderers

@@ -58,3 +58,16 @@ struct PythonFrames {
         return records
     }
 }
+
+/// The seventh stage: each Python process's asyncio tasks, with what they await, once its
+/// threads' frames are read; one process per CPU at a time. A loop that runs meanwhile may move
+/// its tasks: each read is bounded and checked, and a task is as it was when read.
+struct AsyncioTasks {
+    func run(_ records: [ProcessRecord]) -> [ProcessRecord] {
+        var records = records
+        let indices = records.indices.filter { records[$0].python != nil }
+        let found = parallelMap(indices.map { records[$0].python }) { $0?.asyncio() }
+        for (index, asyncio) in zip(indices, found) { records[index].snapshot.python?.asyncio = asyncio }
+        return records
+    }
+}

@@ -1,6 +1,6 @@
 import ProcFS
 
-/// The ninth stage, once fork provenance is known: the kind of lock each futex wait is for
+/// The eleventh stage, once fork provenance is known: the kind of lock each futex wait is for
 /// (`LockClassifier`, from the stack), its owner where the lock records one (read from memory, or
 /// a Python lock's owner ident), and the Python lock object a Python thread waits on.
 struct LockStage {

@@ -38,6 +38,25 @@ final class PythonReader: Sendable {
                                 mayBeTorn: mayBeTorn)
     }
 
+    /// Its asyncio tasks and loops, TIDs for thread idents; nil when it has no task or they
+    /// could not be read.
+    func asyncio() -> AsyncioInfo? {
+        guard case .success(let state) = runtime.asyncioTasks(), !state.tasks.isEmpty else { return nil }
+        let tids = Dictionary(threads.values.compactMap { thread in thread.tid.map { (thread.ident, $0) } }, uniquingKeysWith: { a, _ in a })
+        let running = Dictionary(state.runningLoops.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        let loops = Array(Set(state.tasks.map(\.loop)).union(state.runningLoops.values)).sorted().map { loop in
+            LoopInfo(address: loop, tid: running[loop].flatMap { tids[$0] },
+                     runningTask: running[loop].flatMap { state.runningTasks[$0] })
+        }
+        let tasks = state.tasks.map { task in
+            TaskInfo(address: task.address, name: task.name, state: TaskInfo.State(rawValue: task.state.rawValue) ?? .pending,
+                     coroutines: task.coroutines.map { PythonFrameInfo(function: $0.function, file: $0.file, line: $0.line) },
+                     awaiting: task.awaiting.map { TaskInfo.Awaited(address: $0.address, typeName: $0.typeName, isTask: $0.isTask) },
+                     awaitedBy: task.awaitedBy, loop: task.loop)
+        }
+        return AsyncioInfo(tasks: tasks, loops: loops)
+    }
+
     /// The Python lock object thread `tid` waits on at `futex`, found from its frames; nil when
     /// not found (nothing is guessed).
     func lock(waitedOnAt futex: UInt64, by tid: Int32) -> PythonLockInfo? {

@@ -97,6 +97,7 @@ public struct SnapshotBuilder: Sendable {
                                                                                notes: &notes)
         }
         records = PythonFrames().run(records)
+        records = AsyncioTasks().run(records)
         records = ResumedCalls(decoder: decoder).run(records)
         // Who holds the other end of every pipe and unix socket waited on, and who maps the
         // objects behind shared futexes.

@@ -143,7 +143,7 @@ struct PendingSources {
     }
 }
 
-/// The seventh stage: a wait resumed as `restart_syscall` is decoded as the call its registers
+/// The eighth stage: a wait resumed as `restart_syscall` is decoded as the call its registers
 /// hold, which the thread's innermost frame names.
 struct ResumedCalls {
     let decoder: WaitDecoder
