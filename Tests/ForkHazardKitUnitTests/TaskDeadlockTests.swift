@@ -18,7 +18,7 @@ struct TaskDeadlockTests {
     /// A Python process whose main thread runs an asyncio loop blocked in epoll_wait on `watching`
     /// (by default its own wakeup socket), with `tasks`.
     static func tree(_ tasks: [TaskInfo], watching: [FdDescription]? = nil, timeout: Double? = nil, caught: UInt64? = 0x2,
-                     others: [SyntheticTree.Thread] = []) -> SyntheticTree {
+                     others: [SyntheticTree.Thread] = [], ready: Int? = 0, timers: Int? = 0, signals: [Int32]? = []) -> SyntheticTree {
         var tree = SyntheticTree()
         let wakeup = FdDescription.unixSocket(fd: 6, inode: 500, peerHolders: [100])
         var epoll = FdDescription(fd: 5, kind: .epoll)
@@ -27,7 +27,8 @@ struct TaskDeadlockTests {
         tree.process(100, name: "python3", runtimes: [.python], caught: caught,
                      threads: [.init(100, "MainThread", wait: wait)] + others)
         tree.processes[0].python = PythonProcessInfo(version: "3.12.8", asyncio: AsyncioInfo(
-            tasks: tasks, loops: [LoopInfo(address: loop, tid: 100, runningTask: nil)]))
+            tasks: tasks, loops: [LoopInfo(address: loop, tid: 100, runningTask: nil, ready: ready, timers: timers, nextTimerSeconds: nil,
+                                           watchedFds: [6], wakeupFd: 6, signalHandlers: signals)]))
         return tree
     }
 
@@ -63,6 +64,11 @@ struct TaskDeadlockTests {
             Self.tree(Self.cycle, caught: 0x2 | 1 << 14),
             Self.tree(Self.cycle, others: [.init(101, "worker", wait: .sleep(3))]),
             Self.tree(Self.cycle + [Self.task(0x4000, "ready", awaits: nil)]),
+            // The loop's own state: a ready callback, a timer, a signal handler (SIGINT through
+            // add_signal_handler, which the process's signal mask cannot tell from CPython's own),
+            // or not read at all.
+            Self.tree(Self.cycle, ready: 1), Self.tree(Self.cycle, timers: 1), Self.tree(Self.cycle, signals: [2]),
+            Self.tree(Self.cycle, ready: nil), Self.tree(Self.cycle, signals: nil),
         ]
         for tree in cases { #expect(tree.report().findings(.taskDeadlock).isEmpty) }
     }

@@ -235,6 +235,16 @@ public struct LoopInfo: Sendable, Equatable {
     public var tid: Int32?
     /// The task it is running at this moment, by address.
     public var runningTask: UInt64?
+    /// What the loop itself holds that could run (nil where it could not be read): callbacks
+    /// ready to run, timers not cancelled and the time left to the next one, the fds its
+    /// selector watches (its own wakeup socket among them), and the signals it handles
+    /// (`add_signal_handler`).
+    public var ready: Int? = nil
+    public var timers: Int? = nil
+    public var nextTimerSeconds: Double? = nil
+    public var watchedFds: [Int32]? = nil
+    public var wakeupFd: Int32? = nil
+    public var signalHandlers: [Int32]? = nil
 }
 
 /// An asyncio task: its name, its suspended coroutines, what it awaits and who awaits it.

@@ -331,6 +331,12 @@ extension AsyncioInfo {
                 object["address"] = .hex(loop.address)
                 object["tid"] = .from(loop.tid)
                 object.optional("runningTask", .hex(loop.runningTask))
+                object.optional("ready", .from(loop.ready))
+                object.optional("timers", .from(loop.timers))
+                object.optional("nextTimerSeconds", .from(loop.nextTimerSeconds))
+                object.optional("watchedFds", loop.watchedFds.map { .array($0.map { .from($0) }) } ?? .null)
+                object.optional("wakeupFd", .from(loop.wakeupFd))
+                object.optional("signalHandlers", loop.signalHandlers.map { .array($0.map { .from($0) }) } ?? .null)
                 return object.json
             }),
             "tasks": .array(tasks.map(\.json)),

@@ -2,8 +2,10 @@
 /// only its own wakeup socket, in a process that handles no signal (CPython's own SIGINT aside)
 /// and whose other threads all wait forever on each other: no callback, timer, fd, signal
 /// handler or thread can ever run anything on it again, so every task of the loop waits forever.
-/// Await cycles among the tasks are named. When anything could still run on the loop, nothing
-/// is claimed: the tasks are only shown.
+/// The loop's own state must say so too: no ready callback, no timer, no signal handler of its
+/// own (`add_signal_handler`); where it could not be read, nothing is claimed. Await cycles among
+/// the tasks are named. When anything could still run on the loop, nothing is claimed: the tasks
+/// are only shown.
 public struct TaskDeadlockRule: Rule {
     public let id = RuleID.taskDeadlock
 
@@ -19,7 +21,8 @@ public struct TaskDeadlockRule: Rule {
                       let others = Self.othersWaitForever(process, besides: tid, graph: graph) else { continue }
                 let tasks = asyncio.tasks.filter { $0.loop == loop.address && $0.state == .pending }
                 // A pending task that awaits nothing is ready to run: the loop would not block.
-                guard !tasks.isEmpty, tasks.allSatisfy({ $0.awaiting != nil }), loop.runningTask == nil else { continue }
+                guard !tasks.isEmpty, tasks.allSatisfy({ $0.awaiting != nil }), loop.runningTask == nil,
+                      loop.ready == 0, loop.timers == 0, loop.signalHandlers?.isEmpty == true else { continue }
                 let facts = TaskDeadlockFacts(
                     process: ProcessRef(pid: process.pid, name: process.name), loopThread: ThreadKey(pid: process.pid, tid: tid),
                     loop: loop.address, tasks: tasks.map(\.address), cycles: Self.cycles(tasks), watchedFds: watched,
