@@ -554,6 +554,11 @@ extension TaskInfo {
             return "\(label) awaits task " + (asyncio.task(awaited.address)?.label ?? "at \(hexAddress(awaited.address))")
         }
         let type = awaited.typeName.split(separator: ".").last.map(String.init) ?? awaited.typeName
+        // A future that asyncio's own code waits on (a Lock's, an Event's, a Queue's, a sleep's):
+        // named by the function that waits.
+        if let inner = coroutines.last, inner.isLibrary, coroutines.count > 1 {
+            return "\(label) awaits \(article(type)) \(type) in \(inner.function)"
+        }
         return "\(label) awaits \(article(type)) \(type) \(hexAddress(awaited.address))"
     }
 }
