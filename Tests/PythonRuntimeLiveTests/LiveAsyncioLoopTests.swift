@@ -149,3 +149,80 @@ func checkLoops(_ python: Interpreter) throws {
         }
     }
 }
+
+/// The loop's containers read from hostile memory: made-up objects whose links loop or lie end
+/// in nil, without reading on.
+@Suite struct HostileLoopObjectTests {
+    /// Bytes at a few addresses; everything else is unmapped.
+    struct Regions: RemoteMemoryReader {
+        var regions: [UInt64: [UInt8]]
+        func read(_ address: UInt64, _ count: Int) -> [UInt8]? {
+            for (start, bytes) in regions where address >= start && address + UInt64(count) <= start + UInt64(bytes.count) {
+                return Array(bytes[Int(address - start)..<Int(address - start) + count])
+            }
+            return nil
+        }
+    }
+
+    static func words(_ values: [UInt64], size: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
+        for (i, value) in values.enumerated() { withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(i * 8..<i * 8 + 8, with: $0) } }
+        return bytes
+    }
+
+    /// A type named `name` at 0x2000 (3.10's layout: no cached keys to read), whose `tp_base` is itself.
+    static func memory(name: String, object: [UInt64], blocks: [UInt64: [UInt64]]) -> Regions {
+        var type = [UInt8](repeating: 0, count: 512)
+        type.replaceSubrange(24..<32, with: words([0x5000], size: 8))        // tp_name
+        type.replaceSubrange(32..<40, with: words([64], size: 8))            // tp_basicsize
+        type.replaceSubrange(256..<264, with: words([0x2000], size: 8))      // tp_base: itself
+        var regions: [UInt64: [UInt8]] = [0x1000: words(object, size: 64), 0x2000: type,
+                                          0x5000: Array(name.utf8) + [UInt8](repeating: 0, count: 64 - name.utf8.count)]
+        for (address, block) in blocks { regions[address] = words(block, size: ObjectReader.dequeBlockSize) }
+        return Regions(regions: regions)
+    }
+
+    static func reader(_ memory: Regions) throws -> ObjectReader {
+        let layout = try #require(GeneratedLayout.all.first { PythonVersion(hex: $0.hexVersion).minor == 10 })
+        return ObjectReader(memory: memory, layout: layout, minor: 10, cache: nil)
+    }
+
+    /// A deque block: no left link, 64 items 0x6000, then `right`.
+    static func block(right: UInt64, hole: Int? = nil) -> [UInt64] {
+        [0] + (0..<64).map { $0 == hole ? 0 : 0x6000 } + [right]
+    }
+
+    @Test func dequeWhoseBlocksLoop() throws {
+        // 200 items claimed, one block linked to itself.
+        let memory = Self.memory(name: "collections.deque", object: [1, 0x2000, 200, 0x3000, 0x4000, 0, 5],
+                                 blocks: [0x3000: Self.block(right: 0x3000)])
+        let objects = try Self.reader(memory)
+        #expect(objects.dequeItems(0x1000, limit: 4096) == nil)
+        let first = try #require(objects.dequeItems(0x1000, limit: 10))
+        #expect(first.count == 200 && first.items == Array(repeating: 0x6000, count: 10))
+    }
+
+    @Test func dequeThatLies() throws {
+        let block = [UInt64(0x3000): Self.block(right: 0)]
+        // A negative length, an index outside its block, a NULL item, the end not where rightindex says.
+        for object: [UInt64] in [[1, 0x2000, UInt64(bitPattern: -3), 0x3000, 0x3000, 0, 5],
+                                 [1, 0x2000, 3, 0x3000, 0x3000, 64, 5],
+                                 [1, 0x2000, 3, 0x3000, 0x3000, 0, 5]] {
+            #expect(try Self.reader(Self.memory(name: "collections.deque", object: object, blocks: block)).dequeItems(0x1000, limit: 100) == nil)
+        }
+        let holed = Self.memory(name: "collections.deque", object: [1, 0x2000, 3, 0x3000, 0x3000, 0, 2],
+                                blocks: [0x3000: Self.block(right: 0, hole: 1)])
+        #expect(try Self.reader(holed).dequeItems(0x1000, limit: 100) == nil)
+        let honest = Self.memory(name: "collections.deque", object: [1, 0x2000, 3, 0x3000, 0x3000, 0, 2], blocks: block)
+        #expect(try Self.reader(honest).dequeItems(0x1000, limit: 100)?.items.count == 3)
+        // Not a deque at all.
+        let list = Self.memory(name: "list", object: [1, 0x2000, 3, 0x3000, 0x3000, 0, 2], blocks: block)
+        #expect(try Self.reader(list).dequeItems(0x1000, limit: 100) == nil)
+    }
+
+    @Test func slotsOfATypeThatIsItsOwnBase() throws {
+        let objects = try Self.reader(Self.memory(name: "Handle", object: [1, 0x2000], blocks: [:]))
+        #expect(objects.slotOffset(type: 0x2000, "_callback") == nil)
+        #expect(objects.slot(0x1000, "_callback") == nil)
+    }
+}
