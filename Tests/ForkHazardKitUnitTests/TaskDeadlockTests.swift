@@ -46,6 +46,15 @@ struct TaskDeadlockTests {
         #expect(message.contains("await cycle: 'publish' (service.py:12) → 'ingest' (service.py:20) → 'publish' (service.py:12)"), "\(message)")
     }
 
+    /// With SIGINT ignored, the loop's thread alone is a thread-level deadlock too: one cause,
+    /// told once, by the tasks.
+    @Test func theLoopThreadsOwnDeadlockIsFoldedIntoTheTasks() throws {
+        let report = Self.tree(Self.cycle, caught: 0).report()
+        #expect(report.findings.map(\.rule) == [.taskDeadlock], "\(report.findings.map { report.words($0).message })")
+        let alone = Self.tree(Self.cycle, caught: 0, ready: 1).report()
+        #expect(alone.findings.map(\.rule) == [.deadlock], "a loop with a ready callback: only the thread's wait is proven")
+    }
+
     @Test func aTaskAwaitingAFutureNothingCanCompleteIsADeadlock() throws {
         let report = Self.tree([Self.task(0x1000, "main", awaits: 0x9000, task: false)]).report()
         let facts = try #require(report.findings(.taskDeadlock).first?.facts as? TaskDeadlockFacts)

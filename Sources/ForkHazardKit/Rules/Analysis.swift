@@ -17,7 +17,24 @@ public struct Analyzer: Sendable {
 
     /// Runs every rule, and tells each cause once.
     public func report(for snapshot: Snapshot) -> Report {
-        Report(snapshot: snapshot, findings: Self.foldingInheritedLocks(rules.flatMap { $0.findings(in: snapshot) }))
+        Report(snapshot: snapshot,
+               findings: Self.foldingTaskDeadlocks(Self.foldingInheritedLocks(rules.flatMap { $0.findings(in: snapshot) })))
+    }
+
+    /// A deadlock made only of the threads of processes whose asyncio loop can never run again
+    /// (a loop thread on its own wakeup socket when SIGINT is ignored, the threads it shares the
+    /// process with) is the same cause as those `task-deadlock` findings, which name the tasks:
+    /// it is dropped.
+    static func foldingTaskDeadlocks(_ findings: [Finding]) -> [Finding] {
+        var covered = Set<ThreadKey>()
+        for finding in findings {
+            if let facts = finding.facts as? TaskDeadlockFacts { covered.formUnion([facts.loopThread] + facts.otherThreads) }
+        }
+        guard !covered.isEmpty else { return findings }
+        return findings.filter { finding in
+            guard let facts = finding.facts as? DeadlockFacts else { return true }
+            return !facts.members.allSatisfy { covered.contains($0.thread) }
+        }
     }
 
     /// A deadlock made only of threads stuck on inherited locks is the same cause as those

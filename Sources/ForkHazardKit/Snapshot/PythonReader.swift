@@ -38,17 +38,32 @@ final class PythonReader: Sendable {
                                 mayBeTorn: mayBeTorn)
     }
 
-    /// Its asyncio tasks and loops, TIDs for thread idents; nil when it has no task or they
-    /// could not be read.
+    /// Its asyncio tasks and loops, TIDs for thread idents, with each loop's own state (ready
+    /// callbacks, timers, watched fds, signal handlers); nil when it runs no loop and has no
+    /// task, or they could not be read.
     func asyncio() -> AsyncioInfo? {
-        guard case .success(let state) = runtime.asyncioTasks(), !state.tasks.isEmpty else { return nil }
+        let state = try? runtime.asyncioTasks().get()
+        let found = state?.tasks ?? []
+        let runningTasks = state?.runningTasks ?? [:]
+        // The thread in a loop's run_forever, from its frames, where the version records none.
+        let running = (state?.runningLoops ?? [:]).merging((try? runtime.runningAsyncioLoops().get()) ?? [:]) { recorded, _ in recorded }
+        guard !found.isEmpty || !running.isEmpty else { return nil }
         let tids = Dictionary(threads.values.compactMap { thread in thread.tid.map { (thread.ident, $0) } }, uniquingKeysWith: { a, _ in a })
-        let running = Dictionary(state.runningLoops.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-        let loops = Array(Set(state.tasks.map(\.loop)).union(state.runningLoops.values)).sorted().map { loop in
-            LoopInfo(address: loop, tid: running[loop].flatMap { tids[$0] },
-                     runningTask: running[loop].flatMap { state.runningTasks[$0] })
+        let threadOf = Dictionary(running.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        let loops = Array(Set(found.map(\.loop)).union(running.values)).sorted().map { address -> LoopInfo in
+            var loop = LoopInfo(address: address, tid: threadOf[address].flatMap { tids[$0] },
+                                runningTask: threadOf[address].flatMap { runningTasks[$0] })
+            if let own = try? runtime.asyncioLoop(at: address).get() {
+                loop.ready = own.readyCount.map { $0 - (own.readyCancelledCount ?? 0) }
+                loop.timers = own.timerCount
+                loop.nextTimerSeconds = own.secondsToNextTimer
+                loop.watchedFds = own.watched?.map(\.fd)
+                loop.wakeupFd = own.wakeupFD
+                loop.signalHandlers = own.signalHandlers?.map(\.signal)
+            }
+            return loop
         }
-        let tasks = state.tasks.map { task in
+        let tasks = found.map { task in
             TaskInfo(address: task.address, name: task.name, state: TaskInfo.State(rawValue: task.state.rawValue) ?? .pending,
                      coroutines: task.coroutines.map { PythonFrameInfo(function: $0.function, file: $0.file, line: $0.line) },
                      awaiting: task.awaiting.map { TaskInfo.Awaited(address: $0.address, typeName: $0.typeName, isTask: $0.isTask) },
