@@ -232,10 +232,10 @@ public struct TextRenderer: Sendable {
     /// A loop's tasks, one line each with what it awaits and where, then its coroutines.
     func taskLines(_ asyncio: AsyncioInfo, loop: LoopInfo, indent: String) -> [String] {
         let tasks = asyncio.tasks.filter { $0.loop == loop.address }
-        guard !tasks.isEmpty else { return [] }
+        guard !tasks.isEmpty || loop.ready != nil else { return [] }
         let shownTasks = full ? tasks : Array(tasks.prefix(tasksShown))
         var lines = ["\(indent)asyncio loop \(hexAddress(loop.address))" + (loop.tid == nil ? ", run by no thread now" : "")
-                     + ": \(plural(tasks.count, "task", "tasks"))"]
+                     + ": " + ([tasks.isEmpty ? "no task" : plural(tasks.count, "task", "tasks")] + loop.stateWords).joined(separator: "; ")]
         for task in shownTasks {
             var line = "\(indent)  task \(task.words(in: asyncio))"
             if task.state != .pending { line += " [\(task.state.rawValue)]" }

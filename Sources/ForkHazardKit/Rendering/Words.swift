@@ -562,3 +562,30 @@ extension TaskInfo {
         return "\(label) awaits \(article(type)) \(type) \(hexAddress(awaited.address))"
     }
 }
+
+extension LoopInfo {
+    /// What the loop itself holds that could run: `1 ready callback`, `2 timers, the next in 3599s`,
+    /// `watching fd 4 (its wakeup socket), fd 7`, `handles SIGTERM`; nothing where it was not read.
+    var stateWords: [String] {
+        var words: [String] = []
+        if let ready { words.append(ready == 0 ? "no ready callback" : plural(ready, "ready callback", "ready callbacks")) }
+        if let timers {
+            words.append(timers == 0 ? "no timer"
+                         : plural(timers, "timer", "timers") + (nextTimerSeconds.map { ", the next in \(formatDuration(max(0, $0)))" } ?? ""))
+        }
+        if let watchedFds, !watchedFds.isEmpty {
+            words.append("watching " + watchedFds.map { "fd \($0)" + ($0 == wakeupFd ? " (its wakeup socket)" : "") }.joined(separator: ", "))
+        }
+        if let signalHandlers, !signalHandlers.isEmpty {
+            words.append("handles " + signalHandlers.map(signalName).joined(separator: ", "))
+        }
+        return words
+    }
+}
+
+/// `SIGTERM` for 15.
+func signalName(_ number: Int32) -> String {
+    let names: [Int32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 10: "SIGUSR1", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM",
+                                  15: "SIGTERM", 17: "SIGCHLD", 28: "SIGWINCH"]
+    return names[number] ?? "signal \(number)"
+}
