@@ -23,6 +23,8 @@ struct AsyncioLayout: Sendable {
     var taskCoro: Int?
     /// `task_name`
     var taskName: Int?
+    /// how deep below `stackpointer` a coroutine suspended in `await` keeps what it awaits (3.14+; 1 before)
+    var awaitedStackDepth: Int?
     /// `task_node`, the task's link in its thread's list (3.14+, from `_AsyncioDebug`)
     var taskNode: Int?
     /// `task_awaited_by` (3.14+, from `_AsyncioDebug`)
@@ -39,38 +41,38 @@ extension AsyncioLayout {
         AsyncioLayout(
             source: "pyenv 3.8.18", hexVersion: 0x030812f0, unnamedNameIsCounter: false,
             taskSize: 144, futureLoop: 16, futureState: 72, taskFutWaiter: 104, taskCoro: 112, taskName: 120,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "pyenv 3.9.18", hexVersion: 0x030912f0, unnamedNameIsCounter: false,
             taskSize: 184, futureLoop: 16, futureState: 80, taskFutWaiter: 144, taskCoro: 152, taskName: 160,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "pyenv 3.10.13", hexVersion: 0x030a0df0, unnamedNameIsCounter: false,
             taskSize: 192, futureLoop: 16, futureState: 88, taskFutWaiter: 152, taskCoro: 160, taskName: 168,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "Debian /usr/bin/python3", hexVersion: 0x030b02f0, unnamedNameIsCounter: false,
             taskSize: 176, futureLoop: 16, futureState: 88, taskFutWaiter: 128, taskCoro: 136, taskName: 144,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "pyenv 3.11.7", hexVersion: 0x030b07f0, unnamedNameIsCounter: false,
             taskSize: 176, futureLoop: 16, futureState: 88, taskFutWaiter: 128, taskCoro: 136, taskName: 144,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "pyenv 3.12.1", hexVersion: 0x030c01f0, unnamedNameIsCounter: true,
             taskSize: 176, futureLoop: 16, futureState: 88, taskFutWaiter: 128, taskCoro: 136, taskName: 144,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "pyenv 3.13.0", hexVersion: 0x030d00f0, unnamedNameIsCounter: true,
             taskSize: 144, futureLoop: 16, futureState: 96, taskFutWaiter: 112, taskCoro: 120, taskName: 128,
-            taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
+            awaitedStackDepth: nil, taskNode: nil, taskAwaitedBy: nil, taskIsTask: nil, taskAwaitedByIsSet: nil),
         AsyncioLayout(
             source: "Debian sid python3.14", hexVersion: 0x030e0af0, unnamedNameIsCounter: true,
             taskSize: 168, futureLoop: 16, futureState: 104, taskFutWaiter: 120, taskCoro: 128, taskName: 136,
-            taskNode: 152, taskAwaitedBy: 96, taskIsTask: 108, taskAwaitedByIsSet: 109),
+            awaitedStackDepth: 1, taskNode: 152, taskAwaitedBy: 96, taskIsTask: 108, taskAwaitedByIsSet: 109),
         AsyncioLayout(
             source: "Debian sid python3.15", hexVersion: 0x030f02f0, unnamedNameIsCounter: true,
             taskSize: 168, futureLoop: 16, futureState: 104, taskFutWaiter: 120, taskCoro: 128, taskName: 136,
-            taskNode: 152, taskAwaitedBy: 96, taskIsTask: 108, taskAwaitedByIsSet: 109),
+            awaitedStackDepth: 2, taskNode: 152, taskAwaitedBy: 96, taskIsTask: 108, taskAwaitedByIsSet: 109),
     ]
 }
