@@ -1,3 +1,5 @@
+import ProcFS
+
 /// Reading asyncio's tasks from outside (docs/python.md, "asyncio"): where the tasks are listed
 /// (`asyncio.tasks`'s WeakSet and set before 3.14; from 3.14 also the native lists in each thread
 /// state and in the interpreter), each task's fields (AsyncioLayouts.swift, measured), and the
@@ -410,8 +412,56 @@ struct AsyncioReader {
 
     // MARK: _AsyncioDebug
 
-    /// 3.14+: nothing yet (see `PythonRuntime.asyncioDebugOffsets`).
+    /// 3.14+: the process's own `_AsyncioDebug` (section `.AsyncioDebug` of the `_asyncio`
+    /// extension module, or of the executable where it is built in), read as untrusted input and
+    /// checked against the measured and generated offsets: a disagreement refuses the read. A note
+    /// (not a failure) when it cannot be found: no process to look in, or `_asyncio` not loaded.
     func checkDebugOffsets() -> Result<String?, PythonReadError> {
-        .success(nil)
+        guard let pid = runtime.processID else { return .success("no process given to find _AsyncioDebug in: the measured offsets are used unchecked") }
+        guard let maps = try? ProcRoot().bytes("\(pid)/maps") else { return .success("the maps of \(pid) are unreadable: _AsyncioDebug not checked") }
+        let modules = LoadedModule.all(in: MemoryMapping.parseAll(maps)).filter {
+            $0.path == runtime.modulePath || lastPathComponent($0.path).hasPrefix("_asyncio.")
+        }
+        for module in modules {
+            guard let info = ModuleInfoCache.shared.info(for: module.source(root: runtime.fileRoot, pid: pid)),
+                  let section = info.asyncioDebugSection, let bias = module.bias(info.file) else { continue }
+            guard section.size >= 104, section.size <= 4096, let bytes = memory.read(section.address &+ bias, 104) else {
+                return .failure(.inconsistent("_AsyncioDebug in \(module.path): a section of \(section.size) bytes, or unreadable"))
+            }
+            return Self.check(debug: bytes, task: task, layout: layout, in: module.path).map { nil }
+        }
+        return .success("no .AsyncioDebug section in the files mapped (_asyncio not loaded?): the measured offsets are used unchecked")
+    }
+
+    /// The 13 words of `_AsyncioDebug` (3.14, 3.15): the task object's size and offsets, the
+    /// interpreter's size and task list, the thread state's size, running loop and task, and task
+    /// list; each must lie inside its structure and equal the offset this build reads with.
+    static func check(debug bytes: [UInt8], task: AsyncioLayout, layout: GeneratedLayout, in path: String) -> Result<Void, PythonReadError> {
+        let words = (0..<13).map { Bytes.u64(bytes, $0 * 8) }
+        let taskSize = words[0], interpSize = words[7], tstateSize = words[9]
+        let expected: [(String, UInt64, UInt64, Int?)] = [
+            ("asyncio_task_object.task_name", words[1], taskSize, task.taskName),
+            ("asyncio_task_object.task_awaited_by", words[2], taskSize, task.taskAwaitedBy),
+            ("asyncio_task_object.task_is_task", words[3], taskSize, task.taskIsTask),
+            ("asyncio_task_object.task_awaited_by_is_set", words[4], taskSize, task.taskAwaitedByIsSet),
+            ("asyncio_task_object.task_coro", words[5], taskSize, task.taskCoro),
+            ("asyncio_task_object.task_node", words[6], taskSize, task.taskNode),
+            ("asyncio_interpreter_state.asyncio_tasks_head", words[8], interpSize, layout.interpAsyncioTasksHead),
+            ("asyncio_thread_state.asyncio_running_loop", words[10], tstateSize, layout.tstateAsyncioRunningLoop),
+            ("asyncio_thread_state.asyncio_running_task", words[11], tstateSize, layout.tstateAsyncioRunningTask),
+            ("asyncio_thread_state.asyncio_tasks_head", words[12], tstateSize, layout.tstateAsyncioTasksHead),
+        ]
+        guard taskSize == UInt64(task.taskSize ?? -1) else {
+            return .failure(.inconsistent("_AsyncioDebug in \(path) says a task has \(taskSize) bytes, the table of \(task.source) \(task.taskSize.map(String.init) ?? "none")"))
+        }
+        for (name, value, size, ours) in expected {
+            guard size > 0, size <= 1 << 24, value < size else {
+                return .failure(.inconsistent("_AsyncioDebug in \(path): \(name) = \(value) lies outside its structure of \(size) bytes"))
+            }
+            guard let ours, UInt64(ours) == value else {
+                return .failure(.inconsistent("_AsyncioDebug in \(path) says \(name) = \(value), the tables of this build \(ours.map(String.init) ?? "nothing")"))
+            }
+        }
+        return .success(())
     }
 }
