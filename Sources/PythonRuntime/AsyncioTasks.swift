@@ -224,8 +224,9 @@ struct AsyncioReader {
             coro = pythonCoro
             loop = attribute("_loop") ?? 0
             waiter = attribute("_fut_waiter") ?? 0
-            switch attribute("_state").flatMap({ objects.string($0) }) {
-            case "PENDING": state = .pending
+            // `_state` is a class attribute (`_PENDING`) until the task completes.
+            switch attribute("_state").map({ objects.string($0) }) {
+            case nil, "PENDING": state = .pending
             case "CANCELLED": state = .cancelled
             case "FINISHED": state = .finished
             default:

@@ -77,12 +77,17 @@ func checkAsyncio(_ python: Interpreter, chrootPython: String? = nil) throws {
         default: break
         }
     }
-    var expectedNames: Set<String> = ["publish", "ingest", "transfer-ab", "transfer-ba", "sleepers", "nap-0", "nap-1", "nap-2"]
+    var expectedNames: Set<String> = ["publish", "ingest", "transfer-ab", "transfer-ba", "sleepers", "nap-0", "nap-1", "nap-2", "python-task"]
     let maps = try ProcRoot().bytes("\(victim.pid)/maps")
     let runtime = try PythonRuntime.locate(mappings: MemoryMapping.parseAll(maps), memory: ProcessMemory(pid: victim.pid),
                                            pid: victim.pid).get()
     if runtime.version.minor >= 11 { expectedNames.formUnion(["grouped", "group-child"]) }
-    #expect(Set(reported.keys) == expectedNames, "\(python): the victim reported \(reported.keys.sorted())")
+    // 3.14+'s all_tasks() lists no task written in Python; the reader finds it in _scheduled_tasks.
+    let listedByVictim = runtime.version.minor >= 14 ? expectedNames.subtracting(["python-task"]) : expectedNames
+    #expect(Set(reported.keys) == listedByVictim, "\(python): the victim reported \(reported.keys.sorted())")
+    let pythonTask = try #require(try runtime.asyncioTasks().get().tasks.first { $0.name == "python-task" }, "\(python)")
+    #expect(pythonTask.state == .pending && pythonTask.coroutines.map(\.name) == ["nap", "sleep"], "\(python)")
+    #expect(pythonTask.awaiting?.typeName == "_asyncio.Future", "\(python)")
 
     let state = try runtime.asyncioTasks().get()
     #expect(state.notes.isEmpty, "\(python): \(state.notes)")
@@ -101,6 +106,7 @@ func checkAsyncio(_ python: Interpreter, chrootPython: String? = nil) throws {
         #expect(ours.awaiting?.typeName == task.waiterType, "\(python) \(task.name)")
         #expect((ours.awaiting?.address ?? 0) == task.waiterAddress, "\(python) \(task.name)")
         #expect(ours.awaiting?.isTask == (task.waiterType == "_asyncio.Task"), "\(python) \(task.name)")
+        #expect(ours.loop == byAddress[mainAddress]?.loop, "\(python) \(task.name)")
         #expect(ours.coroutines.map(\.function) == task.frames.map(\.function), "\(python) \(task.name)")
         #expect(ours.coroutines.map(\.line) == task.frames.map { Optional($0.line) }, "\(python) \(task.name)")
         #expect(ours.coroutines.map(\.file) == task.frames.map(\.file), "\(python) \(task.name)")
@@ -183,5 +189,6 @@ func compareWithAsyncioPS(_ state: AsyncioState, pid: Int32, python: String, lab
         #expect(stack == column(line, 2), "\(label) \(ours.name ?? "?")")
         compared += 1
     }
-    #expect(compared == state.tasks.count, "\(label): asyncio ps listed \(compared) tasks, \(state.tasks.count) read")
+    // Every task but the one written in Python, which is in no native list.
+    #expect(compared == state.tasks.filter { $0.name != "python-task" }.count, "\(label): asyncio ps listed \(compared) tasks, \(state.tasks.count) read")
 }

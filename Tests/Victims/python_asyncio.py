@@ -4,6 +4,7 @@
 - `transfer-ab` and `transfer-ba` take two asyncio.Locks in opposite order;
 - `sleepers` gathers three tasks `nap-0` … `nap-2` sleeping for an hour;
 - `grouped` (3.11+) waits for its TaskGroup's child `group-child`, asleep;
+- `python-task`, a task written in Python (`asyncio.tasks._PyTask`), asleep;
 - the main task (`Task-1`) waits for an Event nobody sets.
 
 Once every task is suspended, the main task prints what Python itself says about every other task:
@@ -96,6 +97,7 @@ async def main():
     named(sleepers(), "sleepers")
     if sys.version_info >= (3, 11):
         named(grouped(), "grouped")
+    asyncio.tasks._PyTask(nap(), name="python-task")
     for _ in range(50):
         await asyncio.sleep(0)
     me = asyncio.current_task()
