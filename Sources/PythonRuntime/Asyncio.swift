@@ -37,6 +37,12 @@ public struct AsyncioState: Sendable, Hashable {
     /// For each thread running an event loop (3.14+: `asyncio_running_loop`; before: the thread
     /// whose frames are in the loop's `run_forever`), by thread ident, the loop's address.
     public var runningLoops: [UInt64: UInt64]
-    /// The task each thread is running at the moment, by thread ident.
+    /// The task each thread is running at the moment, by thread ident (3.14+:
+    /// `asyncio_running_task`).
     public var runningTasks: [UInt64: UInt64]
+    /// The task each loop is running at the moment, by loop address (3.8–3.13:
+    /// `asyncio.tasks._current_tasks`, which records loops, not threads).
+    public var runningTasksByLoop: [UInt64: UInt64]
+    /// What could not be read, in words (a task whose fields do not fit, a list that loops …).
+    public var notes: [String]
 }

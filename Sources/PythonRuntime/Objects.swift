@@ -276,13 +276,13 @@ struct ObjectReader {
     /// An object's instance attributes (its `__dict__`, however this version stores it), at most `limit`.
     func attributes(_ object: UInt64, type: TypeInfo, limit: Int) -> [(key: UInt64, value: UInt64)]? {
         if hasFlag(type, layout.flagManagedDict), let dictOffset = layout.managedDictOffset {
-            let slot = UInt64(bitPattern: Int64(object) &+ Int64(dictOffset))
+            let slot = UInt64(bitPattern: Int64(bitPattern: object) &+ Int64(dictOffset))
             guard let stored = memory.u64(slot) else { return nil }
             switch minor {
             case 11:
                 // Values (no dict yet) at managedValuesOffset; once a dict exists, the dict.
                 guard let valuesOffset = layout.managedValuesOffset,
-                      let values = memory.u64(UInt64(bitPattern: Int64(object) &+ Int64(valuesOffset))) else { return nil }
+                      let values = memory.u64(UInt64(bitPattern: Int64(bitPattern: object) &+ Int64(valuesOffset))) else { return nil }
                 if values != 0 {
                     return keysEntries(type.cachedKeys, values: values &+ UInt64(layout.dictValuesItems ?? 0), limit: limit)
                 }

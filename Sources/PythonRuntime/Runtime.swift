@@ -32,6 +32,10 @@ public struct PythonRuntime: Sendable {
     /// `_thread_db_pthread_tid` descriptor: maps an ident to a TID where the thread state has no
     /// `native_thread_id` (before 3.11).
     let pthreadTIDOffset: UInt64?
+    /// The process and the root its paths lead to, where `locate` was given them: 3.14+ finds
+    /// `_AsyncioDebug` in the files it maps.
+    var processID: Int32? = nil
+    var fileRoot: FileRoot = .host
 
     var objects: ObjectReader { ObjectReader(memory: memory, layout: layout, minor: version.minor, cache: cache) }
 
@@ -93,6 +97,8 @@ public struct PythonRuntime: Sendable {
                 .map { found in
                     var runtime = found
                     runtime.memory = memory
+                    runtime.processID = pid
+                    runtime.fileRoot = root
                     return runtime
                 }
                 .mapError { error in
@@ -323,6 +329,8 @@ final class ModuleInfoCache: Sendable {
         var file: ELFFile
         var symbols: [String: ELFSymbol]
         var pyRuntimeSection: UInt64?
+        /// The link-time address and size of `.AsyncioDebug` (3.14+: `_asyncio`'s, or the executable's).
+        var asyncioDebugSection: (address: UInt64, size: UInt64)?
     }
 
     static let shared = ModuleInfoCache()
@@ -341,7 +349,8 @@ final class ModuleInfoCache: Sendable {
             // glibc's thread descriptor offset is in libc, the interpreter's runtime anywhere else.
             let names: Set<String> = isLibcName(lastPathComponent(source.path)) ? ["_thread_db_pthread_tid"] : ["_PyRuntime", "Py_Version"]
             info = Info(file: file, symbols: file.symbols(named: names),
-                        pyRuntimeSection: file.section(named: ".PyRuntime")?.address)
+                        pyRuntimeSection: file.section(named: ".PyRuntime")?.address,
+                        asyncioDebugSection: file.section(named: ".AsyncioDebug").map { ($0.address, $0.size) })
         }
         entries.withLock { $0[opened.identity] = .some(info) }
         return info

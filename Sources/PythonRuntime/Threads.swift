@@ -195,23 +195,7 @@ extension PythonRuntime {
                 }
                 codeCache[codeAddress] = code
             }
-            // The byte offset of the current instruction, as each version's PyFrame_GetLineNumber takes it.
-            let offset: Int
-            if let lastiField = layout.frameLasti {
-                let lasti = Int(Int32(bitPattern: Bytes.u32(bytes, lastiField)))
-                offset = version.minor >= 10 && lasti >= 0 ? lasti * 2 : lasti
-            } else if let instructionField = layout.frameInstruction, let adaptive = layout.codeCodeAdaptive {
-                let instruction = Bytes.u64(bytes, instructionField)
-                offset = Int(Int64(bitPattern: instruction &- (codeAddress &+ UInt64(adaptive))))
-            } else {
-                offset = -1
-            }
-            let line: Int?
-            switch version.minor {
-            case ...9: line = LineTable.lnotab(code.lineTable, firstLine: code.firstLine, offset: offset)
-            case 10: line = LineTable.linetable310(code.lineTable, firstLine: code.firstLine, offset: offset)
-            default: line = LineTable.locationTable(code.lineTable, firstLine: code.firstLine, offset: offset)
-            }
+            let line = frameLine(bytes, codeAddress: codeAddress, code: code)
             let walked = WalkedFrame(frame: PythonFrame(function: code.qualifiedName ?? code.name, name: code.name,
                                                         file: code.file, line: line, frameAddress: frame,
                                                         codeAddress: codeAddress), code: code)
@@ -219,6 +203,28 @@ extension PythonRuntime {
             frame = back
         }
         return .success(())
+    }
+
+    /// The line a frame is at, from its bytes (read from the frame's start, at least up to its
+    /// `f_lasti` or instruction pointer) and its code object.
+    func frameLine(_ bytes: [UInt8], codeAddress: UInt64, code: CodeInfo) -> Int? {
+        // The byte offset of the current instruction, as each version's PyFrame_GetLineNumber takes it.
+        let offset: Int
+        if let lastiField = layout.frameLasti, lastiField + 4 <= bytes.count {
+            let lasti = Int(Int32(bitPattern: Bytes.u32(bytes, lastiField)))
+            offset = version.minor >= 10 && lasti >= 0 ? lasti * 2 : lasti
+        } else if let instructionField = layout.frameInstruction, instructionField + 8 <= bytes.count,
+                  let adaptive = layout.codeCodeAdaptive {
+            let instruction = Bytes.u64(bytes, instructionField)
+            offset = Int(Int64(bitPattern: instruction &- (codeAddress &+ UInt64(adaptive))))
+        } else {
+            offset = -1
+        }
+        switch version.minor {
+        case ...9: return LineTable.lnotab(code.lineTable, firstLine: code.firstLine, offset: offset)
+        case 10: return LineTable.linetable310(code.lineTable, firstLine: code.firstLine, offset: offset)
+        default: return LineTable.locationTable(code.lineTable, firstLine: code.firstLine, offset: offset)
+        }
     }
 
     /// What a code object says about itself.

@@ -62,10 +62,39 @@ struct RobustnessTests {
             _ = runtime.threadNames()
             _ = runtime.stack(threadState: NoiseMemory.region + 0x100)
             _ = runtime.lockObject(waitedOnAt: 0x1234, threadState: NoiseMemory.region + 0x200)
+            _ = runtime.asyncioTasks()
             _ = PythonRuntime.make(runtime: NoiseMemory.region, module: "noise", versionAddress: nil,
                                    pthreadTIDOffset: nil, memory: memory)
             #expect(Date().timeIntervalSince(start) < 30, "\(source) seed \(seed)")
         }
+    }
+
+    /// asyncio's walks (task lists, sets, weak sets, tasks, coroutine chains) over noise, each
+    /// started at many addresses: they end, within the budget, and keep what they read bounded.
+    @Test(arguments: GeneratedLayout.all.map(\.source))
+    func noiseEndsAsyncioWalks(source: String) throws {
+        let layout = GeneratedLayout.all.first { $0.source == source }!
+        let version = PythonVersion(hex: layout.hexVersion)
+        let taskLayout = try #require(AsyncioLayout.best(for: version)?.0, "no asyncio layout for \(source)")
+        let runtime = PythonRuntime(version: version, runtimeAddress: NoiseMemory.region, modulePath: "noise",
+                                    layoutSource: layout.source, layoutIsExact: true, layout: layout,
+                                    memory: NoiseMemory(seed: 7), pthreadTIDOffset: nil).budgeted()
+        var reader = AsyncioReader(runtime: runtime, task: taskLayout)
+        let start = Date()
+        for i in 0..<256 {
+            let address = NoiseMemory.region + UInt64(i * 0x108)
+            reader.nativeList(head: address)
+            reader.weakSet(address, name: "noise")
+            _ = reader.setMembers(address, name: "noise")
+            _ = reader.coroutineChain(address, task: address)
+            if let task = reader.readTask(address, known: []) {
+                #expect(task.coroutines.count <= PythonRuntime.deepestAwait)
+            }
+        }
+        #expect(reader.candidates.count <= 256 * 2 * PythonRuntime.mostTasks)
+        let tasks = reader.readTasks()
+        #expect(tasks.count <= reader.candidates.count)
+        #expect(Date().timeIntervalSince(start) < 30, "\(source)")
     }
 
     @Test func notPython() throws {
