@@ -4,7 +4,6 @@
                  in epoll_wait on its own socketpair, which only its signal handler writes.
   event-sigterm  a single thread waiting on threading.Event, set by its SIGTERM handler.
   asyncio-sigint an asyncio service whose only way out is Ctrl-C: loop.add_signal_handler(SIGINT).
-  asyncio-run    asyncio.run(main()), main awaiting an event nobody sets: idle until Ctrl-C.
   fork-sigterm   a threaded parent forks a child that waits on an Event of its own, set by its
                  SIGTERM handler: a hazard (forked with threads), not an inherited lock.
   pool-clean     a fork-context Pool(4) started by a single-threaded parent, whose tasks sleep:
@@ -40,11 +39,6 @@ def main(mode):
         loop.add_signal_handler(signal.SIGINT, loop.stop)
         loop.call_soon(lambda: print(f"ready {os.getpid()} 0", flush=True))
         loop.run_forever()
-    elif mode == "asyncio-run":
-        async def idle():
-            print(f"ready {os.getpid()} 0", flush=True)
-            await asyncio.Event().wait()
-        asyncio.run(idle())
     elif mode == "fork-sigterm":
         threading.Thread(target=time.sleep, args=(3600,), name="bg", daemon=True).start()
         pid = os.fork()

@@ -52,7 +52,7 @@ final class PythonReader: Sendable {
         let threadOf = Dictionary(running.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
         let loops = Array(Set(found.map(\.loop)).union(running.values)).sorted().map { address -> LoopInfo in
             var loop = LoopInfo(address: address, tid: threadOf[address].flatMap { tids[$0] },
-                                runningTask: threadOf[address].flatMap { runningTasks[$0] })
+                                runningTask: threadOf[address].flatMap { runningTasks[$0] } ?? state?.runningTasksByLoop[address])
             if let own = try? runtime.asyncioLoop(at: address).get() {
                 loop.ready = own.readyCount.map { $0 - (own.readyCancelledCount ?? 0) }
                 loop.timers = own.timerCount

@@ -9,18 +9,21 @@ extension FindingWords {
         let asyncio = report?.process(facts.process.pid)?.python?.asyncio
         func task(_ address: UInt64) -> TaskInfo? { asyncio?.task(address) }
         func label(_ address: UInt64) -> String { task(address)?.label ?? "at \(hexAddress(address))" }
-        /// `'publish' (app.py:12)`: a task and the line its innermost coroutine waits at.
-        func placed(_ address: UInt64) -> String {
-            label(address) + (task(address)?.coroutines.last.map { " (\(fileName(of: $0.file))\($0.line.map { ":\($0)" } ?? ""))" } ?? "")
+        /// ` (app.py:12)`: the line the task's innermost coroutine of the program's own waits at.
+        func line(_ address: UInt64) -> String {
+            let coroutines = task(address)?.coroutines ?? []
+            return (coroutines.last { !$0.isLibrary } ?? coroutines.last).map { " (\(fileName(of: $0.file))\($0.line.map { ":\($0)" } ?? ""))" } ?? ""
         }
+        /// `'publish' (app.py:12)`.
+        func placed(_ address: UInt64) -> String { label(address) + line(address) }
         let process = "\(facts.process.name) \(facts.process.pid)"
-        let count = plural(facts.tasks.count, "task", "tasks")
+        let count = facts.tasks.count == 1 ? "task waits" : "\(facts.tasks.count) tasks wait"
         let what: String
         if let cycle = facts.cycles.first {
             what = "await cycle: " + (cycle + [cycle[0]]).map(placed).joined(separator: " → ")
         } else {
             let shown = facts.tasks.prefix(3).map { address in
-                task(address).flatMap { task in asyncio.map { task.words(in: $0) } } ?? label(address)
+                (task(address).flatMap { task in asyncio.map { task.words(in: $0) } } ?? label(address)) + line(address)
             }
             what = shown.joined(separator: "; ") + (facts.tasks.count > 3 ? "; …" : "")
         }
@@ -43,7 +46,7 @@ extension FindingWords {
             let at = task.coroutines.reversed().prefix(4).map(\.display).joined(separator: " <- ")
             return "task " + task.words(in: asyncio) + (at.isEmpty ? "" : "; at \(at)")
         }
-        evidence.append(.init(text: "the loop's \(count), each waiting forever:",
+        evidence.append(.init(text: facts.tasks.count == 1 ? "the loop's task, waiting forever:" : "the loop's \(facts.tasks.count) tasks, each waiting forever:",
                               details: lines + (facts.tasks.count > 12 ? ["… \(facts.tasks.count - 12) more tasks"] : [])))
         evidence.append(.init(text: "confirmed by a second look before any thread was stopped: the same system call, unchanged context switch counts"))
         let remedy = facts.cycles.isEmpty
@@ -52,7 +55,7 @@ extension FindingWords {
                 + "put timeouts on waits that may never end (asyncio.timeout, asyncio.wait_for)."
             : "A task must not await a task that awaits it, directly or through others: break the cycle (one side should not await "
                 + "the other, or hand over through a Queue); put timeouts on waits that may never end (asyncio.timeout, asyncio.wait_for)."
-        let cause = "the asyncio loop of \(process) can never run again, and its \(count) wait forever: \(what)"
+        let cause = "the asyncio loop of \(process) can never run again, and its \(count) forever: \(what)"
         return FindingText(message: cause, evidence: evidence, remedy: remedy, cause: cause + ".",
                            fix: facts.cycles.isEmpty ? "make sure whatever should complete what the tasks await runs; put timeouts on such waits."
                                : "break the await cycle; put timeouts on waits that may never end.")
