@@ -57,6 +57,8 @@ func awaitLine(_ name: String, in script: String) throws -> Int {
 func checkAsyncio(_ python: Interpreter, chrootPython: String? = nil) throws {
     let script = victimScript("python_asyncio.py")
     let victim = try PythonVictim(python.path, script)
+    // It says it is ready just before main awaits: read it once its loop waits in its selector.
+    try waitForBlocked(pid: victim.pid, tid: victim.pid, in: "epoll_wait")
     var reported: [String: ReportedTask] = [:]
     var order: [String] = []
     var mainAddress: UInt64 = 0

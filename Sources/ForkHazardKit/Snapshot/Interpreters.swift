@@ -59,13 +59,19 @@ struct PythonFrames {
     }
 }
 
-/// The seventh stage: each Python process's asyncio tasks, with what they await, once its
-/// threads' frames are read; one process per CPU at a time. A loop that runs meanwhile may move
+/// The seventh stage: the asyncio loops and tasks of each Python process that has a thread in a
+/// loop, with what they await, once its threads' frames are read; one process per CPU at a time. A loop that runs meanwhile may move
 /// its tasks: each read is bounded and checked, and a task is as it was when read.
 struct AsyncioTasks {
     func run(_ records: [ProcessRecord]) -> [ProcessRecord] {
         var records = records
-        let indices = records.indices.filter { records[$0].python != nil }
+        // Only where a thread is in an event loop's run_forever (asyncio/base_events.py): the
+        // other Python processes cost nothing.
+        let indices = records.indices.filter { index in
+            records[index].python != nil && records[index].snapshot.threads.contains { thread in
+                thread.python?.stack.contains { $0.file.hasSuffix("asyncio/base_events.py") } == true
+            }
+        }
         let found = parallelMap(indices.map { records[$0].python }) { $0?.asyncio() }
         for (index, asyncio) in zip(indices, found) { records[index].snapshot.python?.asyncio = asyncio }
         return records
