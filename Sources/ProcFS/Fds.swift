@@ -51,6 +51,8 @@ public struct FdInfo: Equatable, Sendable {
     public var inode: UInt64?
     /// For an epoll fd: the fds it watches, with their event masks.
     public var epollTargets: [EpollTarget] = []
+    /// For a pidfd: the process it refers to (`Pid:`, -1 once it has been reaped).
+    public var pidfdPid: Int32?
 
     public struct EpollTarget: Equatable, Sendable {
         public var fd: Int32
@@ -69,6 +71,7 @@ public struct FdInfo: Equatable, Sendable {
             case "flags:": flags = UInt32(value, radix: 8)
             case "mnt_id:": mountID = Int(value)
             case "ino:": inode = UInt64(value)
+            case "Pid:": pidfdPid = Int32(value)
             case "tfd:":
                 // tfd:        5 events:       19 data:  ...
                 guard let fd = Int32(value), let eventsAt = words.firstIndex(of: "events:"),

@@ -39,6 +39,19 @@ import Testing
         }
     }
 
+    /// A task awaiting the output of a child that waits for its input, which the parent never
+    /// closes: a deadlock across the two processes (through the pipes, and the pidfd or the child
+    /// watcher thread that waits for the child's exit), its headline naming the task and its line.
+    @Test(arguments: pythons)
+    func aTaskAwaitingAChildThatWaitsForIt(python: String) throws {
+        let (victim, report) = try start(python, "subprocess")
+        let finding = try #require(report.findings(.deadlock).first, "\(report.findings.map { report.words($0).message })")
+        #expect(report.verdict == .deadlock)
+        #expect(Set(finding.pids) == [victim.pid, victim.helper], "\(finding.pids)")
+        let message = report.words(finding).message
+        #expect(message.contains("asyncio task 'Task-1' awaits") && message.contains("python_asyncio_hangs.py:"), "\(message)")
+    }
+
     @Test(arguments: ["sleeping", "sigterm", "server", "peer"], pythons)
     func aLoopThatCanStillRunIsHealthy(scenario: String, python: String) throws {
         let (victim, report) = try start(python, scenario)

@@ -501,6 +501,33 @@ import Testing
         if source == .pythonImportOwner { #expect(report.words(finding).cause.contains("the import of slowmod")) }
     }
 
+    /// A pidfd is ready when its process exits: waiting on a child's that waits for the waiter is
+    /// a deadlock; on a process outside the tree, nothing is proven.
+    @Test func aPidfdWaitsForItsProcessExit() {
+        var pidfd = FdDescription(fd: 6, kind: .pidfd)
+        pidfd.process = 101
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .poll([pidfd]))])
+        tree.process(101, parent: 100, origin: .exec, threads: [.init(101, wait: .readPipe(inode: 2, writers: [100]))])
+        #expect(rules(tree.report()) == [.deadlock])
+        pidfd.process = 999
+        var outside = SyntheticTree()
+        outside.process(100, threads: [.init(100, wait: .poll([pidfd]))])
+        #expect(outside.report().findings.isEmpty)
+    }
+
+    /// A pipe's write end polled for input (as asyncio's pipe transports do, to see the reader
+    /// go) waits for its readers.
+    @Test func aWriteEndWaitsForItsReaders() {
+        var end = FdDescription.pipe(fd: 7, inode: 3, holders: [101], events: "in")
+        end.access = .write
+        var tree = SyntheticTree()
+        tree.process(100, threads: [.init(100, wait: .poll([end]))])
+        tree.process(101, parent: 100, origin: .exec, threads: [.init(101, wait: .readPipe(inode: 3, writers: [100]))])
+        #expect(rules(tree.report()) == [.deadlock], "each waits for the other")
+        #expect(end.waitsForWriters == false)
+    }
+
     /// Two processes each writing a full pipe only the other reads.
     @Test func writersOnFullPipesReadOnlyByEachOther() {
         var tree = SyntheticTree()

@@ -7,6 +7,7 @@ Hangs: nothing in the program can ever run on its loop again.
   event      main awaits an asyncio.Event nothing sets.
   queue      'consumer' awaits a Queue nobody feeds; main awaits it.
   cancelled  main awaits a future whose setter task was cancelled.
+  subprocess main awaits the output of a child that waits for its input, which main never closes.
 
 Healthy: something can still run.
   sleeping   a task sleeping for an hour (a timer).
@@ -103,6 +104,14 @@ async def cancelled():
     await settle()
     ready()
     await result
+
+
+async def subprocess():
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "import sys; sys.stdin.read()",
+                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    await settle()
+    ready(child.pid)
+    await child.stdout.read()
 
 
 async def sleeping():

@@ -562,7 +562,7 @@ public struct MappingReference: Sendable, Equatable {
 
 public struct FdDescription: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case pipe, unixSocket, tcpSocket, udpSocket, socket, file, tty, epoll, eventfd, signalfd, timerfd, anonInode, unknown
+        case pipe, unixSocket, tcpSocket, udpSocket, socket, file, tty, epoll, eventfd, signalfd, timerfd, pidfd, anonInode, unknown
     }
 
     public var fd: Int32
@@ -580,6 +580,8 @@ public struct FdDescription: Sendable, Equatable {
     public var socket: SocketDescription?
     /// For an epoll fd: the fds it watches.
     public var watched: [FdDescription]?
+    /// For a pidfd: the process it refers to, which makes it ready by exiting.
+    public var process: Int32?
 
     public init(fd: Int32, kind: Kind) {
         self.fd = fd

@@ -98,6 +98,7 @@ struct Likeness: Hashable {
         case .pipeReaders(_, let pids): return ["pipeReaders", pids.map(id)]
         case .socketPeer(_, let pids): return ["socketPeer", pids.map(id)]
         case .children(let pids): return ["children", pids.map(id)]
+        case .processExit(let pid): return ["processExit", id(pid)]
         case .joinedThread(let tid): return ["joinedThread", id(tid)]
         case .joinedThreadMissing(let tid): return ["joinedThreadMissing", id(tid)]
         case .sharedAddressSpace(let pid): return ["sharedAddressSpace", id(pid)]

@@ -223,6 +223,7 @@ extension FdDescription {
             object["socket"] = s.json
         }
         object.optional("watched", watched.map { .array($0.map(\.json)) } ?? .null)
+        object.optional("process", .from(process))
         return object.json
     }
 }

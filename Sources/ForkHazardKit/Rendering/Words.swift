@@ -391,6 +391,7 @@ extension WaitGraph.WakerRole {
         case .pipeReaders(let target, let pids): return "readers of \(target ?? "the pipe"): \(compactList(pids))"
         case .socketPeer(let target, let pids): return "holders of the peer of \(target ?? "the socket"): \(compactList(pids))"
         case .children(let pids): return "\(pids.count == 1 ? "child" : "children") \(compactList(pids))"
+        case .processExit(let pid): return "the exit of \(pid) (a pidfd)"
         case .joinedThread(let tid): return "the end of thread \(tid)"
         case .joinedThreadMissing(let tid): return "thread \(tid) is not a thread of \(own ?? "the process") (pthread_join of a thread it does not have)"
         case .sharedAddressSpace(let pid): return "\(pid), which shares its address space"

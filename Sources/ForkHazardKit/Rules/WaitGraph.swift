@@ -31,6 +31,8 @@ public struct WaitGraph: Sendable {
         case pipeReaders(target: String?, pids: [Int32])
         case socketPeer(target: String?, pids: [Int32])
         case children([Int32])
+        /// A pidfd: the exit of the process it refers to.
+        case processExit(pid: Int32)
         /// pthread_join: the joined thread, whose exit wakes it.
         case joinedThread(tid: Int32)
         /// pthread_join of a thread the process does not have (it exists only in the parent it
@@ -313,6 +315,10 @@ public struct WaitGraph: Sendable {
             let role: WakerRole = fd.kind == .unixSocket ? .socketPeer(target: fd.target, pids: pids)
                 : fd.waitsForWriters ? .pipeWriters(target: fd.target, pids: pids) : .pipeReaders(target: fd.target, pids: pids)
             return processes(pids, role)
+        case .pidfd:
+            // Ready when its process exits (or it has been reaped: then it reads as no process).
+            guard let pid = fd.process else { return .live(.external(fd)) }
+            return processes([pid], .processExit(pid: pid))
         default:
             return .live(.external(fd))
         }
@@ -322,7 +328,11 @@ public struct WaitGraph: Sendable {
 extension FdDescription {
     /// Whether a waiter on this fd waits for data to come in (rather than for room to write).
     var waitsForWriters: Bool {
-        guard let events else { return access != .write }
+        // A write end waits for its readers whatever it is polled for: it is ready when there is
+        // room, or when they have all closed theirs (POLLERR, which asyncio's pipe transports
+        // watch for by polling it for input).
+        if access == .write { return false }
+        guard let events else { return true }
         return events.contains("in") || events == "accept"
     }
 }

@@ -271,6 +271,9 @@ final class ProcessReader: WaitContext {
             case "eventfd": description.kind = .eventfd
             case "signalfd": description.kind = .signalfd
             case "timerfd": description.kind = .timerfd
+            case "[pidfd]", "pidfd":
+                description.kind = .pidfd
+                description.process = info?.pidfdPid.flatMap { $0 > 0 ? $0 : nil }
             default: description.kind = .anonInode
             }
         case .path(let path):

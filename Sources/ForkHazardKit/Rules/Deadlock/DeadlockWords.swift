@@ -49,6 +49,24 @@ extension FindingWords {
             evidence.append(.init(text: "no thread at all can wake " + compactList(facts.unwakeable.map(\.tid))
                                     + "; the others wait, directly or not, for it"))
         }
+        // A member that runs an asyncio loop: the tasks that wait on it, and where.
+        var tasks: [String] = []
+        for member in members {
+            guard let asyncio = report?.process(member.thread.pid)?.python?.asyncio else { continue }
+            for loop in asyncio.loops where loop.tid == member.thread.tid {
+                let waiting = asyncio.tasks.filter { $0.loop == loop.address && $0.state == .pending && $0.awaiting != nil }
+                guard !waiting.isEmpty else { continue }
+                let shown = waiting.prefix(3).map { task -> String in
+                    let place = (task.coroutines.last { !$0.isLibrary } ?? task.coroutines.last)
+                        .map { " (\(fileName(of: $0.file))\($0.line.map { ":\($0)" } ?? ""))" } ?? ""
+                    return task.words(in: asyncio) + place
+                }
+                tasks.append("\(who(member.thread))'s asyncio \(waiting.count == 1 ? "task" : "tasks") "
+                             + shown.joined(separator: "; ") + (waiting.count > 3 ? "; …" : ""))
+                evidence.append(.init(text: "\(who(member.thread)) runs an asyncio loop; its tasks wait with it:",
+                                      details: waiting.prefix(8).map { "task " + $0.words(in: asyncio) }))
+            }
+        }
         evidence.append(.init(text: "confirmed by a second look before any thread was stopped: the same system calls, unchanged context switch counts"))
         let threads = plural(members.count, "thread", "threads")
         let processes = plural(pids.count, "process", "processes")
@@ -62,13 +80,15 @@ extension FindingWords {
         } else {
             cause = "\(threads) in \(processes) \(isAre(members.count)) stuck for good: nothing can wake \(members.count == 1 ? "it" : "them")."
         }
+        let withTasks = tasks.isEmpty ? "" : "; " + tasks.joined(separator: "; ")
         return FindingText(
-            message: "\(threads) in \(processes) \(isAre(members.count)) stuck for good: each waits for another of them, or for nothing at all",
+            message: "\(threads) in \(processes) \(isAre(members.count)) stuck for good: each waits for another of them, or for nothing at all"
+                + withTasks,
             evidence: evidence,
             remedy: "Break the chain: each waits for another in the list. Close the pipe and socket ends a process does not "
                 + "use right after fork, do not wait for a child that waits for you, put timeouts on waits across "
                 + "processes, and take locks in one order. A lock inherited across fork is explained under inherited-lock.",
-            cause: cause,
+            cause: tasks.isEmpty ? cause : String(cause.dropLast()) + withTasks + ".",
             fix: "Break the chain: close pipe ends a process does not use after fork, put timeouts on waits across processes, take locks in one order.")
     }
 }
