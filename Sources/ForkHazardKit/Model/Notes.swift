@@ -19,6 +19,9 @@ public enum SnapshotNote: Sendable, Equatable {
     case stacksNotTaken(pid: Int32, tids: [Int32], StackFailure)
     /// Frames in one of its modules are left unnamed (`module+0x…`).
     case framesUnnamed(pid: Int32, path: String, ModuleProblem)
+    /// Some of its asyncio tasks could not be read (a task list broken off, a task of an unknown
+    /// layout): the tasks shown are those that could.
+    case asyncioIncomplete(pid: Int32, [String])
     /// The sock_diag query for unix socket peers failed.
     case unixPeersUnavailable
     /// The fds of this many processes could not be read: pipe and socket peers may be incomplete.

@@ -22,6 +22,8 @@ extension SnapshotNote {
                 + "\(tids.map(String.init).joined(separator: ", ")): \(why.words)"
         case .framesUnnamed(let pid, let path, let problem):
             return "\(pid): frames in \(path) left unnamed: \(problem.words)"
+        case .asyncioIncomplete(let pid, let what):
+            return "\(pid): asyncio tasks read in part: " + what.prefix(4).joined(separator: "; ") + (what.count > 4 ? "; …" : "")
         case .unixPeersUnavailable:
             return "unix socket peers unavailable: the sock_diag netlink query failed"
         case .fdsUnreadable(let count):

@@ -63,7 +63,7 @@ struct PythonFrames {
 /// loop, with what they await, once its threads' frames are read; one process per CPU at a time. A loop that runs meanwhile may move
 /// its tasks: each read is bounded and checked, and a task is as it was when read.
 struct AsyncioTasks {
-    func run(_ records: [ProcessRecord]) -> [ProcessRecord] {
+    func run(_ records: [ProcessRecord], notes: inout [SnapshotNote]) -> [ProcessRecord] {
         var records = records
         // Only where a thread is in an event loop's run_forever (asyncio/base_events.py): the
         // other Python processes cost nothing.
@@ -73,7 +73,10 @@ struct AsyncioTasks {
             }
         }
         let found = parallelMap(indices.map { records[$0].python }) { $0?.asyncio() }
-        for (index, asyncio) in zip(indices, found) { records[index].snapshot.python?.asyncio = asyncio }
+        for (index, asyncio) in zip(indices, found) {
+            records[index].snapshot.python?.asyncio = asyncio?.info
+            if let unread = asyncio?.unread, !unread.isEmpty { notes.append(.asyncioIncomplete(pid: records[index].snapshot.pid, unread)) }
+        }
         return records
     }
 }

@@ -41,7 +41,7 @@ final class PythonReader: Sendable {
     /// Its asyncio tasks and loops, TIDs for thread idents, with each loop's own state (ready
     /// callbacks, timers, watched fds, signal handlers); nil when it runs no loop and has no
     /// task, or they could not be read.
-    func asyncio() -> AsyncioInfo? {
+    func asyncio() -> (info: AsyncioInfo, unread: [String])? {
         let state = try? runtime.asyncioTasks().get()
         let found = state?.tasks ?? []
         let runningTasks = state?.runningTasks ?? [:]
@@ -69,7 +69,7 @@ final class PythonReader: Sendable {
                      awaiting: task.awaiting.map { TaskInfo.Awaited(address: $0.address, typeName: $0.typeName, isTask: $0.isTask) },
                      awaitedBy: task.awaitedBy, loop: task.loop)
         }
-        return AsyncioInfo(tasks: tasks, loops: loops)
+        return (AsyncioInfo(tasks: tasks, loops: loops), state?.notes ?? [])
     }
 
     /// The Python lock object thread `tid` waits on at `futex`, found from its frames; nil when

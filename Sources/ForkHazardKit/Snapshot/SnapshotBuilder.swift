@@ -97,7 +97,7 @@ public struct SnapshotBuilder: Sendable {
                                                                                notes: &notes)
         }
         records = PythonFrames().run(records)
-        records = AsyncioTasks().run(records)
+        records = AsyncioTasks().run(records, notes: &notes)
         records = ResumedCalls(decoder: decoder).run(records)
         // Who holds the other end of every pipe and unix socket waited on, and who maps the
         // objects behind shared futexes.
