@@ -19,5 +19,7 @@ INSTALL_TIMEOUT = 900.0
 # Figures planned but not measured yet; each is named in the document's "Not measured yet".
 PLANNED_FIGURES = []
 STARTED = time.monotonic()
+
+
 def log(message):
     print(f"bench: {time.monotonic() - STARTED:6.1f}s {message}", file=sys.stderr, flush=True)

@@ -23,6 +23,8 @@ class Context:
         self.launcher = None    # the compiled launcher, when there is a C compiler
         self.forkhazard_version = "unknown"
         self.move_pid_counter = False   # --move-pid-counter: may fork children just to move the PID counter
+
+
 def python_on_path():
     """The real interpreter behind `python3` on PATH (not a pyenv shim) and its scripts folder."""
     found = shutil.which("python3")
@@ -34,6 +36,8 @@ def python_on_path():
             return lines[0], lines[1]
     import sysconfig
     return sys.executable, sysconfig.get_path("scripts")
+
+
 def install(argv, what, context, quiet=False):
     log(f"{'fetching' if quiet else 'installing'} {what}: {' '.join(argv)}")
     try:
@@ -50,6 +54,8 @@ def install(argv, what, context, quiet=False):
     if not quiet:
         context.notes.append(f"installed {what} with `{' '.join(argv)}`")
     return True
+
+
 def as_root():
     """The prefix that runs a command as root without prompting ([] as root, sudo -n where that
     works), or None."""
@@ -58,6 +64,8 @@ def as_root():
     if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
         return ["sudo", "-n"]
     return None
+
+
 def venv_tools(context):
     """The virtual environment's bin folder, created (with pip) when it does not exist; None when
     it cannot be (python3-venv missing: Scripts/bootstrap installs it)."""
@@ -74,6 +82,8 @@ def venv_tools(context):
                              f"{': ' + lines[-1] if lines else ''}")
         return None
     return bin_dir
+
+
 def find_tools(needed, context, scripts_dir):
     """Fills context.paths with every needed tool, installing the missing ones (Debian's packages
     with apt-get, py-spy and pystack into this run's virtual environment); a tool that cannot be
@@ -112,6 +122,8 @@ def find_tools(needed, context, scripts_dir):
             context.paths[tool] = path
         else:
             context.notes.append(f"`{tool}` is not available: skipped")
+
+
 def build(context):
     log(f"building: swift build -c release --static-swift-stdlib --scratch-path {BUILD.relative_to(REPO)} (as Scripts/install does)")
     done = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", str(BUILD), "--quiet"],
@@ -119,9 +131,13 @@ def build(context):
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit("bench: swift build -c release failed")
+
+
 def forkhazard_version():
     """What the binary says of itself: its release and the commit it was built from."""
     return text_of([str(common.FORKHAZARD), "--version"], containing="forkhazard") or "unknown"
+
+
 def tool_versions(context):
     versions = {"forkhazard": f"{context.forkhazard_version}, release build with the Swift runtime linked in",
                 "swift": text_of(["swift", "--version"], containing="Swift version") or "unknown",
@@ -131,9 +147,13 @@ def tool_versions(context):
         shown = Path(path).relative_to(REPO) if Path(path).is_relative_to(REPO) else path
         versions[tool] = f"{text_of([path, '--version']) or 'unknown'} ({shown})"
     return versions
+
+
 def load_average():
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
+
+
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo") as handle:

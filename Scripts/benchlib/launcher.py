@@ -40,6 +40,8 @@ class CommandResult:
 
     def stdout(self):
         return self.stdout_path.read_text(errors="replace")
+
+
 def tail_line(path, limit=160):
     try:
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
@@ -106,6 +108,8 @@ int main(int argc, char **argv) {
     return fclose(out) == 0 ? 0 : 74;
 }
 """
+
+
 def compile_launcher(context):
     source, binary = Path(context.tmp) / "launcher.c", Path(context.tmp) / "launcher"
     source.write_text(LAUNCHER_SOURCE)
@@ -113,6 +117,8 @@ def compile_launcher(context):
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip())
     return str(binary)
+
+
 def spawn_and_reap(argv, files, timeout):
     """posix_spawn argv with stdin /dev/null and stdout, stderr to the given files; waits through
     a pidfd, killing it on timeout; returns (wait status, rusage, timed out, perf_counter seconds).
@@ -141,6 +147,8 @@ def spawn_and_reap(argv, files, timeout):
             os.wait4(pid, 0)
         os.close(pidfd)
     return status, usage, not ready, elapsed
+
+
 def run_command(argv, context, timeout=COMMAND_TIMEOUT):
     """Runs argv (argv[0] an absolute path) under the launcher and returns its wall time and peak
     RSS. Without a launcher (no C compiler), the wall time is perf_counter around the spawn and
@@ -167,6 +175,8 @@ def run_command(argv, context, timeout=COMMAND_TIMEOUT):
         signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         timed_out=timed_out, timeout=timeout, stdout_path=out_path,
         stderr_tail=tail_line(err_path) if not timed_out else "")
+
+
 def text_of(argv, timeout=60, containing=""):
     """First line of a command's output (stdout, else stderr) that holds `containing`, or ''."""
     try:

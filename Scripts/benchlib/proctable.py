@@ -9,11 +9,15 @@ class ProcEntry:
     ppid: int
     state: str
     start: int                  # start time in clock ticks since boot: tells a reused PID apart
+
+
 def read_stat(path):
     with open(path, "rb") as handle:
         data = handle.read()
     rest = data[data.rindex(b")") + 2:].split()
     return ProcEntry(ppid=int(rest[1]), state=rest[0].decode(), start=int(rest[19]))
+
+
 def proc_table():
     table = {}
     for name in os.listdir("/proc"):
@@ -23,6 +27,8 @@ def proc_table():
             except (OSError, ValueError):
                 pass            # it exited meanwhile
     return table
+
+
 def tree_pids(root, table=None):
     """The root and its descendants, in tree order (each process after its parent, siblings by PID)."""
     table = proc_table() if table is None else table
@@ -37,6 +43,8 @@ def tree_pids(root, table=None):
         order.append(pid)
         stack.extend(sorted(children.get(pid, []), reverse=True))
     return order
+
+
 def thread_states(pid):
     states = []
     try:
@@ -49,6 +57,8 @@ def thread_states(pid):
         except (OSError, ValueError):
             pass
     return states
+
+
 def tree_shape(root):
     """(processes, threads, threads not in state S)."""
     pids = tree_pids(root)

@@ -142,6 +142,8 @@ def render_run_section(figure, add):
     for note in figure.notes:
         add(f"- Note: {note}.")
     add("")
+
+
 def run_summary_lines(figure):
     if figure.error:
         return [f"forkhazard run: not measured: {figure.error}"]
@@ -166,6 +168,8 @@ def run_summary_lines(figure):
     for note in figure.notes:
         lines.append(f"  note: {note}")
     return lines
+
+
 def render_document(figures, args, reps, info, versions, date, elapsed):
     context = figures.context
     lines = []
@@ -305,6 +309,8 @@ def render_document(figures, args, reps, info, versions, date, elapsed):
         add(f"- {note}")
     add("")
     return "\n".join(lines)
+
+
 def summary(figures):
     names = tree_names(figures.trees)
     rows = [["tool", *names]]

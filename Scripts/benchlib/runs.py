@@ -7,13 +7,13 @@ import os
 import select
 import signal
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 from . import common
-from .common import VICTIMS, log
+from .common import log
 from .launcher import run_command
+from .trees import compile_victim
 
 
 RUN_START_DELAY_MS = 200    # forker's wait before its first fork in the followed-forks runs
@@ -21,17 +21,23 @@ RUN_PID_MARGIN = 3000       # PIDs left for the rest of the host when the PID co
 BURN_LIMIT = 100_000        # at most this many children are forked just to move the PID counter
 DEFAULT_GRACE = "default `--fork-grace` (200 ms)"
 CONNECTOR, POLLING, ALONE = "proc connector", "polling", "alone"
+
+
 @dataclasses.dataclass
 class RunConfig:
     overhead_forks: int         # N of the overhead runs (no pause, no delay)
     steps: list                 # (N, pause in µs) of the followed-forks runs, slowest first
     trials: int                 # runs of each step
     extra_forks: int            # N of the `--fork-grace 0`, exec and PID-wrap rows
+
+
 def run_config(quick, reps):
     if quick:
         return RunConfig(500, [(500, 1000), (500, 100), (500, 0), (2000, 0)], 1, 2000)
     return RunConfig(2000, [(2000, 1000), (2000, 300), (2000, 100), (1000, 0), (5000, 0), (20000, 0)],
                      min(reps, 3), 5000)
+
+
 @dataclasses.dataclass
 class ForkRun:
     mode: str                   # "exit" or "exec"
@@ -55,14 +61,8 @@ class ForkRun:
     @property
     def complete(self):
         return self.error is None and self.reported == self.forks and self.lost == 0
-def compile_forker(context):
-    binary = Path(context.tmp) / "forker"
-    if not binary.exists():
-        done = subprocess.run([context.paths["cc"], "-O2", "-pthread", "-o", str(binary),
-                               str(VICTIMS / "forker.c")], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"could not compile forker.c: {done.stderr.strip()}")
-    return binary
+
+
 def classify_misses(children, reported, highest_tid):
     """Forks not reported, by where they are in fork order: before the first reported one, after
     the last, elsewhere (between reported ones, or none was reported), or with a PID below the
@@ -81,6 +81,8 @@ def classify_misses(children, reported, highest_tid):
         else:
             misses["elsewhere"] += 1
     return misses
+
+
 def run_forker(context, forker, mode, forks, pause_us=0, delay_ms=0, source=ALONE, grace=None):
     """Runs the victim, alone or under `forkhazard run --json --events FILE`, and reads what it
     and forkhazard wrote."""
@@ -129,6 +131,8 @@ def run_forker(context, forker, mode, forks, pause_us=0, delay_ms=0, source=ALON
     if mode == "exit":
         run.misses = classify_misses(stats["children"], set(reported), max(stats["threadTids"]))
     return run
+
+
 def pid_counter():
     """(the last PID handed out, kernel.pid_max), or None when they cannot be read."""
     try:
@@ -136,6 +140,8 @@ def pid_counter():
                 int(Path("/proc/sys/kernel/pid_max").read_text()))
     except (OSError, ValueError):
         return None
+
+
 def place_pid_counter(context, forker, room, wrap_after=None):
     """Moves the kernel's PID counter, by forking children that exit at once (the victim, not
     followed), so that the next `room` PIDs do not wrap around kernel.pid_max, or, with
@@ -177,6 +183,8 @@ def place_pid_counter(context, forker, room, wrap_after=None):
         if done.failure():
             return f"forking {burn} children to move the PID counter failed: {done.failure()}"
     return "the PID counter could not be placed: other processes keep taking PIDs"
+
+
 class RunFigure:
     """The `forkhazard run` figure: overhead and forks followed."""
 
@@ -198,8 +206,10 @@ class RunFigure:
             if row_key == key:
                 return runs
         return []
+
+
 def bench_run(context, config, reps, figure):
-    forker = compile_forker(context)
+    forker = compile_victim(context, "forker")
     n = config.overhead_forks
     sources = [ALONE, CONNECTOR, POLLING]
     for mode in ("exit", "exec"):
@@ -238,6 +248,8 @@ def bench_run(context, config, reps, figure):
     else:
         row(("wrap",), f"`--json`, {DEFAULT_GRACE}; PID counter placed {m // 2}–{m // 2 + max(100, m // 4)} "
             "below kernel.pid_max, so that it wraps during the run", "exit", m, 0, CONNECTOR, wrap_after=m // 2)
+
+
 def kill_strays(binary):
     """Kills, by pidfd, any process still running this run's own victim binary (its path is in this
     run's temporary folder, so no other process can match); normally there is none: every run is
@@ -273,8 +285,12 @@ def kill_strays(binary):
     for pidfd in pidfds:
         os.close(pidfd)
     return killed
+
+
 def fmt_rate(rate):
     return "–" if rate is None else f"{rate:,.0f}/s"
+
+
 def run_cell_reported(runs):
     if any(r.error for r in runs):
         failed = [r for r in runs if r.error]
@@ -282,6 +298,8 @@ def run_cell_reported(runs):
     values = ", ".join(str(r.reported) for r in runs)
     expected = runs[0].forks if runs[0].mode == "exit" else 0
     return f"{values} of {runs[0].forks}" + (" (0 expected)" if expected == 0 else "")
+
+
 def run_cell_misses(runs):
     if runs[0].mode != "exit" or any(r.error for r in runs):
         return "–"
@@ -292,9 +310,13 @@ def run_cell_misses(runs):
     names = {"start": "at the start", "end": "at the end", "elsewhere": "elsewhere", "wrapped": "PID wrapped"}
     parts = [f"{names[cause]} {count}" for cause, count in totals.items() if count]
     return ", ".join(parts) if parts else "none"
+
+
 def median_rate(runs):
     rates = [r.rate for r in runs if r.rate and not r.error]
     return statistics.median(rates) if rates else None
+
+
 def run_headline(figure):
     """The followed-forks steps (proc connector, default grace) at which every run reported every
     fork with no lost burst, and those at which a run did not, each [(N, pause, median rate, runs)]
@@ -308,6 +330,8 @@ def run_headline(figure):
     passed = [step for step in steps if all(r.complete for r in step[3])]
     failed = [step for step in steps if not all(r.complete for r in step[3])]
     return passed, failed
+
+
 def run_headline_text(figure):
     """Two sentences: where every fork was reported, and where forks were lost."""
     passed, failed = run_headline(figure)
@@ -324,9 +348,13 @@ def run_headline_text(figure):
     else:
         loss = "no fork was lost at any step"
     return clean, loss
+
+
 def describe_step(step):
     forks, pause, rate, runs = step
     return f"{fmt_rate(rate)} ({forks} forks, {'no pause' if pause == 0 else f'{pause} µs between forks'})"
+
+
 def describe_loss(step):
     forks, pause, rate, runs = step
     worst = min(runs, key=lambda r: (r.reported if r.reported is not None else -1, -(r.lost or 0)))
@@ -335,6 +363,8 @@ def describe_loss(step):
     where = run_cell_misses(runs)
     return (f"{describe_step(step)}: {worst.reported} of {forks} reported in the worst of {len(runs)} "
             f"runs, lostEventBursts {', '.join(str(r.lost) for r in runs)}; forks missed over the runs: {where}")
+
+
 def overhead_ratio(figure, mode, source):
     alone = [r.wall for r in figure.overhead.get((mode, ALONE), []) if not r.error]
     under = [r.wall for r in figure.overhead.get((mode, source), []) if not r.error]
@@ -342,6 +372,8 @@ def overhead_ratio(figure, mode, source):
             or len(under) < len(figure.overhead[(mode, source)]):
         return None
     return statistics.median(under) / statistics.median(alone)
+
+
 def run_goal(figure):
     """The statement of the measured numbers for the Goals section (there is no numeric goal)."""
     label = "`forkhazard run` follows forks (no numeric goal; the measured numbers)"

@@ -13,6 +13,8 @@ from .runs import run_goal
 def p99(values):
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
 def fmt_time(seconds):
     if seconds is None:
         return "–"
@@ -21,6 +23,8 @@ def fmt_time(seconds):
     if seconds < 1:
         return f"{seconds * 1e3:.3g} ms"
     return f"{seconds:.3g} s"
+
+
 class Figures:
     def __init__(self, results, trees, tools, context, run_figure=None):
         self.results, self.trees, self.tools, self.context = results, trees, tools, context

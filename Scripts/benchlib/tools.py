@@ -20,10 +20,16 @@ class Measurement:
     pauses: list = dataclasses.field(default_factory=list)     # seconds each thread is stopped
     threads_seen: int | None = None
     threads_examined: int | None = None
+
+
 def max_known(a, b):
     return None if a is None or b is None else max(a, b)
+
+
 def count_lines(pattern, text):
     return len(re.findall(pattern, text, flags=re.MULTILINE))
+
+
 def run_forkhazard(extra):
     def run(tree, context):
         done = run_command([common.FORKHAZARD, "--json", *extra, tree.root], context)
@@ -41,6 +47,8 @@ def run_forkhazard(extra):
                            threads_seen=with_stacks if "--no-stacks" not in extra else len(threads),
                            threads_examined=tree.threads)
     return run
+
+
 def run_forkhazard_text(extra):
     """The default text report, as a person runs it (and as pstree and ps print)."""
     def run(tree, context):
@@ -53,6 +61,8 @@ def run_forkhazard_text(extra):
             return Measurement(error="no verdict line in the text report")
         return Measurement(done.wall, done.maxrss_kb, threads_seen=tree.threads, threads_examined=tree.threads)
     return run
+
+
 def run_per_process(argv_for, thread_pattern, sample=None):
     """A tool run once per process of the tree: total time over the tree. Each process is stopped
     for the tool's whole run on it, so its per-process wall time is each of its threads' pause.
@@ -77,10 +87,14 @@ def run_per_process(argv_for, thread_pattern, sample=None):
         return Measurement(total * len(tree.pids) / len(pids), peak, pauses=pauses,
                            threads_seen=seen, threads_examined=tree.threads_of(pids))
     return run
+
+
 def run_pyspy(native):
     def run(tree, context):
         return pyspy(tree, context, native)
     return run
+
+
 def pyspy(tree, context, native):
     done = run_command([context.paths["py-spy"], "dump"] + (["--native"] if native else [])
                        + ["--pid", tree.root, "--subprocesses"], context)
@@ -91,6 +105,8 @@ def pyspy(tree, context, native):
     share = done.wall / len(tree.pids)
     return Measurement(done.wall, done.maxrss_kb, pauses=[share] * tree.threads,
                        threads_seen=count_lines(r"^Thread \S+ \(", done.stdout()), threads_examined=tree.threads)
+
+
 def run_floor(tree, context):
     total, peak, out = 0.0, 0, ""
     for argv in ([context.paths["pstree"], "-Aacutspn", tree.root],
@@ -105,6 +121,8 @@ def run_floor(tree, context):
     members = {str(pid) for pid in tree.pids}
     seen = sum(1 for line in out.splitlines()[1:] if line.split()[:1] and line.split()[0] in members)
     return Measurement(total, peak, threads_seen=seen, threads_examined=tree.threads)
+
+
 @dataclasses.dataclass
 class Tool:
     key: str
@@ -134,12 +152,16 @@ TOOLS = [
     Tool("floor", "/proc floor: `pstree -Aacutspn ROOT` + `ps -eLo pid,tid,stat,wchan`", ("pstree", "ps"), run_floor,
          stops="none", quick=True),
 ]
+
+
 def applicable(tool, tree, context):
     if tool.python_only and not tree.python:
         return "n/a"
     if any(need not in context.paths for need in tool.needs):
         return "skipped (not installed)"
     return None
+
+
 def bench_tree(start, tools, reps, context, results, trees):
     try:
         tree = start(context)

@@ -115,6 +115,8 @@ class Victims:
         self.roots, self.known = [], {}
         self.survivors += [pid for pid in survivors if pid not in self.survivors]
         return survivors
+
+
 @dataclasses.dataclass
 class Tree:
     name: str
@@ -144,14 +146,19 @@ class Tree:
 
     def threads_of(self, pids):
         return sum(len(thread_states(pid)) for pid in pids)
-def compile_sleepers(context):
-    binary = Path(context.tmp) / "sleepers"
+
+
+def compile_victim(context, name):
+    """Tests/Victims/NAME.c compiled once per run (`cc -O2 -pthread`) into the run's directory."""
+    binary = Path(context.tmp) / name
     if not binary.exists():
         done = subprocess.run([context.paths["cc"], "-O2", "-pthread", "-o", str(binary),
-                               str(VICTIMS / "sleepers.c")], capture_output=True, text=True)
+                               str(VICTIMS / f"{name}.c")], capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"could not compile sleepers.c: {done.stderr.strip()}")
+            raise RuntimeError(f"could not compile {name}.c: {done.stderr.strip()}")
     return binary
+
+
 def start_demo(context):
     pid, line = context.victims.spawn([common.FORKHAZARD, "__victim", "demo", "--ready-fd", "3"], 3,
                                       Path(context.tmp) / "demo.log")
@@ -160,16 +167,22 @@ def start_demo(context):
     return Tree("demo", "the fork-after-threads deadlock of `forkhazard demo`: a parent with 3 threads "
                 "and its forked child blocked on the inherited mutex (the victim is the forkhazard binary "
                 "itself, so the Swift runtime and Foundation are loaded)", pid, 2, 4)
+
+
 def start_pool8(context):
     pid, _ = context.victims.spawn([context.python, VICTIMS / "pool8.py"], 1, Path(context.tmp) / "pool8.log")
     return Tree("pool8", "Python `multiprocessing.Pool(8)` (fork context; parent with 2 extra threads "
                 "and the pool's 3), each worker sleeping in a task", pid, 9, 14, python=True)
+
+
 def sid_python(version):
     """Debian sid's CPython `version` as Scripts/python-roots runs it (in its root, with chroot), or
     None when that root has not been made or this is not root."""
     made = subprocess.run([str(REPO / "Scripts" / "python-roots"), "--print"], capture_output=True, text=True)
     runner = Path(made.stdout.strip()) / "bin" / f"python{version}" if made.returncode == 0 else None
     return runner if runner and os.geteuid() == 0 and os.access(runner, os.X_OK) else None
+
+
 def start_pool8_sid(context):
     runner = sid_python("3.14")
     if runner is None:
@@ -177,9 +190,11 @@ def start_pool8_sid(context):
     pid, _ = context.victims.spawn([runner, VICTIMS / "pool8.py"], 1, Path(context.tmp) / "pool8-py314.log")
     return Tree("pool8-py314", "the pool8 tree under Debian sid's CPython 3.14 (static build, run in a chroot "
                 "by Scripts/python-roots; its libc has no symbols)", pid, 9, 14, python=True)
+
+
 def start_sleepers(name, procs, threads, description):
     def start(context):
-        pid, _ = context.victims.spawn([compile_sleepers(context), procs, threads], 1,
+        pid, _ = context.victims.spawn([compile_victim(context, "sleepers"), procs, threads], 1,
                                        Path(context.tmp) / f"{name}.log")
         return Tree(name, description, pid, procs, procs * threads)
     return start
@@ -192,5 +207,7 @@ TREES = {
     "threads500": start_sleepers("threads500", 1, 500, "one process with 500 threads (condition-variable "
                                  "waits, pipe reads and sleeps)"),
 }
+
+
 def tree_names(trees):
     return [name for name in TREES if name in trees]
