@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VictimSupport
 
 @testable import PythonRuntime
 
@@ -30,17 +31,6 @@ struct LiveLineTableTests {
         print(json.dumps(out))
         """
 
-    /// The bytes a hex string spells.
-    static func bytes(_ hex: String) -> [UInt8] {
-        var result: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            result.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return result
-    }
 
     struct Code: Decodable {
         var first: Int
@@ -55,7 +45,7 @@ struct LiveLineTableTests {
         #expect(codes.count > 200)
         var checked = 0
         for code in codes {
-            let table = bytes(code.table)
+            let table = bytes(hex: code.table)
             for range in code.lines {
                 guard let start = range[0], let end = range[1] else { continue }
                 for offset in stride(from: start, to: end, by: 2) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VictimSupport
 
 @testable import PythonRuntime
 
@@ -16,19 +17,9 @@ import Testing
 /// with the lines CPython's own decoders give (`dis.findlinestarts` on 3.8, `co_lines()` on 3.10
 /// and 3.11), and on tables made up to hit the corner cases.
 struct LineTableTests {
-    static func bytes(_ hex: String) -> [UInt8] {
-        var result: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            result.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return result
-    }
 
     @Test func lnotab38() {
-        let table = Self.bytes("000108010402020102fe0403")
+        let table = bytes(hex: "000108010402020102fe0403")
         // findlinestarts: (0, 3), (8, 4), (12, 6), (14, 7), (16, 5), (20, 8); 24 bytes of code.
         let expected = [0: 3, 6: 3, 8: 4, 10: 4, 12: 6, 14: 7, 16: 5, 18: 5, 20: 8, 22: 8]
         for (offset, line) in expected {
@@ -41,7 +32,7 @@ struct LineTableTests {
     }
 
     @Test func linetable310() {
-        let table = Self.bytes("080104010202020104fe0403")
+        let table = bytes(hex: "080104010202020104fe0403")
         // co_lines: (0, 8, 3), (8, 12, 4), (12, 14, 6), (14, 16, 7), (16, 20, 5), (20, 24, 8).
         let expected = [0: 3, 6: 3, 8: 4, 10: 4, 12: 6, 14: 7, 16: 5, 18: 5, 20: 8, 22: 8]
         for (offset, line) in expected {
@@ -57,7 +48,7 @@ struct LineTableTests {
     }
 
     @Test func locationTable311() {
-        let table = Self.bytes("8000d80809884189058041d80708f00003050fe00c0dd80c0df00502100ff00002090ff006000c108834")
+        let table = bytes(hex: "8000d80809884189058041d80708f00003050fe00c0dd80c0df00502100ff00002090ff006000c108834")
         let ranges: [(Int, Int, Int)] = [(0, 2, 2), (2, 4, 3), (4, 6, 3), (6, 10, 3), (10, 12, 3), (12, 14, 4), (14, 16, 4),
                                          (16, 18, 6), (18, 20, 7), (20, 22, 5), (22, 24, 5), (24, 26, 8), (26, 28, 8)]
         for (start, end, line) in ranges {

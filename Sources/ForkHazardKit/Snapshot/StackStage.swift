@@ -69,7 +69,7 @@ struct StackStage {
         return captures
     }
 
-    /// Unwinds the copies `captureStacks` took, every process's first (one process per CPU at a
+    /// Unwinds the copies `capture` took, every process's first (one process per CPU at a
     /// time), then names their frames; libc's DWARF is read in the background (in `prefetch`).
     /// Returns the frames whose source positions wait for a module's DWARF read on another thread.
     func name(_ processes: inout [ProcessSnapshot], captures: [[Int: StackCapture]], maps: [[MemoryMapping]],
